@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"prison/prison"
+)
+
+// jailFlags binds the flags that describe a jail (shared by run and spec).
+func jailFlags(fs *pflag.FlagSet, c *prison.Config) {
+	fs.SetInterspersed(false) // everything after the command is the command's
+	fs.StringVar(&c.Name, "name", "", "jail name (default: generated)")
+	fs.StringVar(&c.Hostname, "host", "", "hostname, FreeBSD host.hostname (default: the name)")
+	fs.StringVar(&c.Root, "root", "", "root directory, FreeBSD path (default: a root made from the host)")
+	fs.StringArrayVar(&c.Env, "env", nil, "KEY=VALUE added to the environment (repeatable)")
+	fs.StringVar(&c.Cwd, "cwd", "", "working directory inside the jail (default: /)")
+	fs.StringVar(&c.User, "user", "", "UID[:GID] or a user name from the jail's passwd (default: root)")
+	fs.StringArrayVar(&c.Allow, "allow", nil,
+		"FreeBSD allow.* parameter: raw_sockets, set_hostname, socket_af, chflags, sysvipc (repeatable)")
+	fs.StringVar(&c.SysVIPC, "sysvipc", "new", "SysV IPC: new (own namespace), inherit (the host's) or disable")
+	fs.BoolVar(&c.NoNewPrivs, "no-new-privs", false, "set no_new_privs: setuid programs such as su stop working")
+	fs.StringVar(&c.Net, "net", "", "network: none, veth (default with --ip), macvlan:IFACE, or host "+
+		"(WARNING: host shares the host's whole network with the jail)")
+	fs.StringArrayVar(&c.IPs, "ip", nil, "jail address, FreeBSD ip4.addr/ip6.addr, ADDR or ADDR/PREFIX (repeatable)")
+	fs.StringVar(&c.Gateway, "gateway", "", "default gateway (macvlan)")
+	fs.StringVar(&c.Uplink, "uplink", "", "interface through which a routed jail may reach the outside")
+	fs.StringArrayVar(&c.DNS, "dns", nil, "nameserver for the jail's resolv.conf (repeatable; default: the host's)")
+}
+
+func newRunCmd() *cobra.Command {
+	c := prison.DefaultConfig()
+	var timing bool
+	var seccompMode string
+	cmd := &cobra.Command{
+		Use:   "run [options] [--] COMMAND [ARG...]",
+		Short: "Run a command in a new jail and return its exit status",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t *prison.Timing
+			if timing {
+				t = &prison.Timing{}
+				t.Begin(processStart)
+			}
+			c.Args = args
+			switch seccompMode {
+			case "on":
+			case "off":
+				c.Seccomp = false
+			default:
+				return &prison.ParamError{Err: fmt.Errorf("--seccomp %q: want on or off", seccompMode)}
+			}
+			code, err := runJail(&c, t)
+			if t != nil {
+				fmt.Fprintf(os.Stderr, "prison-timing: %s\n", t)
+			}
+			if err != nil {
+				return err
+			}
+			return &exitError{code: code}
+		},
+	}
+	jailFlags(cmd.Flags(), &c)
+	cmd.Flags().BoolVar(&timing, "timing", false, "print the start path's phases to stderr")
+	cmd.Flags().StringVar(&seccompMode, "seccomp", "on", "seccomp policy: on, or off (benchmarks only: no protection)")
+	_ = cmd.Flags().MarkHidden("timing")
+	_ = cmd.Flags().MarkHidden("seccomp")
+	return cmd
+}
+
+// processStart is as close to the launcher's exec as Go lets us look.
+var processStart = time.Now()
+
+func newSpecCmd() *cobra.Command {
+	c := prison.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "spec [options] [--] COMMAND [ARG...]",
+		Short: "Print the OCI runtime spec that `prison run` would run",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.Args = args
+			if len(args) == 0 {
+				c.Args = []string{"/bin/sh"}
+			}
+			if err := c.Validate(); err != nil {
+				return err
+			}
+			s, err := c.Spec()
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(s)
+		},
+	}
+	jailFlags(cmd.Flags(), &c)
+	return cmd
+}
+
+// forwarded are the signals that `prison run` passes on to the command.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2}
+
+func runJail(c *prison.Config, t *prison.Timing) (int, error) {
+	tty := term.IsTerminal(int(os.Stdin.Fd()))
+	c.Terminal = tty
+	c.Term = os.Getenv("TERM")
+	if c.Term == "" && tty {
+		c.Term = "xterm"
+	}
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return 0, err
+	}
+	j := &prison.Jail{Name: c.Name, Spec: spec, Timing: t}
+	if tty {
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			j.Rows, j.Cols = ws.Row, ws.Col
+		}
+	} else {
+		// The jail gets no handle on the caller's terminal: a terminal
+		// among stdout and stderr goes through a pipe.
+		j.Stdin = passOrPipeReader(os.Stdin)
+		j.Stdout = passOrPipeWriter(os.Stdout)
+		j.Stderr = passOrPipeWriter(os.Stderr)
+	}
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	if err := j.Start(); err != nil {
+		return 0, err
+	}
+	go func() {
+		for s := range sigs {
+			_ = j.Signal(s)
+		}
+	}()
+
+	var copied chan struct{}
+	if j.Console != nil {
+		restore, err := makeRaw(os.Stdin)
+		if err != nil {
+			j.Signal(syscall.SIGKILL)
+			j.Wait()
+			return 0, err
+		}
+		defer restore()
+		copied = make(chan struct{})
+		go func() { _, _ = io.Copy(j.Console, os.Stdin) }()
+		go func() {
+			// EIO once every process holding the jail's terminal is gone.
+			_, _ = io.Copy(os.Stdout, j.Console)
+			close(copied)
+		}()
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, syscall.SIGWINCH)
+		defer signal.Stop(winch)
+		go func() {
+			for range winch {
+				if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+					_ = unix.IoctlSetWinsize(int(j.Console.Fd()), unix.TIOCSWINSZ, ws)
+				}
+			}
+		}()
+	}
+	st, err := j.Wait()
+	if copied != nil {
+		<-copied
+		j.Console.Close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return st.ExitCode(), nil
+}
+
+// makeRaw puts the caller's terminal in raw mode; the returned function
+// restores it, and runs on every way out but SIGKILL.
+func makeRaw(f *os.File) (func(), error) {
+	old, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("terminal: %w", err)
+	}
+	return func() { _ = term.Restore(int(f.Fd()), old) }, nil
+}
+
+func passOrPipeReader(f *os.File) io.Reader {
+	if term.IsTerminal(int(f.Fd())) {
+		return struct{ io.Reader }{f}
+	}
+	return f
+}
+
+func passOrPipeWriter(f *os.File) io.Writer {
+	if term.IsTerminal(int(f.Fd())) {
+		return struct{ io.Writer }{f}
+	}
+	return f
+}
+
+var _ = errors.New

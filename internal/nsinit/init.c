@@ -1,0 +1,589 @@
+// The jail side of prison's start path.
+//
+// Runs inside the jail's new namespaces, as a constructor of the prison binary,
+// before the Go runtime starts: the launcher re-executes prison with the
+// sentinel argument "__prison_init", and this code takes over and never returns
+// into Go. Skipping the second Go runtime start is what makes a jail start as
+// cheap as bubblewrap's (see docs/startpath.md for the numbers).
+//
+// The code is a small interpreter. The launcher (Go, prison/launch_linux.go)
+// plans everything — which mounts, files, hostname, filter, capabilities — and
+// sends the plan as one SOCK_SEQPACKET message on fd 3 (format: nsinit.go).
+// This file executes the records in order and reports the index and errno of
+// the first one that fails; the launcher turns that into a readable error.
+// Keep it dumb: no policy lives here.
+//
+// Sequence on fd 3 (I = this init, L = launcher):
+//
+//	L -> I  plan
+//	I       ops: make / private, mount root, mounts, files, pty, pivot_root, hostname
+//	I -> L  READY [+ pty master fd]             or ERROR(op, errno)
+//	L       cgroup, network into /proc/<pid>/ns/net
+//	L -> I  GO
+//	I       bounding set, seccomp filter, capset, fork
+//	I -> L  STARTED [+ seccomp listener fd]
+//	I(child)  setsid, ctty, stdio, uid/gid, cwd, execve
+//	I(child) -> L  EXEC_FAILED(errno)           only when execve fails
+//	I -> L  EXIT(wait status)                   I is PID 1: a reaper that forwards signals
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "nsinit.h"
+
+#define SYNC_FD 3
+
+struct plan {
+	char **argv, **envp;
+	int argc, envc;
+	const char *cwd;
+	uint32_t uid, gid, ngroups;
+	gid_t groups[NSINIT_MAX_GROUPS];
+	uint64_t caps;
+	uint32_t flags;
+	const struct sock_filter *filter;
+	uint32_t filter_len, filter_flags;
+};
+
+static int rootfd = -1;
+static int ptymaster = -1, ptyslave = -1;
+
+static void send_msg(uint32_t type, int32_t a, int32_t b, int fd)
+{
+	int32_t msg[3] = {(int32_t)type, a, b};
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	while (sendmsg(SYNC_FD, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+static _Noreturn void fail(int op, int err)
+{
+	send_msg(NSINIT_MSG_ERROR, op, err, -1);
+	_exit(NSINIT_EXIT_SETUP);
+}
+
+// Open path below the jail's root without letting symlinks or ".." leave it:
+// a --root directory belongs to the jail and may have been prepared by an
+// earlier tenant (the same reason runc resolves targets with securejoin).
+static int open_in_root(const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+	do
+		fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	return fd;
+}
+
+// Split rel into its parent (opened in the root) and its last element.
+static int open_parent(const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	if (!slash) {
+		*base = rel;
+		return fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	}
+	char dir[4096];
+	size_t n = (size_t)(slash - rel);
+	if (n >= sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(dir, rel, n);
+	dir[n] = 0;
+	*base = slash + 1;
+	return open_in_root(n ? dir : ".", O_PATH | O_DIRECTORY);
+}
+
+// A path for mount(2): absolute paths are the host's (before pivot_root),
+// relative ones are resolved in the jail's root and reached through
+// /proc/self/fd, so the mount lands exactly on what was resolved.
+static const char *mount_path(const char *p, char *buf, size_t len, int *fd)
+{
+	*fd = -1;
+	if (p[0] == 0 || p[0] == '/' || rootfd < 0)
+		return p[0] ? p : NULL;
+	*fd = open_in_root(p, O_PATH);
+	if (*fd < 0)
+		return NULL;
+	snprintf(buf, len, "/proc/self/fd/%d", *fd);
+	return buf;
+}
+
+static int do_mount(const char *src, const char *dst, const char *fstype, uint64_t flags,
+		    const char *data)
+{
+	char sbuf[64], dbuf[64];
+	int sfd = -1, dfd = -1, r = -1, err = 0;
+	const char *s = src[0] ? src : NULL;
+	if (flags & MS_BIND && src[0])
+		s = mount_path(src, sbuf, sizeof(sbuf), &sfd);
+	const char *d = mount_path(dst, dbuf, sizeof(dbuf), &dfd);
+	if ((flags & MS_BIND && src[0] && !s) || !d) {
+		err = errno;
+		goto out;
+	}
+	r = mount(s, d, fstype[0] ? fstype : NULL, (unsigned long)flags, data[0] ? data : NULL);
+	err = errno;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	errno = err;
+	return r;
+}
+
+static int do_mkdir(const char *rel, mode_t mode)
+{
+	const char *base;
+	int dfd = open_parent(rel, &base);
+	if (dfd < 0)
+		return -1;
+	int r = mkdirat(dfd, base, mode);
+	if (r < 0 && errno == EEXIST) {
+		struct stat st;
+		r = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
+		if (r == 0 && !S_ISDIR(st.st_mode)) {
+			r = -1;
+			errno = ENOTDIR;
+		}
+	} else if (r == 0) {
+		fchmodat(dfd, base, mode, 0); // mkdir obeys the umask; the plan's mode is exact
+	}
+	int err = errno;
+	close(dfd);
+	errno = err;
+	return r;
+}
+
+static int do_mknod(const char *rel, mode_t mode, dev_t dev)
+{
+	const char *base;
+	int dfd = open_parent(rel, &base);
+	if (dfd < 0)
+		return -1;
+	int r = mknodat(dfd, base, mode, dev);
+	if (r == 0)
+		r = fchmodat(dfd, base, mode & 07777, 0);
+	int err = errno;
+	close(dfd);
+	errno = err;
+	return r;
+}
+
+static int do_symlink(const char *target, const char *rel)
+{
+	const char *base;
+	int dfd = open_parent(rel, &base);
+	if (dfd < 0)
+		return -1;
+	int r = symlinkat(target, dfd, base);
+	int err = errno;
+	close(dfd);
+	errno = err;
+	return r;
+}
+
+static int do_write(const char *rel, uint32_t how, mode_t mode, const char *data, size_t len)
+{
+	const char *base;
+	int dfd = open_parent(rel, &base);
+	if (dfd < 0)
+		return -1;
+	int oflags = how == NSINIT_WRITE_TRUNC	? O_WRONLY | O_TRUNC
+		     : how == NSINIT_WRITE_TOUCH ? O_RDONLY | O_CREAT
+						 : O_WRONLY | O_CREAT | O_EXCL;
+	int fd = openat(dfd, base, oflags | O_NOFOLLOW | O_CLOEXEC, mode);
+	int err = errno;
+	close(dfd);
+	if (fd < 0) {
+		errno = err;
+		return -1;
+	}
+	if (how == NSINIT_WRITE_CREATE)
+		fchmod(fd, mode); // open obeys the umask; the plan's mode is exact
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return close(fd);
+}
+
+// pivot_root(".", ".") stacks the old root under the new one, and the
+// detaching umount takes it away: no temporary directory is needed inside the
+// jail's root (runc pivotRoot, crun do_pivot).
+static int do_pivot(void)
+{
+	if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		return -1;
+	// Detach must not propagate to the host: / was made private first.
+	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return -1;
+	close(rootfd);
+	rootfd = -1;
+	return 0;
+}
+
+static int do_pty(const char *rel, uint16_t rows, uint16_t cols)
+{
+	ptymaster = open_in_root(rel, O_RDWR | O_NOCTTY);
+	if (ptymaster < 0)
+		return -1;
+	int unlock = 0;
+	if (ioctl(ptymaster, TIOCSPTLCK, &unlock) < 0)
+		return -1;
+	// TIOCGPTPEER opens the slave through the master, never by a path that
+	// the jail could have swapped (kernel 4.13).
+	ptyslave = ioctl(ptymaster, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (ptyslave < 0)
+		return -1;
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
+	return ioctl(ptyslave, TIOCSWINSZ, &ws);
+}
+
+static uint32_t rd32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t rd64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+// Execute the plan's records in order; fill in the process settings.
+static void run_plan(char *buf, size_t len, struct plan *pl)
+{
+	size_t off = 0;
+	int idx = 0, nargs = 0, nenv = 0;
+	// First pass counts arguments and environment entries for the arrays.
+	for (size_t o = 0; o + 8 <= len;) {
+		uint32_t t = rd32(buf + o), l = rd32(buf + o + 4);
+		nargs += t == NSINIT_ARG;
+		nenv += t == NSINIT_ENV;
+		o += 8 + ((l + 7) & ~7u);
+	}
+	pl->argv = calloc((size_t)nargs + 1, sizeof(char *));
+	pl->envp = calloc((size_t)nenv + 1, sizeof(char *));
+	if (!pl->argv || !pl->envp)
+		fail(-1, ENOMEM);
+	for (; off + 8 <= len; idx++) {
+		uint32_t t = rd32(buf + off), l = rd32(buf + off + 4);
+		char *p = buf + off + 8;
+		off += 8 + ((l + 7) & ~7u);
+		if (off > len)
+			fail(idx, EINVAL);
+		int r = 0;
+		switch (t) {
+		case NSINIT_MOUNT: {
+			uint64_t flags = rd64(p);
+			char *src = p + 8, *dst = src + strlen(src) + 1;
+			char *fstype = dst + strlen(dst) + 1, *data = fstype + strlen(fstype) + 1;
+			r = do_mount(src, dst, fstype, flags, data);
+			break;
+		}
+		case NSINIT_ROOT:
+			rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			r = rootfd < 0 ? -1 : 0;
+			break;
+		case NSINIT_MKDIR:
+			r = do_mkdir(p + 4, (mode_t)rd32(p));
+			break;
+		case NSINIT_MKNOD:
+			r = do_mknod(p + 12, (mode_t)rd32(p), (dev_t)rd64(p + 4));
+			break;
+		case NSINIT_SYMLINK:
+			r = do_symlink(p, p + strlen(p) + 1);
+			break;
+		case NSINIT_WRITE: {
+			char *path = p + 8;
+			size_t pl_len = strlen(path) + 1;
+			r = do_write(path, rd32(p), (mode_t)rd32(p + 4), path + pl_len,
+				     l - 8 - pl_len);
+			break;
+		}
+		case NSINIT_PTY:
+			r = do_pty(p + 4, (uint16_t)(rd32(p) >> 16), (uint16_t)rd32(p));
+			break;
+		case NSINIT_PIVOT:
+			r = do_pivot();
+			break;
+		case NSINIT_HOSTNAME:
+			r = sethostname(p, strlen(p));
+			break;
+		case NSINIT_ARG:
+			pl->argv[pl->argc++] = p;
+			break;
+		case NSINIT_ENV:
+			pl->envp[pl->envc++] = p;
+			break;
+		case NSINIT_CWD:
+			pl->cwd = p;
+			break;
+		case NSINIT_USER:
+			pl->uid = rd32(p);
+			pl->gid = rd32(p + 4);
+			pl->ngroups = rd32(p + 8);
+			if (pl->ngroups > NSINIT_MAX_GROUPS)
+				fail(idx, E2BIG);
+			for (uint32_t i = 0; i < pl->ngroups; i++)
+				pl->groups[i] = rd32(p + 12 + 4 * i);
+			break;
+		case NSINIT_CAPS:
+			pl->caps = rd64(p);
+			break;
+		case NSINIT_FLAGS:
+			pl->flags = rd32(p);
+			break;
+		case NSINIT_FILTER:
+			pl->filter_flags = rd32(p);
+			pl->filter_len = (l - 8) / sizeof(struct sock_filter);
+			pl->filter = (const struct sock_filter *)(p + 8);
+			break;
+		default:
+			fail(idx, EINVAL);
+		}
+		if (r < 0)
+			fail(idx, errno);
+	}
+}
+
+static void drop_bounding(uint64_t keep)
+{
+	for (int c = 0; c <= 63; c++) {
+		if (keep & (1ULL << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			fail(NSINIT_OP_CAPS, errno);
+	}
+}
+
+static int set_caps(uint64_t keep)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {
+		{.effective = (uint32_t)keep, .permitted = (uint32_t)keep},
+		{.effective = (uint32_t)(keep >> 32), .permitted = (uint32_t)(keep >> 32)},
+	};
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+// Runs in the command's process: becomes the jail's user and execs.
+static _Noreturn void exec_command(struct plan *pl)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	// A new session: the command has no controlling terminal of the
+	// caller's, so TIOCSTI has nothing to inject into.
+	if (setsid() < 0)
+		fail(NSINIT_OP_EXEC, errno);
+	if (ptyslave >= 0) {
+		if (ioctl(ptyslave, TIOCSCTTY, 0) < 0)
+			fail(NSINIT_OP_EXEC, errno);
+		for (int i = 0; i < 3; i++)
+			if (dup2(ptyslave, i) < 0)
+				fail(NSINIT_OP_EXEC, errno);
+		close(ptyslave);
+		close(ptymaster);
+	}
+	if (pl->uid != 0 || pl->gid != 0 || pl->ngroups != 0) {
+		if (setgroups(pl->ngroups, pl->groups) < 0 || setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
+		    setresuid(pl->uid, pl->uid, pl->uid) < 0)
+			fail(NSINIT_OP_USER, errno);
+	}
+	if (pl->cwd && chdir(pl->cwd) < 0)
+		fail(NSINIT_OP_CWD, errno);
+	if (pl->flags & NSINIT_FLAG_NNP && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail(NSINIT_OP_FILTER, errno);
+
+	// PATH search as the shell does it, with the jail's PATH: ENOENT from
+	// every directory is "not found" (127), anything else "cannot execute".
+	const char *file = pl->argv[0];
+	int err = ENOENT;
+	if (strchr(file, '/')) {
+		execve(file, pl->argv, pl->envp);
+		err = errno;
+	} else {
+		const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		for (int i = 0; i < pl->envc; i++)
+			if (strncmp(pl->envp[i], "PATH=", 5) == 0)
+				path = pl->envp[i] + 5;
+		char buf[4096];
+		while (*path) {
+			const char *end = strchrnul(path, ':');
+			size_t n = (size_t)(end - path);
+			if (n + strlen(file) + 2 < sizeof(buf)) {
+				memcpy(buf, path, n);
+				if (n == 0)
+					buf[n++] = '.';
+				buf[n] = '/';
+				strcpy(buf + n + 1, file);
+				execve(buf, pl->argv, pl->envp);
+				if (errno != ENOENT && errno != ENOTDIR)
+					err = errno;
+			}
+			path = *end ? end + 1 : end;
+		}
+	}
+	send_msg(NSINIT_MSG_EXEC_FAILED, err, 0, -1);
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+// PID 1 of the jail: forwards the launcher's signals to the command (PID 1
+// ignores signals it has no handler for, so the command must not be PID 1
+// for SIGTERM to work), reaps every orphan, and reports the command's status.
+static _Noreturn void reap(pid_t cmd)
+{
+	sigset_t all;
+	sigfillset(&all);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(cmd, sig);
+			continue;
+		}
+		int status;
+		pid_t p;
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p == cmd) {
+				send_msg(NSINIT_MSG_EXIT, status, 0, -1);
+				// Our exit kills what is left in the jail.
+				_exit(0);
+			}
+		}
+	}
+}
+
+static int run_init(void)
+{
+	// Everything the launcher did not mean to give the jail is closed here:
+	// only 0-2 and the sync socket arrive (exec.Cmd closes the rest), and
+	// the socket must not reach the command (CVE-2024-21626).
+	fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+
+	ssize_t n = recv(SYNC_FD, NULL, 0, MSG_PEEK | MSG_TRUNC);
+	if (n <= 0)
+		return NSINIT_EXIT_SETUP;
+	char *buf = malloc((size_t)n + 8);
+	if (!buf || recv(SYNC_FD, buf, (size_t)n, 0) != n)
+		return NSINIT_EXIT_SETUP;
+	struct plan pl = {0};
+	run_plan(buf, (size_t)n, &pl);
+	if (pl.argc == 0)
+		fail(NSINIT_OP_EXEC, EINVAL);
+
+	send_msg(NSINIT_MSG_READY, 0, 0, ptymaster);
+	if (ptymaster >= 0) {
+		close(ptymaster);
+		ptymaster = -1;
+	}
+	int32_t go = 0;
+	if (recv(SYNC_FD, &go, sizeof(go), 0) != sizeof(go) || go != NSINIT_MSG_GO)
+		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
+
+	// The bounding set goes first (it needs CAP_SETPCAP), the filter while
+	// CAP_SYS_ADMIN is still held (no no_new_privs by default, so that su
+	// works inside), the capability sets last (runc standard_init_linux.go).
+	drop_bounding(pl.caps);
+	int listener = -1;
+	if (pl.filter_len) {
+		struct sock_fprog prog = {.len = (unsigned short)pl.filter_len,
+					  .filter = (struct sock_filter *)pl.filter};
+		listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, pl.filter_flags, &prog);
+		if (listener < 0)
+			fail(NSINIT_OP_FILTER, errno);
+		if (!(pl.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER))
+			listener = -1;
+	}
+	if (set_caps(pl.caps) < 0)
+		fail(NSINIT_OP_CAPS, errno);
+
+	pid_t cmd = fork();
+	if (cmd < 0)
+		fail(NSINIT_OP_EXEC, errno);
+	if (cmd == 0) {
+		if (listener >= 0)
+			close(listener);
+		exec_command(&pl);
+	}
+	send_msg(NSINIT_MSG_STARTED, cmd, 0, listener);
+	if (listener >= 0)
+		close(listener);
+	if (ptyslave >= 0)
+		close(ptyslave);
+	// The reaper keeps no handle on the caller's stdio: when the command is
+	// done, the pipes close.
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 3 && null >= 0; i++)
+		dup2(null, i);
+	reap(cmd);
+}
+
+__attribute__((constructor)) static void nsinit(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	if (argc < 2 || strcmp(argv[1], NSINIT_SENTINEL) != 0)
+		return;
+	_exit(run_init());
+}

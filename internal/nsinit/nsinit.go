@@ -1,0 +1,245 @@
+// Package nsinit is the jail side of prison's start path and the format the
+// launcher talks to it in.
+//
+// The jail side is C (init.c), run as a constructor of the prison binary
+// before the Go runtime starts when the binary is executed as
+//
+//	prison __prison_init
+//
+// with the sync socket on fd 3. Importing this package links that
+// constructor in; cmd/prison imports it for that reason. See init.c for the
+// protocol and docs/startpath.md for why the init is not Go.
+package nsinit
+
+/*
+#include "nsinit.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"prison/rootfs"
+)
+
+// Sentinel is the argument that turns the prison binary into the jail's init.
+const Sentinel = C.NSINIT_SENTINEL
+
+// Message types on the sync socket.
+const (
+	MsgReady      = C.NSINIT_MSG_READY
+	MsgError      = C.NSINIT_MSG_ERROR
+	MsgStarted    = C.NSINIT_MSG_STARTED
+	MsgExecFailed = C.NSINIT_MSG_EXEC_FAILED
+	MsgExit       = C.NSINIT_MSG_EXIT
+	MsgGo         = C.NSINIT_MSG_GO
+)
+
+// Steps that are not plan records, as reported in an error message.
+const (
+	OpCaps   = C.NSINIT_OP_CAPS
+	OpFilter = C.NSINIT_OP_FILTER
+	OpExec   = C.NSINIT_OP_EXEC
+	OpUser   = C.NSINIT_OP_USER
+	OpCwd    = C.NSINIT_OP_CWD
+)
+
+// ExitSetup is the init's exit status when it fails before the command runs.
+const ExitSetup = C.NSINIT_EXIT_SETUP
+
+// Plan is everything the init does, in order: the filesystem ops, the
+// hostname, then the process.
+type Plan struct {
+	Ops      []rootfs.Op
+	Hostname string // empty: leave the UTS namespace's name alone
+	// Rows and Cols size the pty, when Ops open one.
+	Rows, Cols uint16
+
+	Args, Env  []string
+	Cwd        string
+	UID, GID   uint32
+	Groups     []uint32
+	Caps       uint64 // bit n: capability n is kept
+	NoNewPrivs bool
+	// Filter is a compiled seccomp program; FilterFlags go to seccomp(2)
+	// (SECCOMP_FILTER_FLAG_NEW_LISTENER when it has notify rules).
+	Filter      []unix.SockFilter
+	FilterFlags uint32
+}
+
+// Step names the plan record at index i of an encoded plan, or a fixed step
+// for the negative Op* values, for error messages.
+func (p *Plan) Step(i int) string {
+	switch i {
+	case OpCaps:
+		return "set capabilities"
+	case OpFilter:
+		return "install seccomp filter"
+	case OpExec:
+		return "start command"
+	case OpUser:
+		return fmt.Sprintf("set user %d:%d", p.UID, p.GID)
+	case OpCwd:
+		return "chdir " + p.Cwd
+	}
+	if i >= 0 && i < len(p.Ops) {
+		return p.Ops[i].String()
+	}
+	if i == len(p.Ops) {
+		return "sethostname " + p.Hostname
+	}
+	return fmt.Sprintf("step %d", i)
+}
+
+// OpAt returns the plan's op at index i, if i names one.
+func (p *Plan) OpAt(i int) (rootfs.Op, bool) {
+	if i >= 0 && i < len(p.Ops) {
+		return p.Ops[i], true
+	}
+	return nil, false
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) rec(t uint32, parts ...[]byte) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	e.b = binary.LittleEndian.AppendUint32(e.b, t)
+	e.b = binary.LittleEndian.AppendUint32(e.b, uint32(n))
+	for _, p := range parts {
+		e.b = append(e.b, p...)
+	}
+	for n%8 != 0 {
+		e.b = append(e.b, 0)
+		n++
+	}
+}
+
+func u32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+func cstr(s string) []byte {
+	return append([]byte(s), 0)
+}
+
+// Encode serialises the plan in the format init.c reads. Record i of the
+// result is Ops[i], so the init's error index maps back to an op.
+func (p *Plan) Encode() ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 4096)}
+	for _, op := range p.Ops {
+		switch o := op.(type) {
+		case rootfs.Mount:
+			e.rec(C.NSINIT_MOUNT, u64(uint64(o.Flags)), cstr(o.Source), cstr(o.Target), cstr(o.FSType), cstr(o.Data))
+		case rootfs.Root:
+			e.rec(C.NSINIT_ROOT, cstr(o.Path))
+		case rootfs.Mkdir:
+			e.rec(C.NSINIT_MKDIR, u32(o.Mode), cstr(o.Path))
+		case rootfs.Mknod:
+			e.rec(C.NSINIT_MKNOD, u32(o.Mode), u64(o.Dev), cstr(o.Path))
+		case rootfs.Symlink:
+			e.rec(C.NSINIT_SYMLINK, cstr(o.Target), cstr(o.Path))
+		case rootfs.WriteFile:
+			how := uint32(C.NSINIT_WRITE_CREATE)
+			if o.Truncate {
+				how = C.NSINIT_WRITE_TRUNC
+			}
+			e.rec(C.NSINIT_WRITE, u32(how), u32(o.Mode), cstr(o.Path), o.Data)
+		case rootfs.Touch:
+			e.rec(C.NSINIT_WRITE, u32(C.NSINIT_WRITE_TOUCH), u32(0o644), cstr(o.Path))
+		case rootfs.Pty:
+			e.rec(C.NSINIT_PTY, u32(uint32(p.Rows)<<16|uint32(p.Cols)), cstr(o.Path))
+		case rootfs.Pivot:
+			e.rec(C.NSINIT_PIVOT)
+		default:
+			return nil, fmt.Errorf("bug: nsinit: no encoding for %T", op)
+		}
+	}
+	if p.Hostname != "" {
+		e.rec(C.NSINIT_HOSTNAME, cstr(p.Hostname))
+	}
+	if len(p.Args) == 0 {
+		return nil, fmt.Errorf("bug: nsinit: plan has no command")
+	}
+	for _, a := range p.Args {
+		e.rec(C.NSINIT_ARG, cstr(a))
+	}
+	for _, v := range p.Env {
+		e.rec(C.NSINIT_ENV, cstr(v))
+	}
+	if p.Cwd != "" {
+		e.rec(C.NSINIT_CWD, cstr(p.Cwd))
+	}
+	if len(p.Groups) > C.NSINIT_MAX_GROUPS {
+		return nil, fmt.Errorf("nsinit: %d supplementary groups, at most %d", len(p.Groups), C.NSINIT_MAX_GROUPS)
+	}
+	user := [][]byte{u32(p.UID), u32(p.GID), u32(uint32(len(p.Groups)))}
+	for _, g := range p.Groups {
+		user = append(user, u32(g))
+	}
+	e.rec(C.NSINIT_USER, user...)
+	e.rec(C.NSINIT_CAPS, u64(p.Caps))
+	var flags uint32
+	if p.NoNewPrivs {
+		flags |= C.NSINIT_FLAG_NNP
+	}
+	e.rec(C.NSINIT_FLAGS, u32(flags))
+	if len(p.Filter) > 0 {
+		prog := make([]byte, 0, 8*len(p.Filter))
+		for _, f := range p.Filter {
+			prog = binary.LittleEndian.AppendUint16(prog, f.Code)
+			prog = append(prog, f.Jt, f.Jf)
+			prog = binary.LittleEndian.AppendUint32(prog, f.K)
+		}
+		e.rec(C.NSINIT_FILTER, u32(p.FilterFlags), u32(0), prog)
+	}
+	return e.b, nil
+}
+
+// Message is one message from the init.
+type Message struct {
+	Type int32
+	A, B int32
+	FD   int // -1 when none came with it
+}
+
+// ParseMessage decodes a message read from the sync socket with its
+// out-of-band data.
+func ParseMessage(b, oob []byte) (Message, error) {
+	m := Message{FD: -1}
+	if len(oob) > 0 {
+		cmsgs, err := unix.ParseSocketControlMessage(oob)
+		if err != nil {
+			return m, fmt.Errorf("nsinit: control message: %w", err)
+		}
+		for _, c := range cmsgs {
+			fds, err := unix.ParseUnixRights(&c)
+			if err != nil {
+				continue
+			}
+			for i, fd := range fds {
+				if i == 0 && m.FD < 0 {
+					m.FD = fd
+				} else {
+					unix.Close(fd)
+				}
+			}
+		}
+	}
+	if len(b) != 12 {
+		if m.FD >= 0 {
+			unix.Close(m.FD)
+		}
+		return m, fmt.Errorf("nsinit: message of %d bytes, want 12", len(b))
+	}
+	m.Type = int32(binary.LittleEndian.Uint32(b))
+	m.A = int32(binary.LittleEndian.Uint32(b[4:]))
+	m.B = int32(binary.LittleEndian.Uint32(b[8:]))
+	return m, nil
+}
+
+// GoMessage is what the launcher sends to let the init go on.
+func GoMessage() []byte { return u32(MsgGo) }

@@ -1,0 +1,142 @@
+package prison
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Jail is one jail being started or run, shaped like exec.Cmd: set the
+// exported fields, then Start and Wait, or Run. A Jail cannot be restarted
+// after Wait.
+type Jail struct {
+	// Name is the jail's name (FreeBSD name); it keys the state store.
+	Name string
+	// Spec is the jail; Start does not change it.
+	Spec *specs.Spec
+
+	// Stdin, Stdout and Stderr are the command's standard files when it has
+	// no terminal. An *os.File is handed to the jail as is; anything else
+	// goes through a pipe (see exec.Cmd). nil is /dev/null.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	// Rows and Cols size the jail's terminal when Spec.Process.Terminal.
+	Rows, Cols uint16
+	// Console is the master side of the jail's terminal, set by Start when
+	// Spec.Process.Terminal. The caller copies to and from it.
+	Console *os.File
+
+	// Timing, when not nil, records how long each phase took.
+	Timing *Timing
+
+	// Executable is the prison binary run as the jail's init; the running
+	// one when empty.
+	Executable string
+
+	state    *State
+	cmd      *exec.Cmd
+	sock     *os.File // launcher's end of the sync socket
+	initPID  int
+	net      *netAttachment
+	done     chan struct{}
+	waitErr  error
+	stopHost func()
+	once     sync.Once
+}
+
+// Timing holds the duration of each phase of a jail's life, in order.
+type Timing struct {
+	Phases []Phase
+	last   time.Time
+}
+
+// Phase is one named step of the start path.
+type Phase struct {
+	Name string
+	D    time.Duration
+}
+
+// mark ends the phase that began at the previous mark.
+func (t *Timing) mark(name string) {
+	if t == nil {
+		return
+	}
+	now := time.Now()
+	if !t.last.IsZero() {
+		t.Phases = append(t.Phases, Phase{Name: name, D: now.Sub(t.last)})
+	}
+	t.last = now
+}
+
+// Begin sets the time the first phase counts from.
+func (t *Timing) Begin(at time.Time) { t.last = at }
+
+// String renders the phases as JSON object members in microseconds.
+func (t *Timing) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range t.Phases {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%d", p.Name, p.D.Microseconds())
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// ExitStatus is how the jail's command ended.
+type ExitStatus struct {
+	Code   int            // exit code when it exited
+	Signal syscall.Signal // the signal that killed it, or 0
+}
+
+// ExitCode is the status a shell would report: the code, or 128+N for
+// death by signal N.
+func (s ExitStatus) ExitCode() int {
+	if s.Signal != 0 {
+		return 128 + int(s.Signal)
+	}
+	return s.Code
+}
+
+// ExecError reports that the jail's command could not be executed.
+type ExecError struct {
+	Name string
+	Err  error
+}
+
+func (e *ExecError) Error() string {
+	if errors.Is(e.Err, syscall.ENOENT) {
+		return fmt.Sprintf("%s: command not found in the jail", e.Name)
+	}
+	return fmt.Sprintf("%s: cannot execute: %v", e.Name, e.Err)
+}
+
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// ExitCode is 127 for a command not found and 126 for one found but not
+// executable, as in sh(1).
+func (e *ExecError) ExitCode() int {
+	if errors.Is(e.Err, syscall.ENOENT) {
+		return 127
+	}
+	return 126
+}
+
+// Run starts the jail and waits for its command.
+func (j *Jail) Run() (ExitStatus, error) {
+	if err := j.Start(); err != nil {
+		return ExitStatus{}, err
+	}
+	return j.Wait()
+}

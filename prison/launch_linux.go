@@ -1,0 +1,441 @@
+package prison
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"prison/internal/nsinit"
+	"prison/rootfs"
+	"prison/seccomp"
+)
+
+// ErrNotRoot is returned when prison runs without root privileges.
+var ErrNotRoot = errors.New("prison must run as root")
+
+// Start starts the jail: it claims the jail's name and addresses, starts
+// the init in new namespaces, sets up the host side (network) while the init
+// assembles the root, and lets the command run. Host side.
+func (j *Jail) Start() (err error) {
+	j.Timing.mark("launcher_start")
+	if os.Geteuid() != 0 {
+		return ErrNotRoot
+	}
+	if err := ValidateSpec(j.Spec); err != nil {
+		return err
+	}
+	plan, err := j.plan()
+	if err != nil {
+		return err
+	}
+	netPlan, err := netPlanOf(j.Name, j.Spec)
+	if err != nil {
+		return &ParamError{Err: err}
+	}
+	j.Timing.mark("plan")
+
+	if err := j.claim(netPlan); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			j.teardown()
+		}
+	}()
+	j.Timing.mark("claim")
+
+	if err := j.startInit(plan); err != nil {
+		return err
+	}
+	j.Timing.mark("clone")
+
+	// The network is set up from here while the init assembles the root:
+	// the two halves run on both cores at once.
+	netErr := make(chan error, 1)
+	go func() {
+		var err error
+		j.net, err = attachNetwork(netPlan, j.initPID)
+		netErr <- err
+	}()
+	msg, err := j.recv()
+	if err == nil && msg.Type != nsinit.MsgReady {
+		err = j.initError(msg, plan)
+	}
+	if nerr := <-netErr; err == nil {
+		err = nerr
+	}
+	j.Timing.mark("mounts+network")
+	if err != nil {
+		return err
+	}
+	if msg.FD >= 0 {
+		j.Console = os.NewFile(uintptr(msg.FD), "pty")
+	}
+
+	if err := unix.Send(j.syncFD(), nsinit.GoMessage(), 0); err != nil {
+		return fmt.Errorf("sync: go: %w", err)
+	}
+	msg, err = j.recv()
+	if err == nil && msg.Type != nsinit.MsgStarted {
+		err = j.initError(msg, plan)
+	}
+	if err != nil {
+		return err
+	}
+	if msg.FD >= 0 {
+		listener := os.NewFile(uintptr(msg.FD), "seccomp-listener")
+		ctx, cancel := context.WithCancel(context.Background())
+		j.stopHost = func() { cancel(); listener.Close() }
+		go func() { _ = seccomp.ServeHostname(ctx, listener) }()
+	}
+	j.Timing.mark("filter+exec")
+	return nil
+}
+
+// plan lowers the spec into the init's plan. It compiles the seccomp
+// filter here, in the launcher, so that the init needs no libseccomp.
+func (j *Jail) plan() (*nsinit.Plan, error) {
+	s := j.Spec
+	ops, err := rootfs.Plan(layoutOf(j.Spec))
+	if err != nil {
+		return nil, err
+	}
+	p := &nsinit.Plan{
+		Ops:        ops,
+		Hostname:   s.Hostname,
+		Rows:       j.Rows,
+		Cols:       j.Cols,
+		Args:       s.Process.Args,
+		Env:        s.Process.Env,
+		Cwd:        s.Process.Cwd,
+		UID:        s.Process.User.UID,
+		GID:        s.Process.User.GID,
+		Groups:     s.Process.User.AdditionalGids,
+		NoNewPrivs: s.Process.NoNewPrivileges,
+	}
+	if c := s.Process.Capabilities; c != nil {
+		if p.Caps, err = capMask(c.Bounding); err != nil {
+			return nil, err
+		}
+	}
+	if s.Linux.Seccomp != nil {
+		prog, err := seccomp.Compile(s.Linux.Seccomp)
+		if err != nil {
+			return nil, err
+		}
+		p.Filter = prog.Filter
+		if prog.Listener {
+			p.FilterFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+		}
+	}
+	return p, nil
+}
+
+// layoutOf reads the root's assembly out of the spec.
+func layoutOf(s *specs.Spec) rootfs.Layout {
+	l := rootfs.Layout{
+		Path:          s.Root.Path,
+		HostDerived:   s.Annotations[AnnotationRoot] == "host",
+		Mounts:        s.Mounts,
+		Devices:       s.Linux.Devices,
+		MaskedPaths:   s.Linux.MaskedPaths,
+		ReadonlyPaths: s.Linux.ReadonlyPaths,
+		Sysctl:        s.Linux.Sysctl,
+		Pty:           s.Process.Terminal,
+	}
+	if l.HostDerived {
+		l.Files = etcFiles(s)
+	}
+	return l
+}
+
+// etcFiles are the host-derived root's own /etc.
+func etcFiles(s *specs.Spec) []rootfs.WriteFile {
+	var addrs []string
+	if j := s.FreeBSD.Jail; j != nil {
+		addrs = append(append(addrs, j.Ip4Addr...), j.Ip6Addr...)
+	}
+	for i, a := range addrs {
+		if p, _, ok := cutPrefix(a); ok {
+			addrs[i] = p
+		}
+	}
+	var dns []string
+	if d := s.Annotations[AnnotationDNS]; d != "" {
+		dns = splitList(d)
+	}
+	return []rootfs.WriteFile{
+		{Path: "etc/hostname", Mode: 0o644, Data: []byte(s.Hostname + "\n")},
+		{Path: "etc/hosts", Mode: 0o644, Data: etcHosts(s.Hostname, addrs)},
+		{Path: "etc/resolv.conf", Mode: 0o644, Data: resolvConf(dns)},
+		{Path: "etc/passwd", Mode: 0o644, Data: []byte(defaultPasswd)},
+		{Path: "etc/group", Mode: 0o644, Data: []byte(defaultGroup)},
+		{Path: "etc/mtab", Mode: 0o644, Data: nil},
+	}
+}
+
+func (j *Jail) claim(np *netPlan) error {
+	start, err := procStart(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	j.state = &State{
+		Name:     j.Name,
+		Hostname: j.Spec.Hostname,
+		Root:     j.Spec.Root.Path,
+		Launcher: os.Getpid(),
+		Started:  start,
+		Created:  time.Now().UTC(),
+	}
+	j.state.Addrs, j.state.HostLink = np.stateFields()
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	err = st.claim(j.state, func(live []*State) error { return np.conflicts(live) })
+	if err != nil {
+		j.state = nil
+	}
+	return err
+}
+
+// cloneFlags are the namespaces the spec asks for.
+func cloneFlags(s *specs.Spec) uintptr {
+	var f uintptr
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" {
+			continue
+		}
+		switch ns.Type {
+		case specs.PIDNamespace:
+			f |= unix.CLONE_NEWPID
+		case specs.MountNamespace:
+			f |= unix.CLONE_NEWNS
+		case specs.UTSNamespace:
+			f |= unix.CLONE_NEWUTS
+		case specs.IPCNamespace:
+			f |= unix.CLONE_NEWIPC
+		case specs.NetworkNamespace:
+			f |= unix.CLONE_NEWNET
+		case specs.CgroupNamespace:
+			f |= unix.CLONE_NEWCGROUP
+		}
+	}
+	return f
+}
+
+// startInit starts the prison binary as the jail's init in new namespaces
+// and sends it the plan.
+func (j *Jail) startInit(plan *nsinit.Plan) error {
+	blob, err := plan.Encode()
+	if err != nil {
+		return err
+	}
+	// SOCK_SEQPACKET keeps message boundaries, so the protocol needs no
+	// framing; the plan goes in one message.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync: socketpair: %w", err)
+	}
+	if len(blob) > 200<<10 {
+		_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, len(blob)+4096)
+	}
+	j.sock = os.NewFile(uintptr(fds[0]), "sync")
+	child := os.NewFile(uintptr(fds[1]), "sync")
+	defer child.Close()
+
+	exe := j.Executable
+	if exe == "" {
+		// Resolved here, on the host, before anything of the jail exists
+		// (CVE-2019-5736: never re-resolve inside the jail).
+		exe = "/proc/self/exe"
+	}
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{"prison", nsinit.Sentinel},
+		Env:        []string{},
+		Stdin:      j.Stdin,
+		Stdout:     j.Stdout,
+		Stderr:     j.Stderr,
+		ExtraFiles: []*os.File{child},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cloneFlags(j.Spec),
+			// The jail dies with its launcher, even by SIGKILL.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if j.Spec.Process.Terminal {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	}
+	j.cmd = cmd
+	j.done = make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that forked exits (golang/go#27505):
+		// this goroutine keeps its thread locked until the jail is gone, and
+		// never unlocks it.
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err != nil {
+			return
+		}
+		j.waitErr = cmd.Wait()
+		close(j.done)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	j.initPID = cmd.Process.Pid
+	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
+		return fmt.Errorf("sync: send plan: %w", err)
+	}
+	return nil
+}
+
+func (j *Jail) syncFD() int { return int(j.sock.Fd()) }
+
+// recv reads one message from the init. EOF means the init died.
+func (j *Jail) recv() (nsinit.Message, error) {
+	buf := make([]byte, 64)
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(j.syncFD(), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nsinit.Message{FD: -1}, fmt.Errorf("sync: %w", err)
+		}
+		if n == 0 {
+			return nsinit.Message{FD: -1}, errInitGone
+		}
+		return nsinit.ParseMessage(buf[:n], oob[:oobn])
+	}
+}
+
+var errInitGone = errors.New("the jail's init exited before the command started")
+
+// initError turns an init's failure report into an error naming the step.
+func (j *Jail) initError(m nsinit.Message, plan *nsinit.Plan) error {
+	if m.FD >= 0 {
+		unix.Close(m.FD)
+	}
+	errno := syscall.Errno(m.B)
+	switch m.Type {
+	case nsinit.MsgError:
+		switch int(m.A) {
+		case nsinit.OpCwd:
+			if errno == unix.ENOENT || errno == unix.ENOTDIR {
+				return &ParamError{Err: fmt.Errorf("--cwd %q: no such directory in the jail", plan.Cwd)}
+			}
+			return &ParamError{Err: fmt.Errorf("--cwd %q: %w", plan.Cwd, errno)}
+		}
+		if op, ok := plan.OpAt(int(m.A)); ok {
+			if mo, ok := op.(rootfs.Mount); ok {
+				return &rootfs.MountError{Op: op.String(), Source: mo.Source, Target: mo.Target,
+					FSType: mo.FSType, Flags: mo.Flags, Data: mo.Data, Err: errno}
+			}
+			return fmt.Errorf("rootfs: %s: %w", op, errno)
+		}
+		return fmt.Errorf("init: %s: %w", plan.Step(int(m.A)), errno)
+	case nsinit.MsgExecFailed:
+		return &ExecError{Name: plan.Args[0], Err: syscall.Errno(m.A)}
+	}
+	return fmt.Errorf("bug: sync: unexpected message %d", m.Type)
+}
+
+// Wait waits for the command to end and removes everything the jail made
+// on the host. The error is not nil when the command could not run.
+func (j *Jail) Wait() (ExitStatus, error) {
+	var st ExitStatus
+	var err error
+	for {
+		m, rerr := j.recv()
+		if rerr != nil {
+			break // the init is gone: its exit status tells the rest
+		}
+		if m.Type == nsinit.MsgExit {
+			ws := syscall.WaitStatus(m.A)
+			if ws.Signaled() {
+				st.Signal = ws.Signal()
+			} else {
+				st.Code = ws.ExitStatus()
+			}
+			break
+		}
+		if m.Type == nsinit.MsgExecFailed || m.Type == nsinit.MsgError {
+			if err == nil {
+				err = j.initError(m, nil2plan(j))
+			}
+		}
+	}
+	<-j.done
+	j.Timing.mark("run")
+	if err == nil && j.waitErr != nil {
+		// The init died without reporting: killed from outside.
+		var ee *exec.ExitError
+		if errors.As(j.waitErr, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				st.Signal = ws.Signal()
+			} else if ee.ExitCode() == nsinit.ExitSetup {
+				err = errInitGone
+			}
+		} else {
+			err = j.waitErr
+		}
+	}
+	j.teardown()
+	j.Timing.mark("teardown")
+	return st, err
+}
+
+// nil2plan gives initError what it needs after Start: the command's name
+// and working directory.
+func nil2plan(j *Jail) *nsinit.Plan {
+	return &nsinit.Plan{Args: j.Spec.Process.Args, Cwd: j.Spec.Process.Cwd}
+}
+
+// Signal sends sig to the jail's command (through its PID 1, which forwards
+// it).
+func (j *Jail) Signal(sig os.Signal) error {
+	if j.initPID == 0 {
+		return errors.New("jail not started")
+	}
+	return unix.Kill(j.initPID, sig.(syscall.Signal))
+}
+
+// teardown removes what the jail made on the host, on every path out.
+func (j *Jail) teardown() {
+	j.once.Do(func() {
+		if j.stopHost != nil {
+			j.stopHost()
+		}
+		if j.cmd != nil && j.cmd.Process != nil {
+			select {
+			case <-j.done:
+			default:
+				_ = j.cmd.Process.Kill()
+				<-j.done
+			}
+		}
+		if j.sock != nil {
+			j.sock.Close()
+		}
+		if j.net != nil {
+			_ = j.net.detach()
+		}
+		if j.state != nil {
+			_ = j.state.remove()
+		}
+	})
+}

@@ -1,0 +1,208 @@
+package prison
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"prison/rootfs"
+	"prison/seccomp"
+)
+
+// Annotations carry what the spec's FreeBSD jail section has no field for,
+// all under one prefix and read in one place (netPlan, layout).
+const (
+	AnnotationRoot    = "prison.root"    // "host": the root is made from the host
+	AnnotationNet     = "prison.net"     // none, host, veth, macvlan
+	AnnotationGateway = "prison.gateway" // macvlan default gateway
+	AnnotationUplink  = "prison.uplink"  // routed jail's way out
+	AnnotationDNS     = "prison.dns"     // comma-separated nameservers
+	AnnotationSeccomp = "prison.seccomp" // "off": no filter (benchmarks only)
+)
+
+// DefaultPath is the jail's PATH.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Spec lowers a validated Config into the OCI runtime spec that describes
+// the jail: FreeBSD's jail parameters in the spec's freebsd.jail section,
+// and what they mean on Linux in its linux section. It reads the jail's
+// passwd for --user, and the host's /etc and top-level directories for a
+// host-derived root.
+func (c *Config) Spec() (*specs.Spec, error) {
+	params, err := seccomp.ParseAllow(c.Allow)
+	if err != nil {
+		return nil, &ParamError{Err: err}
+	}
+	sysv := c.SysVIPC
+	if slices.Contains(c.Allow, "sysvipc") || slices.Contains(c.Allow, "allow.sysvipc") {
+		sysv = "inherit" // FreeBSD's allow.sysvipc is the host's IPC
+	}
+	params.SysVIPC = sysv != "disable"
+
+	user := &User{Home: "/root"}
+	if c.User != "" {
+		if user, err = lookupUser(c.rootForLookup(), c.User); err != nil {
+			return nil, &ParamError{Err: err}
+		}
+	}
+	caps := seccomp.Capabilities(params)
+	if user.UID != 0 {
+		caps = nil // an ordinary user has no capabilities after execve
+	}
+	env := []string{"PATH=" + DefaultPath, "HOME=" + user.Home, "HOSTNAME=" + c.Hostname}
+	if c.Term != "" {
+		env = append(env, "TERM="+c.Term)
+	}
+	env = mergeEnv(env, c.Env)
+	cwd := c.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+
+	s := &specs.Spec{
+		Version:  specs.Version,
+		Hostname: c.Hostname,
+		Process: &specs.Process{
+			Terminal: c.Terminal,
+			Args:     c.Args,
+			Env:      env,
+			Cwd:      cwd,
+			User:     specs.User{UID: user.UID, GID: user.GID, AdditionalGids: user.Groups},
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding:  seccomp.Capabilities(params),
+				Effective: caps,
+				Permitted: caps,
+			},
+			NoNewPrivileges: c.NoNewPrivs,
+		},
+		Annotations: map[string]string{AnnotationNet: c.netMode()},
+		Linux: &specs.Linux{
+			Namespaces: namespaces(sysv, c.netMode()),
+			Devices:    defaultDevices(),
+			MaskedPaths: []string{
+				"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+				"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+				"/proc/scsi", "/proc/sysrq-trigger", "/proc/kmsg", "/proc/kallsyms",
+			},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"},
+		},
+		FreeBSD: &specs.FreeBSD{Jail: &specs.FreeBSDJail{
+			Host:    specs.FreeBSDShareNew,
+			SysVMsg: specs.FreeBSDSharing(sysv),
+			SysVSem: specs.FreeBSDSharing(sysv),
+			SysVShm: specs.FreeBSDSharing(sysv),
+			Allow: &specs.FreeBSDJailAllow{
+				SetHostname: params.SetHostname,
+				RawSockets:  params.RawSockets,
+				Chflags:     params.Chflags,
+				SocketAf:    params.SocketAF,
+			},
+		}},
+	}
+	if c.Seccomp {
+		s.Linux.Seccomp = seccomp.Policy(params)
+	} else {
+		s.Annotations[AnnotationSeccomp] = "off"
+	}
+	if c.netMode() != "host" {
+		// Ping without CAP_NET_RAW: ICMP datagram sockets for every group,
+		// in the jail's own network namespace only.
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+	}
+	if err := c.specNetwork(s); err != nil {
+		return nil, &ParamError{Err: err}
+	}
+
+	if c.Root == "" {
+		s.Root = &specs.Root{Path: filepath.Join(StateDir, c.Name, "root")}
+		s.Annotations[AnnotationRoot] = "host"
+		s.Mounts = rootfs.HostMounts()
+	} else {
+		s.Root = &specs.Root{Path: c.Root}
+	}
+	s.Mounts = append(s.Mounts, standardMounts(sysv != "inherit")...)
+	return s, nil
+}
+
+func (c *Config) netMode() string {
+	switch {
+	case c.Net == "" && len(c.IPs) == 0:
+		return "none"
+	case c.Net == "":
+		return "veth"
+	}
+	mode, _, _ := strings.Cut(c.Net, ":")
+	return mode
+}
+
+// mergeEnv adds extra to env; a key in extra replaces the same key in env.
+func mergeEnv(env, extra []string) []string {
+	out := slices.Clone(env)
+	for _, e := range extra {
+		k, _, _ := strings.Cut(e, "=")
+		out = slices.DeleteFunc(out, func(o string) bool { return strings.HasPrefix(o, k+"=") })
+		out = append(out, e)
+	}
+	return out
+}
+
+func namespaces(sysv, net string) []specs.LinuxNamespace {
+	ns := []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
+		{Type: specs.UTSNamespace}, {Type: specs.CgroupNamespace},
+	}
+	if sysv != "inherit" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
+	}
+	if net != "host" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	return ns
+}
+
+func defaultDevices() []specs.LinuxDevice {
+	mode := func(m os.FileMode) *os.FileMode { return &m }
+	dev := func(path string, major, minor int64) specs.LinuxDevice {
+		return specs.LinuxDevice{Path: path, Type: "c", Major: major, Minor: minor, FileMode: mode(0o666)}
+	}
+	return []specs.LinuxDevice{
+		dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7),
+		dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0),
+	}
+}
+
+// standardMounts are every jail's kernel filesystems. No /sys: a jail has
+// no business with the host's devices and kernel objects.
+func standardMounts(ownIPC bool) []specs.Mount {
+	ms := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
+			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+	}
+	if ownIPC {
+		// POSIX message queues belong to the IPC namespace.
+		ms = append(ms, specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue",
+			Options: []string{"nosuid", "noexec", "nodev"}})
+	}
+	return ms
+}
+
+// ValidateSpec checks what the launcher relies on in a spec from any front
+// end (flags, jail.conf, a bundle).
+func ValidateSpec(s *specs.Spec) error {
+	switch {
+	case s.Root == nil || s.Root.Path == "":
+		return fmt.Errorf("spec: root.path is missing")
+	case s.Process == nil || len(s.Process.Args) == 0:
+		return fmt.Errorf("spec: process.args is missing")
+	case s.Linux == nil:
+		return fmt.Errorf("spec: linux section is missing")
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package prison
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// StateDir holds one directory per jail: its state.json and, for a
+// host-derived root, the empty directory the jail mounts its root on.
+// Nothing in it outlives its jail; what a killed launcher left is removed by
+// the next prison call (Sweep).
+var StateDir = "/run/prison"
+
+// State is what prison knows of a running jail. It is written with a
+// temporary file and a rename, under the store's lock.
+type State struct {
+	Name     string    `json:"name"`
+	Hostname string    `json:"hostname"`
+	Root     string    `json:"root"`
+	Addrs    []string  `json:"addrs,omitempty"`
+	HostLink string    `json:"hostLink,omitempty"`
+	Launcher int       `json:"launcherPid"`
+	Started  uint64    `json:"launcherStart"` // /proc/PID/stat start time, to tell a reused pid
+	InitPID  int       `json:"initPid,omitempty"`
+	Created  time.Time `json:"created"`
+}
+
+// Dir is the jail's state directory.
+func (s *State) Dir() string { return filepath.Join(StateDir, s.Name) }
+
+// alive tells whether the launcher that owns s still runs.
+func (s *State) alive() bool {
+	st, err := procStart(s.Launcher)
+	return err == nil && st == s.Started
+}
+
+// procStart reads a process's start time in clock ticks since boot
+// (proc(5), field 22), which with the pid names one process for good.
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: fields count from
+	// the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("state: /proc/%d/stat: malformed", pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("state: /proc/%d/stat: malformed", pid)
+	}
+	return strconv.ParseUint(string(f[19]), 10, 64)
+}
+
+// store serialises claims: names and addresses are checked and taken under
+// one exclusive flock, so two jails started at once cannot both win.
+type store struct{ lock *os.File }
+
+func openStore() (*store, error) {
+	if err := os.MkdirAll(StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(StateDir, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state: lock %s: %w", f.Name(), err)
+	}
+	return &store{lock: f}, nil
+}
+
+// Close releases the lock.
+func (st *store) Close() error { return st.lock.Close() }
+
+// List returns the states of the jails in the store, live or not.
+func (st *store) list() ([]*State, error) {
+	ents, err := os.ReadDir(StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var out []*State
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		s, err := readState(e.Name())
+		if err != nil {
+			// A directory without a readable state is a claim that died
+			// half-way: remember it by name so Sweep removes it.
+			s = &State{Name: e.Name()}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func readState(name string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(StateDir, name, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("state: %s: %w", name, err)
+	}
+	return &s, nil
+}
+
+// write replaces the jail's state.json atomically.
+func (s *State) write() error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.Dir(), ".state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.Dir(), "state.json")); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// remove deletes the jail's state directory.
+func (s *State) remove() error {
+	if err := os.RemoveAll(s.Dir()); err != nil {
+		return fmt.Errorf("state: remove %s: %w", s.Dir(), err)
+	}
+	return nil
+}
+
+// sweep removes the state of jails whose launcher is gone and returns the
+// live ones. Preconditions: the store is locked.
+func (st *store) sweep(cleanup func(dead []*State) error) ([]*State, error) {
+	all, err := st.list()
+	if err != nil {
+		return nil, err
+	}
+	var live, dead []*State
+	for _, s := range all {
+		if s.Launcher != 0 && s.alive() {
+			live = append(live, s)
+		} else {
+			dead = append(dead, s)
+		}
+	}
+	if len(dead) == 0 {
+		return live, nil
+	}
+	var errs []error
+	if cleanup != nil {
+		errs = append(errs, cleanup(dead))
+	}
+	for _, s := range dead {
+		if s.InitPID != 0 {
+			// A launcher killed before its jail's init took its
+			// parent-death signal could leave the init behind.
+			if st, err := procStart(s.InitPID); err == nil && st >= s.Started {
+				_ = unix.Kill(s.InitPID, unix.SIGKILL)
+			}
+		}
+		errs = append(errs, s.remove())
+	}
+	return live, errors.Join(errs...)
+}
+
+// Sweep removes what jails whose launcher was killed left behind: state
+// directories and, through cleanup, host network entries.
+func Sweep() error {
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.sweep(sweepNetwork)
+	return err
+}
+
+// claim takes the jail's name and addresses. Preconditions: the store is
+// locked.
+func (st *store) claim(s *State, conflict func(live []*State) error) error {
+	live, err := st.sweep(sweepNetwork)
+	if err != nil {
+		return err
+	}
+	for _, o := range live {
+		if o.Name == s.Name {
+			return &ParamError{Err: fmt.Errorf("--name %q: a jail of that name is running (launcher pid %d)", s.Name, o.Launcher)}
+		}
+	}
+	if conflict != nil {
+		if err := conflict(live); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(s.Dir(), 0o700); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(s.Dir(), "root"), 0o755); err != nil {
+		os.RemoveAll(s.Dir())
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := s.write(); err != nil {
+		os.RemoveAll(s.Dir())
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,381 @@
+package rootfs
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Op is one step of a root's assembly, executed in order by the jail's init
+// (internal/nsinit) inside the jail's mount namespace, before pivot_root.
+// Relative paths are below the jail's root and are resolved there without
+// following symlinks out of it; absolute paths are the host's.
+type Op interface {
+	fmt.Stringer
+	op()
+}
+
+// Mount is one mount(2) call.
+type Mount struct {
+	Source, Target, FSType, Data string
+	Flags                        uintptr
+}
+
+// Root names the directory that later relative paths resolve in.
+type Root struct{ Path string }
+
+// Mkdir creates a directory if it is missing; an existing directory is fine.
+type Mkdir struct {
+	Path string
+	Mode uint32
+}
+
+// Mknod creates a device node.
+type Mknod struct {
+	Path string
+	Mode uint32 // file type and permission bits
+	Dev  uint64
+}
+
+// Symlink creates Path pointing to Target.
+type Symlink struct{ Target, Path string }
+
+// WriteFile creates Path with Data (Truncate: overwrites an existing file,
+// which is how sysctls under /proc/sys are written).
+type WriteFile struct {
+	Path     string
+	Mode     uint32
+	Data     []byte
+	Truncate bool
+}
+
+// Touch creates an empty file to bind-mount a file on, if it is missing.
+type Touch struct{ Path string }
+
+// Pty opens the pty master at Path (a ptmx of the jail's own devpts) and its
+// slave, which becomes the command's terminal.
+type Pty struct{ Path string }
+
+// Pivot makes the root the jail's / and detaches the host's.
+type Pivot struct{}
+
+func (Mount) op()     {}
+func (Root) op()      {}
+func (Mkdir) op()     {}
+func (Mknod) op()     {}
+func (Symlink) op()   {}
+func (WriteFile) op() {}
+func (Pty) op()       {}
+func (Touch) op()     {}
+func (Pivot) op()     {}
+
+func (m Mount) String() string {
+	switch {
+	case m.Flags&unix.MS_REMOUNT != 0:
+		return fmt.Sprintf("remount %s (%s)", show(m.Target), FlagString(m.Flags))
+	case m.Flags&unix.MS_BIND != 0:
+		return fmt.Sprintf("bind %s on %s", show(m.Source), show(m.Target))
+	case m.Flags&(unix.MS_PRIVATE|unix.MS_SLAVE|unix.MS_SHARED) != 0:
+		return fmt.Sprintf("make %s %s", show(m.Target), FlagString(m.Flags))
+	}
+	return fmt.Sprintf("mount %s on %s", m.FSType, show(m.Target))
+}
+func (r Root) String() string      { return "open root " + r.Path }
+func (m Mkdir) String() string     { return "mkdir " + show(m.Path) }
+func (m Mknod) String() string     { return "mknod " + show(m.Path) }
+func (s Symlink) String() string   { return "symlink " + show(s.Path) }
+func (w WriteFile) String() string { return "write " + show(w.Path) }
+func (p Pty) String() string       { return "open pty " + show(p.Path) }
+func (t Touch) String() string     { return "create " + show(t.Path) }
+func (Pivot) String() string       { return "pivot_root" }
+
+// show prints a jail-relative path as the jail will see it.
+func show(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return "/" + p
+}
+
+// FlagString names mount flags symbolically, for error messages.
+func FlagString(f uintptr) string {
+	names := []struct {
+		bit  uintptr
+		name string
+	}{
+		{unix.MS_RDONLY, "ro"}, {unix.MS_NOSUID, "nosuid"}, {unix.MS_NODEV, "nodev"},
+		{unix.MS_NOEXEC, "noexec"}, {unix.MS_REMOUNT, "remount"}, {unix.MS_BIND, "bind"},
+		{unix.MS_REC, "rec"}, {unix.MS_PRIVATE, "private"}, {unix.MS_SLAVE, "slave"},
+		{unix.MS_SHARED, "shared"},
+	}
+	var out []string
+	for _, n := range names {
+		if f&n.bit != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// A Layout says which root a jail gets.
+type Layout struct {
+	// Path is the root directory. For a host-derived root it is an empty
+	// directory on the host that the jail mounts a tmpfs on.
+	Path string
+	// HostDerived builds the root from the host on the fly (DESIGN.md, Files).
+	HostDerived bool
+	// Mounts are the spec's mounts, in order.
+	Mounts []specs.Mount
+	// Devices are the device nodes made in /dev.
+	Devices []specs.LinuxDevice
+	// MaskedPaths and ReadonlyPaths are the spec's (absolute jail paths).
+	MaskedPaths, ReadonlyPaths []string
+	// Files are written into a host-derived root (its own small /etc).
+	Files []WriteFile
+	// Sysctls are written before /proc/sys turns read-only; they apply to
+	// the jail's own namespaces (net.*, kernel.shm*…).
+	Sysctl map[string]string
+	// Pty asks for a terminal from the jail's devpts.
+	Pty bool
+}
+
+// Plan turns a layout into the ops the init executes. It only reads the
+// host (to tell directories from files among bind sources and /proc paths).
+func Plan(l Layout) ([]Op, error) {
+	if !path.IsAbs(l.Path) {
+		return nil, fmt.Errorf("rootfs: root %q is not absolute", l.Path)
+	}
+	// Propagation first: nothing this jail mounts may reach the host, and
+	// the host's later mounts need not reach the jail (Cloneflags does not
+	// make / private; STYLE.md 2.6).
+	ops := []Op{Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE}}
+	if l.HostDerived {
+		ops = append(ops, Mount{Source: "tmpfs", Target: l.Path, FSType: "tmpfs",
+			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"})
+	} else {
+		// pivot_root needs a mount point; a bind onto itself makes one.
+		ops = append(ops, Mount{Source: l.Path, Target: l.Path, Flags: unix.MS_BIND | unix.MS_REC})
+	}
+	ops = append(ops, Root{Path: l.Path})
+	if l.HostDerived {
+		ops = append(ops, skeleton()...)
+	}
+	for _, m := range l.Mounts {
+		mops, err := planMount(m)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, mops...)
+		if m.Destination == "/dev" {
+			ops = append(ops, devices(l.Devices)...)
+		}
+	}
+	for _, f := range l.Files {
+		ops = append(ops, f)
+	}
+	keys := make([]string, 0, len(l.Sysctl))
+	for k := range l.Sysctl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ops = append(ops, WriteFile{Path: "proc/sys/" + strings.ReplaceAll(k, ".", "/"),
+			Data: []byte(l.Sysctl[k]), Truncate: true})
+	}
+	for _, p := range l.MaskedPaths {
+		ops = append(ops, mask(p)...)
+	}
+	for _, p := range l.ReadonlyPaths {
+		if _, err := os.Stat(p); err != nil {
+			continue // what the host's kernel lacks, the jail lacks too
+		}
+		rel := rel(p)
+		ops = append(ops,
+			Mount{Source: rel, Target: rel, Flags: unix.MS_BIND | unix.MS_REC},
+			Mount{Target: rel, Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY |
+				unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+	}
+	if l.Pty {
+		ops = append(ops, Pty{Path: "dev/pts/ptmx"})
+	}
+	return append(ops, Pivot{}), nil
+}
+
+func rel(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }
+
+// mkdirAll makes every directory of a jail path, parents first.
+func mkdirAll(p string, mode uint32) []Op {
+	var ops []Op
+	parts := strings.Split(rel(p), "/")
+	for i := range parts {
+		if parts[i] == "" {
+			continue
+		}
+		ops = append(ops, Mkdir{Path: strings.Join(parts[:i+1], "/"), Mode: mode})
+	}
+	return ops
+}
+
+// skeleton is the host-derived root's own tree; its /usr, library and
+// binary directories come from the spec's mounts.
+func skeleton() []Op {
+	ops := []Op{
+		Mkdir{Path: "etc", Mode: 0o755}, Mkdir{Path: "tmp", Mode: 0o1777},
+		Mkdir{Path: "root", Mode: 0o700}, Mkdir{Path: "home", Mode: 0o755},
+		Mkdir{Path: "run", Mode: 0o755}, Mkdir{Path: "var", Mode: 0o755},
+		Mkdir{Path: "var/tmp", Mode: 0o1777}, Mkdir{Path: "var/log", Mode: 0o755},
+		Mkdir{Path: "var/lib", Mode: 0o755}, Mkdir{Path: "var/cache", Mode: 0o755},
+	}
+	// Merged-/usr hosts have /bin -> usr/bin: the jail gets the same links.
+	for _, d := range hostTopDirs {
+		if t, err := os.Readlink("/" + d); err == nil {
+			ops = append(ops, Symlink{Target: t, Path: d})
+		}
+	}
+	return ops
+}
+
+// hostTopDirs are the top-level directories of a host-derived root that come
+// from the host (as links, or as read-only binds in HostMounts).
+var hostTopDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+
+// hostEtc are the host's /etc entries a host-derived root shows read-only:
+// what programs need to run (linker cache, alternatives, name service
+// switch, PAM for su, terminfo, certificates), never shadow, gshadow or
+// anything with secrets.
+var hostEtc = []string{
+	"alternatives", "bash.bashrc", "ca-certificates", "debian_version", "environment",
+	"gai.conf", "host.conf", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+	"localtime", "login.defs", "mime.types", "networks", "nsswitch.conf", "os-release",
+	"pam.conf", "pam.d", "profile", "profile.d", "protocols", "rpc", "security",
+	"services", "shells", "skel", "ssl", "terminfo", "timezone",
+}
+
+// HostMounts returns the read-only binds that give a host-derived root the
+// host's programs and libraries.
+func HostMounts() []specs.Mount {
+	var ms []specs.Mount
+	ro := []string{"rbind", "ro", "nodev"}
+	for _, d := range hostTopDirs {
+		if fi, err := os.Lstat("/" + d); err == nil && fi.IsDir() {
+			ms = append(ms, specs.Mount{Destination: "/" + d, Type: "bind", Source: "/" + d, Options: ro})
+		}
+	}
+	for _, e := range hostEtc {
+		p := "/etc/" + e
+		if fi, err := os.Lstat(p); err == nil {
+			if fi.Mode()&os.ModeSymlink != 0 {
+				// A link such as os-release -> ../usr/lib/os-release
+				// resolves inside the jail as on the host.
+				if fi, err = os.Stat(p); err != nil {
+					continue
+				}
+			}
+			_ = fi
+			ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
+				Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+		}
+	}
+	return ms
+}
+
+var mountFlags = map[string]uintptr{
+	"ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV,
+	"noexec": unix.MS_NOEXEC, "bind": unix.MS_BIND, "rbind": unix.MS_BIND | unix.MS_REC,
+	"relatime": unix.MS_RELATIME, "noatime": unix.MS_NOATIME, "strictatime": unix.MS_STRICTATIME,
+	"nosymfollow": unix.MS_NOSYMFOLLOW, "sync": unix.MS_SYNCHRONOUS, "dirsync": unix.MS_DIRSYNC,
+	"rw": 0, "suid": 0, "dev": 0, "exec": 0,
+}
+
+// ParseOptions splits OCI mount options into flags and filesystem data.
+func ParseOptions(opts []string) (flags uintptr, data string) {
+	var d []string
+	for _, o := range opts {
+		if f, ok := mountFlags[o]; ok {
+			flags |= f
+			continue
+		}
+		d = append(d, o)
+	}
+	return flags, strings.Join(d, ",")
+}
+
+func planMount(m specs.Mount) ([]Op, error) {
+	if !path.IsAbs(m.Destination) {
+		return nil, fmt.Errorf("rootfs: mount destination %q is not absolute", m.Destination)
+	}
+	flags, data := ParseOptions(m.Options)
+	target := rel(m.Destination)
+	if m.Type == "bind" || flags&unix.MS_BIND != 0 {
+		flags |= unix.MS_BIND
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return nil, fmt.Errorf("rootfs: bind source: %w", err)
+		}
+		var ops []Op
+		if fi.IsDir() {
+			ops = mkdirAll(target, 0o755)
+		} else {
+			ops = append(mkdirAll(path.Dir(target), 0o755), Touch{Path: target})
+		}
+		ops = append(ops, Mount{Source: m.Source, Target: target, Flags: flags &^ readOnlyish})
+		// A bind ignores every flag but MS_REC; the restrictions need a
+		// remount of the new mount.
+		if extra := flags & readOnlyish; extra != 0 {
+			ops = append(ops, Mount{Target: target, Flags: unix.MS_REMOUNT | unix.MS_BIND | extra})
+		}
+		return ops, nil
+	}
+	return append(mkdirAll(target, 0o755),
+		Mount{Source: m.Source, Target: target, FSType: m.Type, Flags: flags, Data: data}), nil
+}
+
+const readOnlyish = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC |
+	unix.MS_NOSYMFOLLOW | unix.MS_RELATIME | unix.MS_NOATIME | unix.MS_STRICTATIME
+
+// mask hides a /proc or /sys path: an empty read-only tmpfs over a
+// directory, /dev/null over a file (runc's MaskedPaths).
+func mask(p string) []Op {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if fi.IsDir() {
+		return []Op{Mount{Source: "tmpfs", Target: rel(p), FSType: "tmpfs",
+			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}}
+	}
+	return []Op{Mount{Source: "/dev/null", Target: rel(p), Flags: unix.MS_BIND}}
+}
+
+// devices makes the spec's device nodes and the links every /dev has.
+func devices(devs []specs.LinuxDevice) []Op {
+	var ops []Op
+	for _, d := range devs {
+		mode := uint32(0o666)
+		if d.FileMode != nil {
+			mode = uint32(*d.FileMode) & 0o7777
+		}
+		switch d.Type {
+		case "c", "u":
+			mode |= unix.S_IFCHR
+		case "b":
+			mode |= unix.S_IFBLK
+		case "p":
+			mode |= unix.S_IFIFO
+		}
+		ops = append(ops, Mknod{Path: rel(d.Path), Mode: mode, Dev: unix.Mkdev(uint32(d.Major), uint32(d.Minor))})
+	}
+	return append(ops,
+		Symlink{Target: "pts/ptmx", Path: "dev/ptmx"},
+		Symlink{Target: "/proc/self/fd", Path: "dev/fd"},
+		Symlink{Target: "/proc/self/fd/0", Path: "dev/stdin"},
+		Symlink{Target: "/proc/self/fd/1", Path: "dev/stdout"},
+		Symlink{Target: "/proc/self/fd/2", Path: "dev/stderr"},
+		Symlink{Target: "/proc/kcore", Path: "dev/core"},
+	)
+}
