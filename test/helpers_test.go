@@ -1,0 +1,101 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// result is what a user sees of one prison command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// jailName returns a name unique to this test run, so that leftovers can be
+// attributed.
+func jailName(t testing.TB) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	n := "t" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { assertNoLeftovers(t, n) })
+	return n
+}
+
+// prison runs the prison binary with stdin from the given reader (nil:
+// /dev/null) and a generous timeout.
+func prison(t testing.TB, stdin io.Reader, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prisonBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("prison %v: %v", args, err)
+	}
+	return r
+}
+
+// mustRun runs a jail and fails the test unless the command exits 0.
+func mustRun(t testing.TB, args ...string) string {
+	t.Helper()
+	r := prison(t, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("prison %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// probeRoot returns a fresh writable busybox root with jailprobe at /probe.
+func probeRoot(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("cp", "-a", busyboxDir, dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy busybox root: %v: %s", err, out)
+	}
+	if out, err := exec.Command("cp", probeBin, filepath.Join(dir, "probe")).CombinedOutput(); err != nil {
+		t.Fatalf("copy jailprobe: %v: %s", err, out)
+	}
+	return dir
+}
+
+// assertNoLeftovers checks that nothing of jail name is on the host: no
+// state, no mounts, no processes, no host links.
+func assertNoLeftovers(t testing.TB, name string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join("/run/prison", name)); err == nil {
+		t.Errorf("leftover: /run/prison/%s", name)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if bytes.Contains(mi, []byte("/run/prison/"+name)) {
+		t.Errorf("leftover: mount under /run/prison/%s", name)
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte("__prison_init")) {
+			// Only a concern when no other test runs a jail; tests in this
+			// package run one after another.
+			t.Errorf("leftover: jail init process %s still running", e.Name())
+		}
+	}
+	if _, err := os.Stat("/sys/class/net/pr-" + name); err == nil {
+		t.Errorf("leftover: host link pr-%s", name)
+	}
+}
