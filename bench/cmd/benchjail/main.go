@@ -1,0 +1,276 @@
+//go:build linux
+
+// Command benchjail measures prison against bwrap, crun, runc and a bare
+// unshare+chroot floor, and writes RESULTS.md and startup.svg. `make bench`
+// runs it as
+//
+//	go run ./bench/cmd/benchjail -out bench
+//
+// from the repository root, as root. See bench/doc.go for what is measured.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"prison/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchjail:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	out, prison, only, argCheck string
+	rounds                      int
+	quick                       bool
+	seed                        uint64
+	keep                        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	var o options
+	fs := flag.NewFlagSet("benchjail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.out, "out", "", "write RESULTS.md and startup.svg to this directory (default: print only)")
+	fs.IntVar(&o.rounds, "rounds", 0, "measured rounds per section (default: each section's own)")
+	fs.BoolVar(&o.quick, "quick", false, "smoke test: 3 rounds per section, 1 warm-up")
+	fs.StringVar(&o.prison, "prison", "bin/prison", "prison binary; built from ./cmd/prison when missing")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: "+strings.Join(sectionIDs(), ", "))
+	fs.StringVar(&o.argCheck, "argcheck", "socket", "loop mode for the seccomp row checked by argument: socket or personality")
+	fs.Uint64Var(&o.seed, "seed", 0, "shuffle seed (default: from the clock)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary root, bundle and state directories")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.argCheck != "socket" && o.argCheck != "personality" {
+		return nil, fmt.Errorf("-argcheck %q: want socket or personality", o.argCheck)
+	}
+	if o.only != "" {
+		for _, id := range strings.Split(o.only, ",") {
+			if !slices.Contains(sectionIDs(), id) {
+				return nil, fmt.Errorf("-only %q: unknown section (have %s)", id, strings.Join(sectionIDs(), ", "))
+			}
+		}
+	}
+	if o.seed == 0 {
+		o.seed = uint64(time.Now().UnixNano())
+	}
+	return &o, nil
+}
+
+func sectionIDs() []string {
+	var ids []string
+	for _, s := range bench.Suite(&bench.Env{}) {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root: jails, crun and runc need it (run: sudo make bench)")
+	}
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(repo, "scripts", "busybox-root.sh")); err != nil {
+		return fmt.Errorf("run from the repository root: %w", err)
+	}
+
+	env := &bench.Env{ArgCheck: o.argCheck, IDPrefix: fmt.Sprintf("prison-bench-%d-", os.Getpid())}
+	var setup []string
+	env.Tools, env.ToolNA = bench.EnsureTools(stderr)
+	env.Prison, env.PrisonNA = findPrison(repo, o.prison, stderr)
+
+	tmp, err := os.MkdirTemp("", "prison-bench-")
+	if err != nil {
+		return err
+	}
+	env.Root = filepath.Join(tmp, "root")
+	env.Bundle = filepath.Join(tmp, "bundle")
+	env.State = filepath.Join(tmp, "state")
+	defer func() {
+		if err := bench.Cleanup(env, tmp); err != nil {
+			fmt.Fprintln(stderr, "benchjail: cleanup:", err)
+		}
+		if o.keep {
+			fmt.Fprintln(stderr, "benchjail: kept", tmp)
+		} else if err := os.RemoveAll(tmp); err != nil {
+			fmt.Fprintln(stderr, "benchjail: cleanup:", err)
+		}
+	}()
+	fmt.Fprintf(stderr, "benchjail: building the busybox root in %s\n", env.Root)
+	if err := bench.BuildRoot(repo, env.Root); err != nil {
+		return err
+	}
+	if err := writeBundle(env); err != nil {
+		for _, rt := range []string{"crun", "runc"} {
+			env.ToolNA[rt], env.Tools[rt] = "OCI bundle: "+err.Error(), ""
+		}
+	}
+	if env.Tools["crun"] != "" && bench.HybridCgroupV2Controllers() {
+		r, err := bench.NewCgroupV1Runner()
+		if err != nil {
+			env.ToolNA["crun"], env.Tools["crun"] = "cgroup workaround: "+err.Error(), ""
+		} else {
+			defer r.Close()
+			env.CrunStart = r.Start
+			setup = append(setup, "This host mounts cgroup v1 controllers and a cgroup v2 hierarchy with "+
+				"controllers of its own at /sys/fs/cgroup/unified; crun 1.8 refuses to run there. crun is "+
+				"therefore started from a private mount namespace in which that mount is covered by an empty "+
+				"tmpfs, so it creates its cgroups in the v1 hierarchies as runc does. The namespace is made "+
+				"once, before the measurements.")
+		}
+	}
+
+	sections := bench.Suite(env)
+	if o.only != "" {
+		ids := strings.Split(o.only, ",")
+		sections = slices.DeleteFunc(sections, func(s *bench.Section) bool { return !slices.Contains(ids, s.ID) })
+	}
+	runner := &bench.Runner{Rounds: o.rounds, Warmup: -1, Rand: rand.New(rand.NewPCG(o.seed, 0)), Progress: stderr}
+	if o.quick {
+		runner.Warmup = 1
+		if o.rounds == 0 {
+			runner.Rounds = 3
+		}
+	}
+	rep := &bench.Report{
+		Date:     time.Now(),
+		Machine:  bench.Machine(),
+		Versions: bench.Versions(env, repo),
+		Command:  "go run ./bench/cmd/benchjail " + strings.Join(args, " "),
+		Seed:     o.seed,
+		Quick:    o.quick,
+		Setup:    setup,
+	}
+	for _, s := range sections {
+		rep.Results = append(rep.Results, runner.Run(ctx, s))
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	fmt.Fprint(stdout, rep.Text())
+	if o.out == "" {
+		return nil
+	}
+	return writeOutputs(o.out, rep)
+}
+
+// findPrison returns the prison binary to measure, building it when the
+// default path is missing, or the reason there is none.
+func findPrison(repo, path string, log io.Writer) (bin, na string) {
+	abs := path
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(repo, path)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(log, "benchjail: %s missing; go build -o %s ./cmd/prison\n", path, path)
+		if err := bench.BuildPrison(repo, abs); err != nil {
+			return "", err.Error()
+		}
+	} else if err != nil {
+		return "", err.Error()
+	}
+	return abs, ""
+}
+
+// writeBundle writes the OCI bundle with whichever runtime is installed.
+func writeBundle(env *bench.Env) error {
+	for _, rt := range []string{"runc", "crun"} {
+		if bin := env.Tools[rt]; bin != "" {
+			return bench.WriteBundle(bin, env.Bundle, env.Root)
+		}
+	}
+	return errors.New("neither runc nor crun is installed")
+}
+
+// writeOutputs writes RESULTS.md (keeping its hand-written profile notes)
+// and startup.svg to dir.
+func writeOutputs(dir string, rep *bench.Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	md := filepath.Join(dir, "RESULTS.md")
+	old, err := os.ReadFile(md)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	rep.ProfileNotes = bench.ProfileNotes(string(old))
+	if err := writeFileAtomic(md, []byte(rep.Markdown())); err != nil {
+		return err
+	}
+	for _, res := range rep.Results {
+		if res.Section.ID != bench.SecStartup {
+			continue
+		}
+		sub := fmt.Sprintf("median, whiskers p10–p90, %d alternating rounds · %s · %s", res.Rounds, machineLine(rep), rep.Date.UTC().Format("2006-01-02"))
+		svg := bench.BarChartSVG("Start-up: /bin/true in a jail on a busybox root", sub, "ms", res.Bars("prison"))
+		if err := writeFileAtomic(filepath.Join(dir, "startup.svg"), []byte(svg)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func machineLine(rep *bench.Report) string {
+	var parts []string
+	for _, kv := range rep.Machine {
+		switch kv.Key {
+		case "kernel":
+			parts = append(parts, kv.Value)
+		case "cores":
+			parts = append(parts, kv.Value+" cores")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeFileAtomic replaces path by data through a temporary file, so an
+// interrupted run never leaves a half-written report.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,28 @@
+// Package bench measures prison against its peers (bubblewrap, crun, runc
+// and a bare unshare+chroot floor) and renders the results as RESULTS.md
+// and an SVG chart. The driver is bench/cmd/benchjail; `make bench` runs
+//
+//	go run ./bench/cmd/benchjail -out bench
+//
+// as root from the repository root.
+//
+// A report is a list of Sections; a Section is a list of Contenders (command
+// lines), a Measure (what "the time" of one invocation is) and Targets
+// (bounds on ratios or differences, printed with PASS or MISS; a miss never
+// fails the run). All of it is data, built in one place (Suite), so adding a
+// contender or a section is adding a value:
+//
+//	&Section{
+//		ID: "exec", Title: "prison exec", Unit: "ms", Rounds: 100, Warmup: 3,
+//		Measure:    WallTime,
+//		Contenders: []*Contender{e.prison("prison exec", false, nil, "/bin/true")},
+//	}
+//
+// A Runner measures a Section in alternating rounds: every round runs every
+// contender once, in shuffled order, so drift on a noisy machine spreads
+// over all contenders instead of landing on one. The reports give medians
+// and p10–p90 bands, never a lone time.
+//
+// The package's tests are pure (no root, no jails, no wall-clock
+// assertions); the measurements themselves run only in the driver.
+package bench

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// fakeSection returns a section whose measure records the order of calls
+// and returns each contender's fixed value; a contender named "broken"
+// always fails.
+func fakeSection(values map[string]float64, calls *[]string) *Section {
+	s := &Section{ID: "fake", Unit: "ms", Rounds: 4, Warmup: 1}
+	s.Measure = func(_ context.Context, c *Contender) (Sample, error) {
+		*calls = append(*calls, c.Name)
+		if c.Name == "broken" {
+			return nil, errors.New("exit status 125: prison: boom")
+		}
+		return Sample{{"wall", values[c.Name]}}, nil
+	}
+	for _, name := range []string{"a", "b", "c", "broken"} {
+		s.Contenders = append(s.Contenders, &Contender{Name: name, Args: func() []string { return []string{"/bin/" + name} }})
+	}
+	return s
+}
+
+func TestRunnerAlternates(t *testing.T) {
+	var calls []string
+	s := fakeSection(map[string]float64{"a": 1, "b": 2, "c": 4}, &calls)
+	r := &Runner{Warmup: -1, Rand: rand.New(rand.NewPCG(1, 2))}
+	res := r.Run(context.Background(), s)
+
+	// Preflight: every contender once, in declaration order.
+	if got := strings.Join(calls[:4], ","); got != "a,b,c,broken" {
+		t.Errorf("preflight order = %s", got)
+	}
+	rounds := calls[4:]
+	if len(rounds) != 3*(4+1) {
+		t.Fatalf("got %d calls after preflight, want 15 (3 contenders × 5 rounds)", len(rounds))
+	}
+	shuffled := false
+	for i := 0; i < len(rounds); i += 3 {
+		round := rounds[i : i+3]
+		seen := map[string]bool{}
+		for _, n := range round {
+			seen[n] = true
+		}
+		if len(seen) != 3 {
+			t.Errorf("round %d = %v, want each contender once", i/3, round)
+		}
+		if strings.Join(round, "") != "abc" {
+			shuffled = true
+		}
+	}
+	if !shuffled {
+		t.Errorf("no round was shuffled: %v", rounds)
+	}
+	if res.Rounds != 4 {
+		t.Errorf("Rounds = %d, want 4 (the warm-up is not counted)", res.Rounds)
+	}
+	if got := len(res.Get("a").Samples); got != 4 {
+		t.Errorf("a has %d samples, want 4", got)
+	}
+	if na := s.Contender("broken").NA; !strings.Contains(na, "preflight failed") || !strings.Contains(na, "boom") {
+		t.Errorf("broken.NA = %q, want the preflight error", na)
+	}
+	if cmd := res.Get("a").Command; len(cmd) != 1 || cmd[0] != "/bin/a" {
+		t.Errorf("a.Command = %q", cmd)
+	}
+}
+
+func TestRunnerOverridesRounds(t *testing.T) {
+	var calls []string
+	s := fakeSection(map[string]float64{}, &calls)
+	r := &Runner{Rounds: 2, Warmup: 0, Rand: rand.New(rand.NewPCG(1, 2))}
+	if res := r.Run(context.Background(), s); res.Rounds != 2 || len(calls) != 4+3*2 {
+		t.Errorf("Rounds = %d after %d calls; want 2 rounds, 10 calls", res.Rounds, len(calls))
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	res := &Result{Section: &Section{Unit: "ms"}}
+	add := func(name, na string, vals ...float64) {
+		sr := &Series{Contender: &Contender{Name: name, NA: na}}
+		for _, v := range vals {
+			sr.Samples = append(sr.Samples, Sample{{"total", v}})
+		}
+		res.Series = append(res.Series, sr)
+	}
+	add("base", "", 10, 10, 10, 12)
+	add("fast", "", 5, 5, 6, 5)
+	add("ip", "", 10.5, 10.4, 10.6, 12.5)
+	add("gone", "no binary")
+	tests := []struct {
+		name     string
+		target   Target
+		want     float64
+		wantPass bool
+		wantNA   bool
+	}{
+		{"ratio of medians passes", Target{Num: "fast", Den: "base", Max: 0.55}, 0.5, true, false},
+		{"ratio of medians misses", Target{Num: "base", Den: "fast", Max: 1}, 2, false, false},
+		{"paired difference", Target{Num: "ip", Den: "base", Metric: "total", Diff: true, Max: 0.6}, 0.5, true, false},
+		{"n/a contender", Target{Num: "gone", Den: "base", Max: 1}, 0, false, true},
+		{"unknown contender", Target{Num: "nope", Den: "base", Max: 1}, 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := res.Evaluate(tt.target)
+			if (v.NA != "") != tt.wantNA {
+				t.Fatalf("NA = %q, want NA %v", v.NA, tt.wantNA)
+			}
+			if tt.wantNA {
+				return
+			}
+			if d := v.Value - tt.want; d > 1e-9 || d < -1e-9 || v.Pass != tt.wantPass {
+				t.Errorf("Evaluate = %v (pass %v), want %v (pass %v)", v.Value, v.Pass, tt.want, tt.wantPass)
+			}
+		})
+	}
+}

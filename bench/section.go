@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"context"
+	"os/exec"
+)
+
+// A Contender is one command line competing in a Section. Contenders are
+// data: adding one to a report is adding one value to a Section's list.
+type Contender struct {
+	// Name labels the contender's row and is how Targets and Diffs refer
+	// to it. Unique within a Section.
+	Name string
+
+	// Args returns the command line of one invocation. It is called once
+	// per invocation, so it can hand out unique container ids or
+	// addresses. Args[0] should be an absolute path: a PATH search would
+	// sit inside the timed region.
+	Args func() []string
+
+	// Start starts cmd. Nil means cmd.Start. It exists for contenders that
+	// must be started from a prepared thread (see MountNSRunner).
+	Start func(cmd *exec.Cmd) error
+
+	// Measure, when set, replaces the Section's Measure for this
+	// contender (for example a parallel and a sequential batch side by
+	// side).
+	Measure Measure
+
+	// NA, when set, is why the contender cannot run here; its rows print
+	// "n/a: NA" and no invocation is attempted. The Runner also sets it
+	// when the contender's preflight invocation fails.
+	NA string
+}
+
+// Metric is one named value observed by one invocation, in its Section's
+// Unit.
+type Metric struct {
+	Key   string
+	Value float64
+}
+
+// A Sample is what one invocation observed: one or more metrics, in the
+// order they should be printed. The first one is the contender's headline
+// number (for example the wall time).
+type Sample []Metric
+
+// Get returns the value of key and whether the sample has it.
+func (s Sample) Get(key string) (float64, bool) {
+	for _, m := range s {
+		if m.Key == key {
+			return m.Value, true
+		}
+	}
+	return 0, false
+}
+
+// A Measure runs one invocation of c and returns what it observed. It
+// decides what "the time" of an invocation is: wall time, a number the
+// command prints, a batch of invocations, …
+type Measure func(ctx context.Context, c *Contender) (Sample, error)
+
+// A Target is a goal stated as a bound on a ratio or a difference between
+// two contenders' medians. A missed target is reported, never fatal.
+type Target struct {
+	// Label says what the target is, in the words.
+	Label string
+	// Num and Den name the contenders compared: Num/Den for a ratio,
+	// Num−Den for a difference.
+	Num, Den string
+	// Metric is the compared sample key; empty means the headline metric.
+	Metric string
+	// Diff selects a difference (in the Section's Unit) instead of a ratio.
+	Diff bool
+	// Max is the bound the value must not exceed to PASS.
+	Max float64
+}
+
+// A Diff asks for the per-round difference B−A of two contenders to be
+// reported. Because every round runs both, the difference is taken within
+// each round and then summarised, which cancels most of the machine's slow
+// drifts.
+type Diff struct {
+	Label string
+	A, B  string
+}
+
+// A Section is one table of the report: a set of contenders measured in
+// alternating rounds under one Measure.
+type Section struct {
+	// ID selects the section with -only.
+	ID string
+	// Title heads the section in RESULTS.md.
+	Title string
+	// About says in a few sentences what exactly is measured.
+	About string
+	// Unit is the unit of every metric value, for example "ms".
+	Unit string
+	// Rounds is the default number of measured rounds; Warmup rounds run
+	// before them and are discarded.
+	Rounds, Warmup int
+	Measure        Measure
+	// Baseline names the contender that ratios are taken against; empty
+	// means no ratio column.
+	Baseline   string
+	Contenders []*Contender
+	Diffs      []Diff
+	Targets    []Target
+	// Notes are printed under the section's table.
+	Notes []string
+}
+
+// measure runs one invocation of c under the measure that applies to it.
+func (s *Section) measure(ctx context.Context, c *Contender) (Sample, error) {
+	if c.Measure != nil {
+		return c.Measure(ctx, c)
+	}
+	return s.Measure(ctx, c)
+}
+
+// Contender returns the contender called name, or nil.
+func (s *Section) Contender(name string) *Contender {
+	for _, c := range s.Contenders {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

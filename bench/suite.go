@@ -1,0 +1,254 @@
+package bench
+
+import (
+	"fmt"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+)
+
+// Env is what the suite's command lines are made of: the binaries, the
+// busybox root, the OCI bundle and the state directories prepared by the
+// driver. An empty path with a reason in NA makes that tool's contenders
+// n/a.
+type Env struct {
+	// Prison is the prison binary; PrisonNA says why there is none.
+	Prison, PrisonNA string
+	// Tools maps bwrap, crun, runc, unshare and chroot to absolute paths.
+	// A missing entry's reason is in ToolNA.
+	Tools  map[string]string
+	ToolNA map[string]string
+	// Root is the busybox root with /loop in it; Bundle the OCI bundle
+	// whose config.json runs /bin/true on Root, read-only.
+	Root, Bundle string
+	// State holds crun's and runc's state directories.
+	State string
+	// IDPrefix starts every container id, so that leftovers (state,
+	// cgroups) can be found and removed.
+	IDPrefix string
+	// CrunStart starts crun; nil means directly (see MountNSRunner).
+	CrunStart func(*exec.Cmd) error
+	// ArgCheck is the loop mode of the arg-checked seccomp row; its count
+	// is chosen so one run takes about as long as the getppid row.
+	ArgCheck string
+
+	ids atomic.Uint64
+}
+
+// nextID returns a counter value unique within this Env.
+func (e *Env) nextID() uint64 { return e.ids.Add(1) }
+
+// nextIP returns an address from 10.254.0.0/16 that no other invocation of
+// this run used: a jail's address must be free when it starts, and the
+// previous jail's may not be released yet.
+func (e *Env) nextIP() string {
+	n := e.nextID()
+	return fmt.Sprintf("10.254.%d.%d", 1+(n/254)%254, 1+n%254)
+}
+
+// prison returns a contender running prison with the given arguments before
+// and after the --net/--ip choice; ip selects a fresh --ip per invocation
+// instead of --net none.
+func (e *Env) prison(name string, ip bool, pre []string, cmd ...string) *Contender {
+	c := &Contender{Name: name, NA: e.PrisonNA}
+	c.Args = func() []string {
+		a := append([]string{e.Prison, "run"}, pre...)
+		a = append(a, "--root", e.Root)
+		if ip {
+			a = append(a, "--ip", e.nextIP())
+		} else {
+			a = append(a, "--net", "none")
+		}
+		return append(a, cmd...)
+	}
+	return c
+}
+
+// tool returns a contender running the named tool, or an n/a one.
+func (e *Env) tool(name, tool string, args func(bin string) []string) *Contender {
+	bin := e.Tools[tool]
+	c := &Contender{Name: name}
+	if bin == "" {
+		c.NA = e.ToolNA[tool]
+		if c.NA == "" {
+			c.NA = tool + " not found"
+		}
+		return c
+	}
+	c.Args = func() []string { return args(bin) }
+	return c
+}
+
+// bwrap runs cmd the way the issue states: every namespace bwrap offers,
+// the root read-only, a fresh /proc and a minimal /dev.
+func (e *Env) bwrap(name string, cmd ...string) *Contender {
+	return e.tool(name, "bwrap", func(bin string) []string {
+		return append([]string{bin, "--unshare-all", "--ro-bind", e.Root, "/", "--proc", "/proc", "--dev", "/dev"}, cmd...)
+	})
+}
+
+// oci runs the bundle with crun or runc, each with its own state root and a
+// fresh container id. `run` creates, starts, waits for and deletes the
+// container, as a jail's one-shot run does.
+func (e *Env) oci(name, runtime string) *Contender {
+	c := e.tool(name, runtime, func(bin string) []string {
+		id := e.IDPrefix + runtime + "-" + strconv.FormatUint(e.nextID(), 10)
+		return []string{bin, "--root", e.State + "/" + runtime, "run", "--bundle", e.Bundle, id}
+	})
+	if runtime == "crun" {
+		c.Start = e.CrunStart
+	}
+	return c
+}
+
+// floor is the kernel's price for the same namespaces without any runtime
+// policy: unshare(1) makes the mount, UTS, IPC, network, PID and cgroup
+// namespaces that every contender makes, mounts a fresh /proc, and chroot
+// execs the command. It skips what the runtimes add on top (pivot_root,
+// /dev, capabilities, seccomp, cgroups, the loopback bring-up), so no
+// contender can beat it by much; chroot alone, without namespaces, would
+// be a floor for process creation only and flatter every runtime's ratio.
+func (e *Env) floor(name string, cmd ...string) *Contender {
+	c := e.tool(name, "unshare", func(bin string) []string {
+		return append([]string{bin, "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--fork",
+			"--mount-proc=" + e.Root + "/proc", e.Tools["chroot"], e.Root}, cmd...)
+	})
+	if c.NA == "" && e.Tools["chroot"] == "" {
+		c.NA = "chroot not found"
+	}
+	return c
+}
+
+// Section ids, for -only.
+const (
+	SecStartup  = "startup"
+	SecNetwork  = "network"
+	SecSeccomp  = "seccomp"
+	SecParallel = "parallel"
+	SecPhases   = "phases"
+)
+
+// Contender names that targets and the chart refer to.
+const (
+	nameNone  = "prison --net none"
+	nameIP    = "prison --ip"
+	nameBwrap = "bwrap --unshare-all"
+	nameCrun  = "crun run"
+	nameRunc  = "runc run"
+	nameFloor = "unshare + chroot (floor)"
+)
+
+// ParallelJails is the batch size of the parallelism section.
+const ParallelJails = 50
+
+// Suite returns the report's sections, in report order. Adding a contender
+// or a section is adding a value here.
+func Suite(e *Env) []*Section {
+	getppidN, argN := "2000000", "2000000"
+	if e.ArgCheck == "socket" {
+		// socket+close costs ~20 getppids; keep one run near half a second.
+		argN = "200000"
+	}
+	seccompOff := []string{"--seccomp=off"}
+	timing := []string{"--timing"}
+
+	return []*Section{{
+		ID:    SecStartup,
+		Title: "Start-up: /bin/true in a jail",
+		About: "Wall time from fork to reap of one jail running /bin/true on the busybox root, " +
+			"as seen by the benchmark driver (Go os/exec, output to memory).",
+		Unit: "ms", Rounds: 100, Warmup: 3,
+		Measure:  WallTime,
+		Baseline: nameBwrap,
+		Contenders: []*Contender{
+			e.prison(nameNone, false, nil, "/bin/true"),
+			e.prison(nameIP, true, nil, "/bin/true"),
+			e.bwrap(nameBwrap, "/bin/true"),
+			e.oci(nameCrun, "crun"),
+			e.oci(nameRunc, "runc"),
+			e.floor(nameFloor, "/bin/true"),
+		},
+		Targets: []Target{
+			{Label: "start-up, prison --ip (seccomp, caps) vs bwrap --unshare-all", Num: nameIP, Den: nameBwrap, Max: 1.0},
+			{Label: "start-up, prison --ip (seccomp, caps) vs crun run", Num: nameIP, Den: nameCrun, Max: 0.5},
+		},
+		Notes: []string{
+			"The floor makes the same namespaces and mounts /proc, but no /dev, no pivot_root, " +
+				"no capabilities or seccomp and no cgroup: what is left of any runtime once its policy is gone.",
+		},
+	}, {
+		ID:    SecNetwork,
+		Title: "Network: --ip over --net none",
+		About: "The jail runs `/loop stamp`, which prints CLOCK_MONOTONIC as its first act. " +
+			"start = fork → stamp, exit = stamp → reap, total = both. The difference is taken " +
+			"within each round (both variants run in every round), then summarised.",
+		Unit: "ms", Rounds: 100, Warmup: 3,
+		Measure: StartExit,
+		Contenders: []*Contender{
+			e.prison(nameNone, false, nil, "/loop", "stamp"),
+			e.prison(nameIP, true, nil, "/loop", "stamp"),
+		},
+		Diffs: []Diff{{Label: "--ip − --net none", A: nameNone, B: nameIP}},
+		Targets: []Target{
+			{Label: "--ip over --net none (start + exit)", Num: nameIP, Den: nameNone, Metric: "total", Diff: true, Max: 0.6},
+		},
+	}, {
+		ID:    SecSeccomp,
+		Title: "Seccomp: a syscall loop with and without the filter",
+		About: "The static loop program makes one system call N times inside a jail and prints ns/op " +
+			"(its own clock; the jail's start-up is not in the number). getppid is allowed outright " +
+			"by the default policy; " + e.ArgCheck + " is checked by argument. --seccomp=off is " +
+			"prison's hidden switch that skips the filter and nothing else.",
+		Unit: "ns/op", Rounds: 15, Warmup: 1,
+		Measure: NsPerOp,
+		Contenders: []*Contender{
+			e.prison("getppid, default filter", false, nil, "/loop", "getppid", getppidN),
+			e.prison("getppid, --seccomp=off", false, seccompOff, "/loop", "getppid", getppidN),
+			e.prison(e.ArgCheck+", default filter", false, nil, "/loop", e.ArgCheck, argN),
+			e.prison(e.ArgCheck+", --seccomp=off", false, seccompOff, "/loop", e.ArgCheck, argN),
+		},
+		Targets: []Target{
+			{Label: "seccomp, allowed outright (getppid)", Num: "getppid, default filter", Den: "getppid, --seccomp=off", Max: 1.03},
+			{Label: "seccomp, checked by argument (" + e.ArgCheck + ")", Num: e.ArgCheck + ", default filter", Den: e.ArgCheck + ", --seccomp=off", Max: 1.2},
+		},
+	}, {
+		ID:    SecParallel,
+		Title: fmt.Sprintf("Parallelism: %d jails at once vs one after another", ParallelJails),
+		About: fmt.Sprintf("Wall time of a batch of %d jails running /bin/true: all started at once "+
+			"(one goroutine each) or one after another. On 2 cores the ideal ratio is 0.5.", ParallelJails),
+		Unit: "ms", Rounds: 10, Warmup: 1,
+		Measure: Batch(ParallelJails, false),
+		Contenders: []*Contender{
+			parallel(e.prison(nameNone+" ×50 parallel", false, nil, "/bin/true")),
+			e.prison(nameNone+" ×50 sequential", false, nil, "/bin/true"),
+			parallel(e.prison(nameIP+" ×50 parallel", true, nil, "/bin/true")),
+			e.prison(nameIP+" ×50 sequential", true, nil, "/bin/true"),
+			parallel(e.bwrap(nameBwrap+" ×50 parallel", "/bin/true")),
+			e.bwrap(nameBwrap+" ×50 sequential", "/bin/true"),
+		},
+		Targets: []Target{
+			{Label: "50 parallel vs sequential, prison --net none", Num: nameNone + " ×50 parallel", Den: nameNone + " ×50 sequential", Max: 0.55},
+			{Label: "50 parallel vs sequential, prison --ip", Num: nameIP + " ×50 parallel", Den: nameIP + " ×50 sequential", Max: 0.55},
+		},
+		Notes: []string{"bwrap's pair shows what this machine allows; it has no target."},
+	}, {
+		ID:    SecPhases,
+		Title: "Where the time goes: prison's start path by phase",
+		About: "`prison run --timing` prints one `prison-timing: {…}` line on stderr with each phase " +
+			"in µs; the table gives each phase's median (p10–p90) over the rounds, in prison's order, " +
+			"after the driver's own wall time.",
+		Unit: "µs", Rounds: 100, Warmup: 3,
+		Measure: PrisonTiming,
+		Contenders: []*Contender{
+			e.prison("--net none", false, timing, "/bin/true"),
+			e.prison("--ip", true, timing, "/bin/true"),
+		},
+	}}
+}
+
+// parallel makes c start its batch of ParallelJails invocations at once
+// instead of one after another.
+func parallel(c *Contender) *Contender {
+	c.Measure = Batch(ParallelJails, true)
+	return c
+}
