@@ -1,0 +1,118 @@
+package netns
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// setupUplink lets the jail of a reach the outside through its uplink:
+//
+//   - out: "iif pr-x lookup <out table>" after the jails' table, whose
+//     default route is suppressed for this jail; the out table holds the
+//     main table's routes through the uplink, then "unreachable default",
+//     so that nothing falls through to the main table;
+//   - in: the uplink answers ARP/NDP for the jail's addresses (proxy
+//     entries) and forwards to them ("iif UPLINK lookup <in table>").
+//
+// Both directions need forwarding on the input device. If prison turns
+// it on for the uplink, it first adds "iif UPLINK blackhole" after the in
+// table, so the host still forwards nothing else that arrives there.
+func setupUplink(h *rtnl, a *Attachment) error {
+	up, idx := a.Plan.Uplink, a.UplinkIndex
+	out, in := tableUplinkOut+idx, tableUplinkIn+idx
+	if idx > math.MaxUint16 {
+		return fmt.Errorf("network: uplink %s: ifindex %d too large for prison's table ids", up, idx)
+	}
+	routes, err := retryDump(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: idx},
+			netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
+	})
+	if err != nil {
+		return fmt.Errorf("network: list routes via %s: %w", up, err)
+	}
+	for _, r := range routes {
+		if r.Protocol == Protocol || len(r.MultiPath) > 0 {
+			continue
+		}
+		c := &netlink.Route{LinkIndex: idx, Dst: r.Dst, Gw: r.Gw, Src: r.Src, Scope: r.Scope, Type: r.Type,
+			Priority: r.Priority, Flags: r.Flags, Family: r.Family, Table: out, Protocol: Protocol}
+		if c.Dst == nil {
+			c.Dst = defaultNet(r.Family == unix.AF_INET)
+		}
+		if err := h.RouteReplace(c); err != nil {
+			return fmt.Errorf("network: copy route %s to table %d: %w", r, out, err)
+		}
+	}
+	for _, v := range []bool{true, false} {
+		if err := addDefault(h, out, v, unix.RTN_UNREACHABLE, math.MaxUint32); err != nil {
+			return err
+		}
+		if err := addRule(h, jailRule(a.HostLink, v, PriorityJailUplink, out)); err != nil {
+			return err
+		}
+		if err := addRule(h, jailRule(up, v, PriorityUplinkIn, in)); err != nil {
+			return err
+		}
+	}
+	v4, v6 := a.Plan.hasFamily(true), a.Plan.hasFamily(false)
+	if v4 {
+		// IPv4 proxy entries are answered only when the uplink forwards
+		// (arp_process: IN_DEV_FORWARD), and after proxy_delay (up to
+		// 0.8 s, random) unless that is 0.
+		if err := enableForwarding(h, up, "/proc/sys/net/ipv4/conf/"+up+"/forwarding", true); err != nil {
+			return err
+		}
+		if err := writeSysctl("/proc/sys/net/ipv4/neigh/"+up+"/proxy_delay", "0"); err != nil {
+			return fmt.Errorf("network: uplink %s: %w", up, err)
+		}
+	}
+	if v6 {
+		all, err := readSysctl("/proc/sys/net/ipv6/conf/all/forwarding")
+		if err != nil {
+			return fmt.Errorf("network: uplink %s: %w", up, err)
+		}
+		if all == "0" {
+			if err := enableForwarding(h, up, "/proc/sys/net/ipv6/conf/"+up+"/force_forwarding", false); err != nil {
+				return err
+			}
+		}
+		for _, kv := range [][2]string{{"conf/" + up + "/proxy_ndp", "1"}, {"neigh/" + up + "/proxy_delay", "0"}} {
+			if err := writeSysctl("/proc/sys/net/ipv6/"+kv[0], kv[1]); err != nil {
+				return fmt.Errorf("network: uplink %s: %w", up, err)
+			}
+		}
+	}
+	for _, pfx := range a.Plan.Addrs {
+		if err := h.setProxy(true, proxy{ifindex: idx, addr: pfx.Addr()}); err != nil {
+			return fmt.Errorf("network: add proxy %s on %s: %w", pfx.Addr(), up, err)
+		}
+	}
+	return nil
+}
+
+// enableForwarding turns the sysctl at path on; if it was off, the guard
+// rule goes in first, so that at no moment the host forwards for others.
+// The guard's existence is also the record that prison turned it on,
+// which Sweep reads to turn it off again.
+func enableForwarding(h *rtnl, up, path string, v4 bool) error {
+	cur, err := readSysctl(path)
+	if err != nil {
+		return fmt.Errorf("network: uplink %s: %w", up, err)
+	}
+	if cur != "0" {
+		return nil
+	}
+	guard := jailRule(up, v4, PriorityUplinkGuard, 0)
+	guard.Table = -1
+	guard.Type = unix.FR_ACT_BLACKHOLE
+	if err := addRule(h, guard); err != nil {
+		return err
+	}
+	if err := writeSysctl(path, "1"); err != nil {
+		return fmt.Errorf("network: uplink %s: enable forwarding: %w", up, err)
+	}
+	return nil
+}
