@@ -1,0 +1,128 @@
+package prison
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, nil, 0o644)
+	cases := []struct {
+		name    string
+		mod     func(c *Config)
+		wantErr string
+	}{
+		{"defaults", func(c *Config) {}, ""},
+		{"hostname 64 bytes", func(c *Config) { c.Hostname = strings.Repeat("a", 64) }, ""},
+		{"hostname 65 bytes", func(c *Config) { c.Hostname = strings.Repeat("a", 65) }, "longer than 64 bytes"},
+		{"hostname underscore", func(c *Config) { c.Hostname = "a_b" }, "invalid character"},
+		{"hostname leading dash", func(c *Config) { c.Hostname = "-a" }, "may not begin or end"},
+		{"hostname empty label", func(c *Config) { c.Hostname = "a..b" }, "empty label"},
+		{"hostname dotted", func(c *Config) { c.Hostname = "www.example.com" }, ""},
+		{"name with slash", func(c *Config) { c.Name = "a/b" }, `--name "a/b"`},
+		{"name too long", func(c *Config) { c.Name = strings.Repeat("n", 65) }, "longer than 64"},
+		{"root missing", func(c *Config) { c.Root = "/no/such" }, "no such directory"},
+		{"root file", func(c *Config) { c.Root = file }, "not a directory"},
+		{"root is /", func(c *Config) { c.Root = "/" }, "host's own root"},
+		{"root ok", func(c *Config) { c.Root = dir }, ""},
+		{"no command", func(c *Config) { c.Args = nil }, "command: missing"},
+		{"env without =", func(c *Config) { c.Env = []string{"X"} }, "want KEY=VALUE"},
+		{"env empty key", func(c *Config) { c.Env = []string{"=x"} }, "want KEY=VALUE"},
+		{"cwd relative", func(c *Config) { c.Cwd = "x" }, "must be an absolute path"},
+		{"user unknown", func(c *Config) { c.User = "mallory" }, "no such user"},
+		{"user numeric", func(c *Config) { c.User = "1234:1234" }, ""},
+		{"user by name", func(c *Config) { c.User = "www-data" }, ""},
+		{"sysvipc bad", func(c *Config) { c.SysVIPC = "x" }, "want new, inherit or disable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Args = []string{"/bin/true"}
+			tc.mod(&c)
+			err := c.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Validate: %v, want error containing %q", err, tc.wantErr)
+			}
+			var pe *ParamError
+			if !errors.As(err, &pe) {
+				t.Errorf("error %v is not a ParamError", err)
+			}
+		})
+	}
+}
+
+func TestDefaultsFilled(t *testing.T) {
+	c := DefaultConfig()
+	c.Args = []string{"sh"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name == "" || c.Hostname != c.Name {
+		t.Errorf("name %q hostname %q: want a generated name used as hostname", c.Name, c.Hostname)
+	}
+}
+
+func TestLookupUserDefaultRoot(t *testing.T) {
+	cases := []struct {
+		spec     string
+		uid, gid uint32
+		home     string
+	}{
+		{"root", 0, 0, "/root"},
+		{"0", 0, 0, "/root"},
+		{"nobody", 65534, 65534, "/nonexistent"},
+		{"www-data:users", 33, 100, "/var/www"},
+		{"4242", 4242, 4242, "/"},
+		{"4242:0", 4242, 0, "/"},
+	}
+	for _, c := range cases {
+		u, err := lookupUser("", c.spec)
+		if err != nil {
+			t.Errorf("%s: %v", c.spec, err)
+			continue
+		}
+		if u.UID != c.uid || u.GID != c.gid || u.Home != c.home {
+			t.Errorf("%s: got %d:%d %s, want %d:%d %s", c.spec, u.UID, u.GID, u.Home, c.uid, c.gid, c.home)
+		}
+	}
+}
+
+func TestLookupUserStaysInRoot(t *testing.T) {
+	// A jail's /etc/passwd that links to the host's must not be read.
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.Symlink("/etc/passwd", filepath.Join(root, "etc/passwd"))
+	if _, err := lookupUser(root, "daemon"); err == nil {
+		// RESOLVE_IN_ROOT reads <root>/etc/passwd, which does not exist.
+		t.Errorf("looked up a user through a link to the host's passwd")
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/bin", "HOME=/root"}, []string{"PATH=/x", "A=b"})
+	want := "HOME=/root PATH=/x A=b"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}
+
+func TestCapMask(t *testing.T) {
+	m, err := capMask([]string{"CAP_CHOWN", "CAP_NET_RAW", "cap_kill"})
+	if err != nil || m != 1<<0|1<<13|1<<5 {
+		t.Errorf("capMask = %b, %v", m, err)
+	}
+	if _, err := capMask([]string{"CAP_NOPE"}); err == nil {
+		t.Errorf("unknown capability accepted")
+	}
+}
