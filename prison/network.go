@@ -1,26 +1,184 @@
 package prison
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"prison/netns"
 )
 
-// netPlan is the jail's network, read from the spec.
-type netPlan struct{ mode string }
-
-type netAttachment struct{}
-
-func netPlanOf(name string, s *specs.Spec) (*netPlan, error) {
-	return &netPlan{mode: s.Annotations[AnnotationNet]}, nil
+// specNetwork records the network flags in the spec: addresses in the
+// FreeBSD jail section (ip4.addr, ip6.addr, interface), the rest as
+// annotations.
+func (c *Config) specNetwork(s *specs.Spec) error {
+	mode, parent, err := netns.ParseNet(c.Net)
+	if err != nil {
+		return err
+	}
+	if mode == "" {
+		mode = netns.ModeNone
+		if len(c.IPs) > 0 {
+			mode = netns.ModeVeth
+		}
+	}
+	j := s.FreeBSD.Jail
+	for _, a := range c.IPs {
+		p, err := netns.ParseAddr(a)
+		if err != nil {
+			return err
+		}
+		if p.Addr().Is4() {
+			j.Ip4Addr = append(j.Ip4Addr, p.String())
+		} else {
+			j.Ip6Addr = append(j.Ip6Addr, p.String())
+		}
+	}
+	switch {
+	case mode == netns.ModeHost && len(c.IPs) > 0:
+		return fmt.Errorf("--ip: a jail with --net host has the host's addresses")
+	case mode == netns.ModeNone && len(c.IPs) > 0:
+		return fmt.Errorf("--ip: a jail with --net none has loopback only")
+	case mode == netns.ModeMacvlan && len(c.IPs) == 0:
+		return fmt.Errorf("--net macvlan:%s: needs at least one --ip", parent)
+	case c.Gateway != "" && mode != netns.ModeMacvlan:
+		return fmt.Errorf("--gateway: only with --net macvlan:IFACE (a routed jail's gateway is the host)")
+	case c.Uplink != "" && mode != netns.ModeVeth:
+		return fmt.Errorf("--uplink: only for a routed jail (--ip without --net)")
+	}
+	if c.Gateway != "" {
+		if _, err := netip.ParseAddr(c.Gateway); err != nil {
+			return fmt.Errorf("--gateway %q: not an IP address", c.Gateway)
+		}
+		s.Annotations[AnnotationGateway] = c.Gateway
+	}
+	for _, d := range c.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return fmt.Errorf("--dns %q: not an IP address", d)
+		}
+	}
+	if len(c.DNS) > 0 {
+		s.Annotations[AnnotationDNS] = strings.Join(c.DNS, ",")
+	}
+	if c.Uplink != "" {
+		s.Annotations[AnnotationUplink] = c.Uplink
+	}
+	s.Annotations[AnnotationNet] = string(mode)
+	j.Interface = parent
+	j.Vnet = specs.FreeBSDShareNew
+	j.Ip4, j.Ip6 = sharing(j.Ip4Addr), sharing(j.Ip6Addr)
+	if mode == netns.ModeHost {
+		j.Vnet, j.Ip4, j.Ip6 = specs.FreeBSDShareInherit, specs.FreeBSDShareInherit, specs.FreeBSDShareInherit
+	}
+	return nil
 }
 
-func (np *netPlan) stateFields() ([]string, string)              { return nil, "" }
-func (np *netPlan) conflicts(live []*State) error                { return nil }
-func attachNetwork(np *netPlan, pid int) (*netAttachment, error) { return nil, nil }
-func (a *netAttachment) detach() error                           { return nil }
-func sweepNetwork(dead []*State) error                           { return nil }
-func (c *Config) specNetwork(s *specs.Spec) error                { return nil }
+// sharing is FreeBSD's ip4/ip6 parameter: new with addresses, disable
+// without.
+func sharing(addrs []string) specs.FreeBSDSharing {
+	if len(addrs) > 0 {
+		return specs.FreeBSDShareNew
+	}
+	return specs.FreeBSDShareDisable
+}
+
+// netPlan is the jail's network as the netns package takes it.
+type netPlan struct{ netns.Plan }
+
+// netAttachment is what the launcher removes when the jail ends.
+type netAttachment struct{ *netns.Attachment }
+
+// netPlanOf reads the network out of a spec (any front end's).
+func netPlanOf(name string, s *specs.Spec) (*netPlan, error) {
+	p := &netPlan{netns.Plan{Jail: name, Mode: netns.Mode(s.Annotations[AnnotationNet])}}
+	if j := s.FreeBSD; j != nil && j.Jail != nil {
+		for _, a := range append(append([]string{}, j.Jail.Ip4Addr...), j.Jail.Ip6Addr...) {
+			pfx, err := netns.ParseAddr(a)
+			if err != nil {
+				return nil, err
+			}
+			p.Addrs = append(p.Addrs, pfx)
+		}
+		p.Parent = j.Jail.Interface
+	}
+	if p.Mode == "" && !hasNetNamespace(s) {
+		p.Mode = netns.ModeHost
+	}
+	p.Uplink = s.Annotations[AnnotationUplink]
+	if g := s.Annotations[AnnotationGateway]; g != "" {
+		gw, err := netip.ParseAddr(g)
+		if err != nil {
+			return nil, fmt.Errorf("--gateway %q: not an IP address", g)
+		}
+		p.Gateway = gw
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func hasNetNamespace(s *specs.Spec) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return true
+		}
+	}
+	return false
+}
+
+// stateFields are the addresses and host link recorded in the jail's state,
+// which the next jail's conflict check reads.
+func (np *netPlan) stateFields() ([]string, string) {
+	var addrs []string
+	for _, a := range np.Addrs {
+		addrs = append(addrs, a.Addr().String())
+	}
+	link := ""
+	if np.EffectiveMode() == netns.ModeVeth {
+		link = np.HostLink()
+	}
+	return addrs, link
+}
+
+// conflicts fails when another running jail, or a host interface, holds one
+// of the plan's addresses. Preconditions: the state store is locked, so that
+// of two jails started at once with one address exactly one wins.
+func (np *netPlan) conflicts(live []*State) error {
+	for _, o := range live {
+		for _, held := range o.Addrs {
+			for _, a := range np.Addrs {
+				if a.Addr().String() == held {
+					return &ParamError{Err: fmt.Errorf("--ip %s: already held by jail %q", a.Addr(), o.Name)}
+				}
+			}
+		}
+	}
+	if len(np.Addrs) == 0 && np.Parent == "" {
+		return nil
+	}
+	if err := netns.CheckHost(&np.Plan); err != nil {
+		return &ParamError{Err: err}
+	}
+	return nil
+}
+
+// attachNetwork is the host half of the jail's network. Host side, while the
+// init waits.
+func attachNetwork(np *netPlan, pid int) (*netAttachment, error) {
+	a, err := netns.Attach(&np.Plan, pid)
+	if err != nil {
+		return nil, err
+	}
+	return &netAttachment{a}, nil
+}
+
+func (a *netAttachment) detach() error { return a.Detach() }
+
+// sweepNetwork removes host network entries of jails that are gone.
+func sweepNetwork([]*State) error { return netns.Sweep() }
 
 func cutPrefix(a string) (string, string, bool) { return strings.Cut(a, "/") }
 

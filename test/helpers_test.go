@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"prison/netns"
 )
 
 // result is what a user sees of one prison command.
@@ -95,7 +97,25 @@ func assertNoLeftovers(t testing.TB, name string) {
 			t.Errorf("leftover: jail init process %s still running", e.Name())
 		}
 	}
-	if _, err := os.Stat("/sys/class/net/pr-" + name); err == nil {
-		t.Errorf("leftover: host link pr-%s", name)
+	// A jail's host link dies with its network namespace, which the
+	// kernel cleans up asynchronously: wait for it, bounded.
+	link := "/sys/class/net/" + hostLink(name)
+	deadline := time.Now().Add(10 * time.Second)
+	for fileExists(link) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
+	if fileExists(link) {
+		t.Errorf("leftover: host link %s", hostLink(name))
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// hostLink is the host end of a routed jail's veth (netns.Plan.HostLink).
+func hostLink(jail string) string {
+	p := netns.Plan{Jail: jail}
+	return p.HostLink()
 }
