@@ -518,6 +518,13 @@ static int run_init(void)
 	// only 0-2 and the sync socket arrive (exec.Cmd closes the rest), and
 	// the socket must not reach the command (CVE-2024-21626).
 	fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+	// This process is the prison binary until the command's exec, and the
+	// reaper stays it for the jail's life: not dumpable, so that root inside
+	// (no CAP_SYS_PTRACE) can neither ptrace it nor open /proc/1/exe, the
+	// host's binary (CVE-2019-5736). The command's execve makes the command
+	// dumpable again, as usual.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return NSINIT_EXIT_SETUP;
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
