@@ -127,7 +127,7 @@ func (j *Jail) plan() (*nsinit.Plan, error) {
 		}
 	}
 	if s.Linux.Seccomp != nil {
-		prog, err := seccomp.Compile(s.Linux.Seccomp)
+		prog, err := compileFilter(s.Linux.Seccomp)
 		if err != nil {
 			return nil, err
 		}

@@ -70,7 +70,8 @@ func openStore() (*store, error) {
 	if err := os.MkdirAll(StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(StateDir, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	// The lock is the directory itself: the store holds nothing but jails.
+	f, err := os.Open(StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
