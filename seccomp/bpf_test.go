@@ -1,0 +1,287 @@
+//go:build linux && cgo && amd64
+
+package seccomp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// These tests run the compiled filter in a small classic-BPF interpreter,
+// so they need libseccomp but not root: every probe, every Params.
+
+// seccompData is struct seccomp_data.
+type seccompData struct {
+	nr   int32
+	arch uint32
+	args [6]uint64
+}
+
+// runResult is the filter's return value and the highest byte offset of
+// seccomp_data it read.
+type runResult struct {
+	ret     uint32
+	maxRead uint32
+}
+
+// runBPF interprets the instructions the seccomp verifier accepts
+// (kernel/seccomp.c seccomp_check_filter) that libseccomp emits.
+func runBPF(t *testing.T, prog []unix.SockFilter, d seccompData) runResult {
+	t.Helper()
+	var data [64]byte
+	binary.NativeEndian.PutUint32(data[0:], uint32(d.nr))
+	binary.NativeEndian.PutUint32(data[4:], d.arch)
+	for i, a := range d.args {
+		binary.NativeEndian.PutUint64(data[16+8*i:], a)
+	}
+	var a, x uint32
+	var mem [16]uint32
+	var res runResult
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		switch in.Code {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+			if in.K > 60 || in.K%4 != 0 {
+				t.Fatalf("pc %d: load of offset %d", pc, in.K)
+			}
+			a = binary.NativeEndian.Uint32(data[in.K:])
+			res.maxRead = max(res.maxRead, in.K+3)
+		case unix.BPF_LD | unix.BPF_IMM:
+			a = in.K
+		case unix.BPF_LDX | unix.BPF_IMM:
+			x = in.K
+		case unix.BPF_ST:
+			mem[in.K] = a
+		case unix.BPF_LD | unix.BPF_MEM:
+			a = mem[in.K]
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			a &= in.K
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_X:
+			a &= x
+		case unix.BPF_MISC | unix.BPF_TAX:
+			x = a
+		case unix.BPF_MISC | unix.BPF_TXA:
+			a = x
+		case unix.BPF_JMP | unix.BPF_JA:
+			pc += int(in.K)
+		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
+			pc += jump(a == in.K, in)
+		case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
+			pc += jump(a > in.K, in)
+		case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
+			pc += jump(a >= in.K, in)
+		case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
+			pc += jump(a&in.K != 0, in)
+		case unix.BPF_RET | unix.BPF_K:
+			res.ret = in.K
+			return res
+		case unix.BPF_RET | unix.BPF_A:
+			res.ret = a
+			return res
+		default:
+			t.Fatalf("pc %d: instruction %#x not interpreted", pc, in.Code)
+		}
+	}
+	t.Fatal("filter ran off its end")
+	return res
+}
+
+func jump(cond bool, in unix.SockFilter) int {
+	if cond {
+		return int(in.Jt)
+	}
+	return int(in.Jf)
+}
+
+func retText(r uint32) string {
+	switch r & unix.SECCOMP_RET_ACTION_FULL {
+	case unix.SECCOMP_RET_ALLOW:
+		return "ALLOW"
+	case unix.SECCOMP_RET_USER_NOTIF:
+		return "NOTIFY"
+	case unix.SECCOMP_RET_ERRNO:
+		return unix.Errno(r & unix.SECCOMP_RET_DATA).Error()
+	}
+	return fmt.Sprintf("%#x", r)
+}
+
+// allParams is every combination of the five knobs.
+func allParams() []Params {
+	var ps []Params
+	for i := range 32 {
+		ps = append(ps, Params{
+			SetHostname: i&1 != 0, RawSockets: i&2 != 0, SocketAF: i&4 != 0,
+			Chflags: i&8 != 0, SysVIPC: i&16 != 0,
+		})
+	}
+	return ps
+}
+
+func compileT(t testing.TB, p Params) *Program {
+	t.Helper()
+	prog, err := Compile(Policy(p))
+	if err != nil {
+		t.Fatalf("Compile(Policy(%+v)): %v", p, err)
+	}
+	return prog
+}
+
+func TestCompiledFilterAnswersEveryProbe(t *testing.T) {
+	env := &probeEnv{dir: "/tmp/x", devNull: 3, pipe: [2]int{4, 5}}
+	for _, p := range allParams() {
+		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
+			prog := compileT(t, p)
+			if prog.Listener != p.SetHostname {
+				t.Errorf("Listener = %v, want %v", prog.Listener, p.SetHostname)
+			}
+			for _, pr := range probes(p, env) {
+				got := runBPF(t, prog.Filter, seccompData{nr: int32(pr.nr), arch: unix.AUDIT_ARCH_X86_64, args: pr.args}).ret
+				want := unix.SECCOMP_RET_ERRNO | uint32(pr.want)
+				switch {
+				case pr.notify:
+					want = unix.SECCOMP_RET_USER_NOTIF
+				case pr.want == 0:
+					want = unix.SECCOMP_RET_ALLOW
+				}
+				if got != want {
+					t.Errorf("%s: filter says %s, want %s", pr.name, retText(got), retText(want))
+				}
+			}
+		})
+	}
+}
+
+// TestCompiledFilterRejectsOtherABIs: i386's int 0x80 would reach
+// socketcall(2), which carries the socket family in memory the filter cannot
+// read; x32 numbers come with the x86-64 arch and bit 30 set.
+func TestCompiledFilterRejectsOtherABIs(t *testing.T) {
+	prog := compileT(t, Params{})
+	f := prog.Filter
+	if len(f) < 2 || f[0].Code != unix.BPF_LD|unix.BPF_W|unix.BPF_ABS || f[0].K != 4 ||
+		f[1].Code != unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K || f[1].K != unix.AUDIT_ARCH_X86_64 {
+		t.Fatalf("filter does not start with an arch check: %v", f[:min(2, len(f))])
+	}
+	enosys := unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+	for _, c := range []struct {
+		name string
+		d    seccompData
+	}{
+		{"i386 socketcall", seccompData{nr: 102, arch: unix.AUDIT_ARCH_I386, args: [6]uint64{1}}},
+		{"i386 getpid", seccompData{nr: 20, arch: unix.AUDIT_ARCH_I386}},
+		{"x32 socket", seccompData{nr: 0x40000000 | unix.SYS_SOCKET, arch: unix.AUDIT_ARCH_X86_64, args: [6]uint64{unix.AF_PACKET}}},
+		{"aarch64 getpid", seccompData{nr: 172, arch: unix.AUDIT_ARCH_AARCH64}},
+	} {
+		if got := runBPF(t, f, c.d).ret; got != enosys {
+			t.Errorf("%s: filter says %s, want ENOSYS", c.name, retText(got))
+		}
+	}
+}
+
+// TestAllowedOutrightByNumberAlone: the kernel's action cache (5.11+) skips
+// the filter for a syscall only if the filter's answer for it never depends
+// on anything but the number and arch.
+func TestAllowedOutrightByNumberAlone(t *testing.T) {
+	for _, p := range []Params{{}, {SysVIPC: true, SocketAF: true, RawSockets: true}} {
+		prog := compileT(t, p)
+		names := append([]string(nil), allowed...)
+		if p.SysVIPC {
+			names = append(names, sysVIPC...)
+		}
+		if p.SocketAF && p.RawSockets {
+			names = append(names, "socket", "socketpair")
+		}
+		for _, name := range names {
+			nr, ok := syscallNumber(name)
+			if !ok {
+				t.Errorf("%s: unknown to libseccomp %s and not in newerAMD64", name, libseccompVersion())
+				continue
+			}
+			r := runBPF(t, prog.Filter, seccompData{nr: int32(nr), arch: unix.AUDIT_ARCH_X86_64, args: [6]uint64{^uint64(0), 1, 2, 3, 4, 5}})
+			if r.ret != unix.SECCOMP_RET_ALLOW {
+				t.Errorf("%s: filter says %s, want ALLOW", name, retText(r.ret))
+			}
+			if r.maxRead >= 8 {
+				t.Errorf("%s: filter reads seccomp_data up to byte %d; an allowed-outright call must be decided by nr and arch", name, r.maxRead)
+			}
+		}
+	}
+}
+
+func TestCompileRunc(t *testing.T) {
+	// A rule repeating an argument matches when any condition holds, as
+	// in runc; conditions on different arguments must all hold.
+	errno := uint(unix.EACCES)
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	s.Syscalls = append(s.Syscalls,
+		specsRule("getpriority", &errno, argEq(0, 7), argEq(0, 9)),
+		specsRule("setpriority", &errno, argEq(0, 7), argEq(1, 9)),
+	)
+	prog, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eacces := unix.SECCOMP_RET_ERRNO | uint32(unix.EACCES)
+	for _, c := range []struct {
+		nr   int32
+		args [6]uint64
+		want uint32
+	}{
+		{unix.SYS_GETPRIORITY, [6]uint64{7}, eacces},
+		{unix.SYS_GETPRIORITY, [6]uint64{9}, eacces},
+		{unix.SYS_GETPRIORITY, [6]uint64{8}, unix.SECCOMP_RET_ALLOW},
+		{unix.SYS_SETPRIORITY, [6]uint64{7, 9}, eacces},
+		{unix.SYS_SETPRIORITY, [6]uint64{7, 8}, unix.SECCOMP_RET_ALLOW},
+	} {
+		if got := runBPF(t, prog.Filter, seccompData{nr: c.nr, arch: unix.AUDIT_ARCH_X86_64, args: c.args}).ret; got != c.want {
+			t.Errorf("nr %d %v: %s, want %s", c.nr, c.args[:2], retText(got), retText(c.want))
+		}
+	}
+}
+
+func TestCompileRejects(t *testing.T) {
+	bad := Policy(Params{})
+	bad.Syscalls = append(bad.Syscalls, specsRule("getpid", nil, argOp(0, 1, "SCMP_CMP_BOGUS")))
+	if _, err := Compile(bad); err == nil {
+		t.Error("Compile accepted an unknown operator")
+	}
+	flags := Policy(Params{})
+	flags.Flags = append(flags.Flags, "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+	if _, err := Compile(flags); err == nil {
+		t.Error("Compile accepted a flag it cannot pass to the init")
+	}
+	if _, err := Compile(nil); err == nil {
+		t.Error("Compile accepted a nil section")
+	}
+}
+
+func specsRule(name string, errno *uint, args ...specs.LinuxSeccompArg) specs.LinuxSyscall {
+	return specs.LinuxSyscall{Names: []string{name}, Action: specs.ActErrno, ErrnoRet: errno, Args: args}
+}
+
+func argEq(index uint, v uint64) specs.LinuxSeccompArg {
+	return specs.LinuxSeccompArg{Index: index, Value: v, Op: specs.OpEqualTo}
+}
+
+func argOp(index uint, v uint64, op specs.LinuxSeccompOperator) specs.LinuxSeccompArg {
+	return specs.LinuxSeccompArg{Index: index, Value: v, Op: op}
+}
+
+func libseccompVersion() string {
+	ma, mi, pa := libseccomp.GetLibraryVersion()
+	return fmt.Sprintf("%d.%d.%d", ma, mi, pa)
+}
+
+// BenchmarkCompile measures what every jail start pays.
+func BenchmarkCompile(b *testing.B) {
+	s := Policy(Params{SysVIPC: true})
+	for b.Loop() {
+		if _, err := Compile(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
