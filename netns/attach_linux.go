@@ -333,24 +333,31 @@ func setupHostEnd(host *rtnl, a *Attachment, idx int) error {
 		}
 	}
 	for _, v := range []bool{true, false} {
-		// Both families, whatever the jail's addresses: the rule is the
-		// guarantee that nothing from the jail leaves, so it never depends
-		// on what the jail could send.
-		if err := addDefault(host, TableJails, v, unix.RTN_UNREACHABLE, 0); err != nil {
-			return err
-		}
-		rule := jailRule(a.HostLink, v, PriorityJail, TableJails)
-		if a.UplinkIndex != 0 {
-			rule.SuppressPrefixlen = 0
-		}
-		if err := addRule(host, rule); err != nil {
-			return err
+		// Both families, whatever the jail's addresses: the rules are the
+		// guarantee that nothing from the jail leaves, so they never
+		// depend on what the jail could send.
+		for _, r := range jailRules(a, v) {
+			if err := addRule(host, r); err != nil {
+				return err
+			}
 		}
 	}
 	if a.UplinkIndex != 0 {
 		return setupUplink(host, a)
 	}
 	return nil
+}
+
+// jailRules are the policy rules of a veth jail for one family, in the
+// order they are consulted.
+func jailRules(a *Attachment, v4 bool) []*netlink.Rule {
+	rules := []*netlink.Rule{jailRule(a.HostLink, v4, PriorityJail, TableJails)}
+	if a.UplinkIndex != 0 {
+		rules = append(rules, jailRule(a.HostLink, v4, PriorityJailUplink, tableUplinkOut+a.UplinkIndex))
+	}
+	end := jailRule(a.HostLink, v4, PriorityJailEnd, 0)
+	end.Type = unix.FR_ACT_UNREACHABLE
+	return append(rules, end)
 }
 
 func jailRule(iif string, v4 bool, prio, table int) *netlink.Rule {
@@ -366,17 +373,8 @@ func jailRule(iif string, v4 bool, prio, table int) *netlink.Rule {
 func addRule(h *rtnl, r *netlink.Rule) error {
 	// EEXIST: left by a jail of the same name that died without Detach;
 	// it is exactly the rule wanted.
-	if err := ignore(h.RuleAdd(r), unix.EEXIST); err != nil {
+	if err := ignore(h.addRule(r), unix.EEXIST); err != nil {
 		return fmt.Errorf("network: add rule %s: %w", r, err)
-	}
-	return nil
-}
-
-// addDefault adds a default route of type typ to table (idempotent).
-func addDefault(h *rtnl, table int, v4 bool, typ int, metric int) error {
-	r := &netlink.Route{Dst: defaultNet(v4), Family: family(v4), Type: typ, Table: table, Protocol: Protocol, Priority: metric}
-	if err := ignore(h.RouteAdd(r), unix.EEXIST); err != nil {
-		return fmt.Errorf("network: add default route to table %d: %w", table, err)
 	}
 	return nil
 }
@@ -397,11 +395,7 @@ func (a *Attachment) Detach() error {
 	defer h.Close()
 	var errs []error
 	for _, v := range []bool{true, false} {
-		rules := []*netlink.Rule{jailRule(a.HostLink, v, PriorityJail, TableJails)}
-		if a.UplinkIndex != 0 {
-			rules = append(rules, jailRule(a.HostLink, v, PriorityJailUplink, tableUplinkOut+a.UplinkIndex))
-		}
-		for _, r := range rules {
+		for _, r := range jailRules(a, v) {
 			if err := ignore(h.RuleDel(r), unix.ENOENT); err != nil {
 				errs = append(errs, fmt.Errorf("network: delete rule %s: %w", r, err))
 			}

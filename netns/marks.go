@@ -15,32 +15,36 @@ const (
 	Protocol = 112
 
 	// TableJails is prison's routing table: a /32 (/128) route to every
-	// jail address via its host link, and "unreachable default" for both
-	// families. Packets arriving from a jail are routed by it alone.
+	// jail address via its host link. Packets arriving from a jail are
+	// routed by it, then by its uplink's table if it has one, then
+	// refused; the main table never sees them.
 	TableJails = 0x70720000
 
 	// tableUplinkOut+ifindex holds the routes copied from the main table
-	// that leave through the uplink with that ifindex, then "unreachable
-	// default": the way out for jails that have that uplink.
+	// that leave through the uplink with that ifindex: the way out for
+	// jails that have that uplink.
 	tableUplinkOut = 0x70740000
 	// tableUplinkIn+ifindex holds the routes to the jails of that uplink:
 	// the only destinations forwarded for packets arriving on it.
 	tableUplinkIn = 0x70760000
 
-	// PriorityJail is the rule "iif pr-x lookup TableJails" of every veth
-	// jail (with suppress_prefixlength 0 when the jail has an uplink).
+	// PriorityJail is "iif pr-x lookup TableJails", for every veth jail.
 	// Below 32766 (main) and apart from the ranges of the usual suspects
 	// (0 local, 1000 l3mdev, 5210-5270 tailscale, 32764-32765 wg-quick).
 	PriorityJail = 1740
-	// PriorityJailUplink is "iif pr-x lookup <uplink out table>" of a jail
-	// with an uplink, consulted when TableJails has no specific route.
+	// PriorityJailUplink is "iif pr-x lookup <uplink out table>", for a
+	// jail with an uplink.
 	PriorityJailUplink = 1741
+	// PriorityJailEnd is "iif pr-x unreachable", for every veth jail:
+	// what the tables above do not route is refused (ICMP net
+	// unreachable, ENETUNREACH in the jail), never looked up in main.
+	PriorityJailEnd = 1742
 	// PriorityUplinkIn is "iif UPLINK lookup <uplink in table>".
-	PriorityUplinkIn = 1742
+	PriorityUplinkIn = 1743
 	// PriorityUplinkGuard is "iif UPLINK blackhole": added only when
 	// prison turned forwarding on for the uplink, so that the host
 	// forwards nothing from it but traffic for its jails.
-	PriorityUplinkGuard = 1743
+	PriorityUplinkGuard = 1744
 )
 
 // Link-local gateway of every veth jail, on every host link. The same

@@ -98,6 +98,34 @@ func (r *rtnl) createMacvlan(parent int, nsFd int) error {
 	return err
 }
 
+// addRule adds the kind of rule prison uses: iif, priority, protocol,
+// and either a table (with an optional suppress_prefixlength) or a
+// type such as blackhole. netlink.RuleAdd sends FRA_SUPPRESS_PREFIXLEN
+// only for tables below 256 (vishvananda/netlink v1.3.1 rule_linux.go).
+func (r *rtnl) addRule(rule *netlink.Rule) error {
+	req := r.request(unix.RTM_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	msg := nl.NewRtMsg()
+	msg.Family = uint8(rule.Family)
+	msg.Protocol, msg.Scope, msg.Table = 0, unix.RT_SCOPE_UNIVERSE, unix.RT_TABLE_UNSPEC
+	msg.Type = unix.FR_ACT_TO_TBL
+	if rule.Type != 0 {
+		msg.Type = rule.Type
+	}
+	req.AddData(msg)
+	u32 := func(typ int, v uint32) { req.AddData(nl.NewRtAttr(typ, nl.Uint32Attr(v))) }
+	req.AddData(nl.NewRtAttr(unix.FRA_IIFNAME, nl.ZeroTerminated(rule.IifName)))
+	u32(unix.FRA_PRIORITY, uint32(rule.Priority))
+	req.AddData(nl.NewRtAttr(unix.FRA_PROTOCOL, []byte{rule.Protocol}))
+	if rule.Table > 0 {
+		u32(unix.FRA_TABLE, uint32(rule.Table))
+		if rule.SuppressPrefixlen >= 0 {
+			u32(unix.FRA_SUPPRESS_PREFIXLEN, uint32(rule.SuppressPrefixlen))
+		}
+	}
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
 // proxy is a neighbour proxy entry (NTF_PROXY): the host answers ARP or
 // NDP for addr on the link ifindex.
 type proxy struct {

@@ -12,11 +12,9 @@ import (
 // Sweep removes what jails whose launcher died (SIGKILL) left on the
 // host: rules of host links that no longer exist, proxy entries for
 // addresses no jail routes any more, and prison's uplink tables, rules
-// and forwarding switches once no jail uses that uplink. It keeps the
-// two "unreachable default" routes of TableJails, which every jail's rule
-// relies on: deleting them under a jail being attached would let its
-// traffic fall through to the main table. It needs no list of live
-// jails: a jail's host link exists exactly as long as its namespace.
+// and forwarding switches once no jail uses that uplink. It needs no list
+// of live jails: a jail's host link exists exactly as long as its
+// network namespace.
 //
 // Preconditions: no Attach or Detach runs concurrently (see Attach).
 func Sweep() error {
@@ -58,7 +56,7 @@ func Sweep() error {
 	var uplinkRules []netlink.Rule
 	for _, r := range rules {
 		switch r.Priority {
-		case PriorityJail, PriorityJailUplink:
+		case PriorityJail, PriorityJailUplink, PriorityJailEnd:
 			if !exists[r.IifName] {
 				del(r)
 				continue
@@ -80,12 +78,14 @@ func Sweep() error {
 			released[l.Attrs().Index] = true
 			if r.Priority == PriorityUplinkGuard {
 				// Forwarding off before the guard goes (fail closed).
-				path := "/proc/sys/net/ipv4/conf/" + r.IifName + "/forwarding"
-				if r.Family == unix.AF_INET6 {
-					path = "/proc/sys/net/ipv6/conf/" + r.IifName + "/force_forwarding"
+				var failed bool
+				for _, path := range uplinkSwitches(r.IifName, r.Family == unix.AF_INET) {
+					if err := writeSysctl(path, "0"); err != nil {
+						errs = append(errs, fmt.Errorf("network: uplink %s: disable forwarding: %w", r.IifName, err))
+						failed = true
+					}
 				}
-				if err := writeSysctl(path, "0"); err != nil {
-					errs = append(errs, fmt.Errorf("network: uplink %s: disable forwarding: %w", r.IifName, err))
+				if failed {
 					continue
 				}
 			}

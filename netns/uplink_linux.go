@@ -10,10 +10,9 @@ import (
 
 // setupUplink lets the jail of a reach the outside through its uplink:
 //
-//   - out: "iif pr-x lookup <out table>" after the jails' table, whose
-//     default route is suppressed for this jail; the out table holds the
-//     main table's routes through the uplink, then "unreachable default",
-//     so that nothing falls through to the main table;
+//   - out: "iif pr-x lookup <out table>" between the jails' table and the
+//     jail's unreachable rule; the out table holds the main table's
+//     routes through the uplink;
 //   - in: the uplink answers ARP/NDP for the jail's addresses (proxy
 //     entries) and forwards to them ("iif UPLINK lookup <in table>").
 //
@@ -47,12 +46,6 @@ func setupUplink(h *rtnl, a *Attachment) error {
 		}
 	}
 	for _, v := range []bool{true, false} {
-		if err := addDefault(h, out, v, unix.RTN_UNREACHABLE, math.MaxUint32); err != nil {
-			return err
-		}
-		if err := addRule(h, jailRule(a.HostLink, v, PriorityJailUplink, out)); err != nil {
-			return err
-		}
 		if err := addRule(h, jailRule(up, v, PriorityUplinkIn, in)); err != nil {
 			return err
 		}
@@ -62,7 +55,7 @@ func setupUplink(h *rtnl, a *Attachment) error {
 		// IPv4 proxy entries are answered only when the uplink forwards
 		// (arp_process: IN_DEV_FORWARD), and after proxy_delay (up to
 		// 0.8 s, random) unless that is 0.
-		if err := enableForwarding(h, up, "/proc/sys/net/ipv4/conf/"+up+"/forwarding", true); err != nil {
+		if err := enableForwarding(h, up, true, "/proc/sys/net/ipv4/conf/"+up+"/forwarding"); err != nil {
 			return err
 		}
 		if err := writeSysctl("/proc/sys/net/ipv4/neigh/"+up+"/proxy_delay", "0"); err != nil {
@@ -75,7 +68,19 @@ func setupUplink(h *rtnl, a *Attachment) error {
 			return fmt.Errorf("network: uplink %s: %w", up, err)
 		}
 		if all == "0" {
-			if err := enableForwarding(h, up, "/proc/sys/net/ipv6/conf/"+up+"/force_forwarding", false); err != nil {
+			// Proxy NDP needs the per-device forwarding switch
+			// (ndisc_recv_ns checks idev->cnf.forwarding; force_forwarding
+			// alone does not do it on 6.18); the forwarding itself needs
+			// force_forwarding (ip6_forward). A device that forwards
+			// ignores router advertisements unless accept_ra is 2, which
+			// would drop the host's own RA-learned routes on the uplink.
+			conf := "/proc/sys/net/ipv6/conf/" + up + "/"
+			if ra, err := readSysctl(conf + "accept_ra"); err == nil && ra == "1" {
+				if err := writeSysctl(conf+"accept_ra", "2"); err != nil {
+					return fmt.Errorf("network: uplink %s: %w", up, err)
+				}
+			}
+			if err := enableForwarding(h, up, false, conf+"forwarding", conf+"force_forwarding"); err != nil {
 				return err
 			}
 		}
@@ -93,12 +98,13 @@ func setupUplink(h *rtnl, a *Attachment) error {
 	return nil
 }
 
-// enableForwarding turns the sysctl at path on; if it was off, the guard
-// rule goes in first, so that at no moment the host forwards for others.
-// The guard's existence is also the record that prison turned it on,
-// which Sweep reads to turn it off again.
-func enableForwarding(h *rtnl, up, path string, v4 bool) error {
-	cur, err := readSysctl(path)
+// enableForwarding turns the sysctls at paths on when the first is off;
+// the guard rule goes in first, so that at no moment the host forwards
+// for others. The guard's existence is also the record that prison
+// turned them on, which Sweep reads to turn them off again
+// (uplinkSwitches).
+func enableForwarding(h *rtnl, up string, v4 bool, paths ...string) error {
+	cur, err := readSysctl(paths[0])
 	if err != nil {
 		return fmt.Errorf("network: uplink %s: %w", up, err)
 	}
@@ -106,13 +112,23 @@ func enableForwarding(h *rtnl, up, path string, v4 bool) error {
 		return nil
 	}
 	guard := jailRule(up, v4, PriorityUplinkGuard, 0)
-	guard.Table = -1
 	guard.Type = unix.FR_ACT_BLACKHOLE
 	if err := addRule(h, guard); err != nil {
 		return err
 	}
-	if err := writeSysctl(path, "1"); err != nil {
-		return fmt.Errorf("network: uplink %s: enable forwarding: %w", up, err)
+	for _, p := range paths {
+		if err := writeSysctl(p, "1"); err != nil {
+			return fmt.Errorf("network: uplink %s: enable forwarding: %w", up, err)
+		}
 	}
 	return nil
+}
+
+// uplinkSwitches are the sysctls enableForwarding turned on for up.
+func uplinkSwitches(up string, v4 bool) []string {
+	if v4 {
+		return []string{"/proc/sys/net/ipv4/conf/" + up + "/forwarding"}
+	}
+	conf := "/proc/sys/net/ipv6/conf/" + up + "/"
+	return []string{conf + "force_forwarding", conf + "forwarding"}
 }
