@@ -3,6 +3,7 @@ package seccomp
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -205,7 +206,8 @@ func Policy(p Params) *specs.LinuxSeccomp {
 		Architectures:   nativeArches(),
 	}
 	add := func(action specs.LinuxSeccompAction, errno uint, names []string, args ...specs.LinuxSeccompArg) {
-		r := specs.LinuxSyscall{Names: names, Action: action, Args: args}
+		// Copies: a caller editing the section must not edit the tables.
+		r := specs.LinuxSyscall{Names: slices.Clone(names), Action: action, Args: args}
 		if action == specs.ActErrno {
 			r.ErrnoRet = errnoRet(errno)
 		}
