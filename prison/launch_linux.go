@@ -260,8 +260,9 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		exe = "/proc/self/exe"
 	}
 	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{"prison", nsinit.Sentinel},
+		Path: exe,
+		// The name tells ps(1) on the host which jail an init belongs to.
+		Args:       []string{"prison", nsinit.Sentinel, j.Name},
 		Env:        []string{},
 		Stdin:      j.Stdin,
 		Stdout:     j.Stdout,

@@ -88,14 +88,8 @@ func assertNoLeftovers(t testing.TB, name string) {
 	if bytes.Contains(mi, []byte("/run/prison/"+name)) {
 		t.Errorf("leftover: mount under /run/prison/%s", name)
 	}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte("__prison_init")) {
-			// Only a concern when no other test runs a jail; tests in this
-			// package run one after another.
-			t.Errorf("leftover: jail init process %s still running", e.Name())
-		}
+	if pids := jailInits(name); len(pids) > 0 {
+		t.Errorf("leftover: jail init process %v still running", pids)
 	}
 	// A jail's host link dies with its network namespace, which the
 	// kernel cleans up asynchronously: wait for it, bounded.
@@ -118,4 +112,17 @@ func fileExists(p string) bool {
 func hostLink(jail string) string {
 	p := netns.Plan{Jail: jail}
 	return p.HostLink()
+}
+
+// jailInits lists the pids of the running inits of jail name.
+func jailInits(name string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Equal(b, []byte("prison\x00__prison_init\x00"+name+"\x00")) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
