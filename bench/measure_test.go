@@ -12,7 +12,7 @@ func TestParseNsPerOp(t *testing.T) {
 		want    float64
 		wantErr bool
 	}{
-		{"loop output", "getppid 2000000 157.27 ns/op\n", 157.27, false},
+		{"loop output", "getppid 2000000 calls: 157.27 ns/op (median of 40 chunks; mean 160.00, min 150.10)\n", 157.27, false},
 		{"last one wins", "warm 1 9 ns/op\ngetppid 10 42.5 ns/op\n", 42.5, false},
 		{"no number", "hello\n", 0, true},
 	}

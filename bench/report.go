@@ -73,8 +73,9 @@ func (rep *Report) Markdown() string {
 	b.WriteString("Every section runs its contenders in rounds: each round runs every contender once, " +
 		"in a freshly shuffled order, so a drift of the machine spreads over all contenders instead of landing on one. " +
 		"Each contender runs once as a preflight (a failure there makes it n/a, with its error) and for a few " +
-		"discarded warm-up rounds first. Tables give the median and the p10–p90 band over the rounds; ratios are " +
-		"ratios of medians; differences are medians of the per-round differences.\n")
+		"discarded warm-up rounds first. Tables give the median and the p10–p90 band over the rounds; " +
+		"ratios and differences are those of medians; a difference's p10–p90 band is that of the per-round " +
+		"differences.\n")
 	for _, s := range rep.Setup {
 		b.WriteString("\n" + s + "\n")
 	}
@@ -274,12 +275,13 @@ func (res *Result) writeColumns(b *strings.Builder, keys []string) {
 			fmt.Fprintf(b, " %s (%s–%s) |", num(sum.Median), num(sum.P10), num(sum.P90))
 		}
 		for _, d := range s.Diffs {
-			sum, ok := res.PairedDiff(d.A, d.B, k)
+			band, ok := res.PairedDiff(d.A, d.B, k)
 			if !ok {
 				b.WriteString(" n/a |")
 				continue
 			}
-			fmt.Fprintf(b, " %s (%s–%s) |", signed(sum.Median), signed(sum.P10), signed(sum.P90))
+			delta := res.Get(d.B).Summary(k).Median - res.Get(d.A).Summary(k).Median
+			fmt.Fprintf(b, " %s (%s–%s) |", signed(delta), signed(band.P10), signed(band.P90))
 		}
 		b.WriteString("\n")
 	}

@@ -206,8 +206,8 @@ type Verdict struct {
 	Pass  bool
 }
 
-// Evaluate measures t against res: a ratio of the two medians, or the
-// median of the per-round differences.
+// Evaluate measures t against res: the ratio or the difference of the two
+// medians.
 func (res *Result) Evaluate(t Target) Verdict {
 	v := Verdict{Target: t}
 	for _, name := range []string{t.Num, t.Den} {
@@ -224,12 +224,11 @@ func (res *Result) Evaluate(t Target) Verdict {
 			return v
 		}
 	}
+	num := res.Get(t.Num).Summary(t.Metric).Median
+	den := res.Get(t.Den).Summary(t.Metric).Median
 	if t.Diff {
-		d, _ := res.PairedDiff(t.Den, t.Num, t.Metric)
-		v.Value = d.Median
+		v.Value = num - den
 	} else {
-		num := res.Get(t.Num).Summary(t.Metric).Median
-		den := res.Get(t.Den).Summary(t.Metric).Median
 		v.Value = num / den
 	}
 	if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {

@@ -76,10 +76,10 @@ type Target struct {
 	Max float64
 }
 
-// A Diff asks for the per-round difference B−A of two contenders to be
-// reported. Because every round runs both, the difference is taken within
-// each round and then summarised, which cancels most of the machine's slow
-// drifts.
+// A Diff asks for the difference B−A of two contenders to be reported: the
+// difference of their medians, with the p10–p90 band of the per-round
+// differences (every round runs both) to show how much one jail's cost
+// varies.
 type Diff struct {
 	Label string
 	A, B  string

@@ -10,7 +10,7 @@ import (
 // invocation gets a fresh address and container id.
 func TestSuiteIsConsistent(t *testing.T) {
 	env := &Env{
-		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-", ArgCheck: "socket",
+		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
 		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot"},
 	}
 	ids := map[string]bool{}

@@ -39,11 +39,11 @@ func main() {
 }
 
 type options struct {
-	out, prison, only, argCheck string
-	rounds                      int
-	quick                       bool
-	seed                        uint64
-	keep                        bool
+	out, prison, only string
+	rounds            int
+	quick             bool
+	seed              uint64
+	keep              bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -55,7 +55,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 3 rounds per section, 1 warm-up")
 	fs.StringVar(&o.prison, "prison", "bin/prison", "prison binary; built from ./cmd/prison when missing")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: "+strings.Join(sectionIDs(), ", "))
-	fs.StringVar(&o.argCheck, "argcheck", "socket", "loop mode for the seccomp row checked by argument: socket or personality")
 	fs.Uint64Var(&o.seed, "seed", 0, "shuffle seed (default: from the clock)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary root, bundle and state directories")
 	if err := fs.Parse(args); err != nil {
@@ -63,9 +62,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if o.argCheck != "socket" && o.argCheck != "personality" {
-		return nil, fmt.Errorf("-argcheck %q: want socket or personality", o.argCheck)
 	}
 	if o.only != "" {
 		for _, id := range strings.Split(o.only, ",") {
@@ -104,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("run from the repository root: %w", err)
 	}
 
-	env := &bench.Env{ArgCheck: o.argCheck, IDPrefix: fmt.Sprintf("prison-bench-%d-", os.Getpid())}
+	env := &bench.Env{IDPrefix: fmt.Sprintf("prison-bench-%d-", os.Getpid())}
 	var setup []string
 	env.Tools, env.ToolNA = bench.EnsureTools(stderr)
 	env.Prison, env.PrisonNA = findPrison(repo, o.prison, stderr)
