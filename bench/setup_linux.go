@@ -176,6 +176,8 @@ func HybridCgroupV2Controllers() bool {
 // directories under env.State, cgroup directories named with env.IDPrefix,
 // and mounts under dir. It returns every problem it met but never stops
 // early.
+//
+// Preconditions: env.CrunStart, when set, still works.
 func Cleanup(env *Env, dir string) error {
 	var errs []error
 	for _, rt := range []string{"crun", "runc"} {
@@ -186,14 +188,29 @@ func Cleanup(env *Env, dir string) error {
 		if _, err := os.Stat(state); err != nil {
 			continue
 		}
-		out, err := exec.Command(bin, "--root", state, "list", "-q").Output()
+		// crun must see the cgroups it made, so it runs where it ran.
+		start := (*exec.Cmd).Start
+		if rt == "crun" && env.CrunStart != nil {
+			start = env.CrunStart
+		}
+		run := func(args ...string) (string, error) {
+			var out bytes.Buffer
+			cmd := exec.Command(bin, append([]string{"--root", state}, args...)...)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := start(cmd)
+			if err == nil {
+				err = cmd.Wait()
+			}
+			return out.String(), err
+		}
+		out, err := run("list", "-q")
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s list: %w", rt, err))
+			errs = append(errs, fmt.Errorf("%s list: %w%s", rt, err, tail(out)))
 			continue
 		}
-		for _, id := range strings.Fields(string(out)) {
-			if b, err := exec.Command(bin, "--root", state, "delete", "-f", id).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("%s delete %s: %w%s", rt, id, err, tail(string(b))))
+		for _, id := range strings.Fields(out) {
+			if out, err := run("delete", "-f", id); err != nil {
+				errs = append(errs, fmt.Errorf("%s delete %s: %w%s", rt, id, err, tail(out)))
 			}
 		}
 	}

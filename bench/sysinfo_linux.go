@@ -75,7 +75,7 @@ func Versions(env *Env, repo string) []KV {
 		prison = strings.TrimSpace(string(out))
 	}
 	if env.PrisonNA != "" {
-		prison += " (not run: " + env.PrisonNA + ")"
+		prison += " (not run: see the tables)"
 	}
 	return []KV{
 		{"prison", prison},

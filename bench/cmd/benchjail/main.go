@@ -112,9 +112,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env.Root = filepath.Join(tmp, "root")
 	env.Bundle = filepath.Join(tmp, "bundle")
 	env.State = filepath.Join(tmp, "state")
+	var closeRunner func()
 	defer func() {
 		if err := bench.Cleanup(env, tmp); err != nil {
 			fmt.Fprintln(stderr, "benchjail: cleanup:", err)
+		}
+		if closeRunner != nil {
+			closeRunner()
 		}
 		if o.keep {
 			fmt.Fprintln(stderr, "benchjail: kept", tmp)
@@ -136,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			env.ToolNA["crun"], env.Tools["crun"] = "cgroup workaround: "+err.Error(), ""
 		} else {
-			defer r.Close()
+			closeRunner = r.Close
 			env.CrunStart = r.Start
 			setup = append(setup, "This host mounts cgroup v1 controllers and a cgroup v2 hierarchy with "+
 				"controllers of its own at /sys/fs/cgroup/unified; crun 1.8 refuses to run there. crun is "+
