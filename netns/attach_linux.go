@@ -5,20 +5,21 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
 // jailLink is the name of the jail's interface, whatever the mode.
 const jailLink = "eth0"
 
-// vethMTU is the MTU of a veth with no uplink: Ethernet's, so that
-// nothing a jail learns about path MTUs changes when an uplink is added.
-// TSO/GRO on veth make a larger one buy little.
+// vethMTU is the MTU of a veth with no uplink: Ethernet's. TSO/GRO on
+// veth make a larger one buy little, and nothing a jail learns about
+// path MTUs changes when an uplink is added.
 const vethMTU = 1500
 
 // staleLinkWait bounds how long Attach waits for the host end of a dead
@@ -45,15 +46,17 @@ type Attachment struct {
 // with its jail end already named eth0 in the jail's namespace, gives it
 // the addresses and a default route via 169.254.1.1 / fe80::1 (held by
 // the host end), routes the addresses to the host end and installs the
-// policy rule that keeps the jail's traffic on the machine (see the
+// policy rules that keep the jail's traffic on the machine (see the
 // package documentation). ModeMacvlan creates eth0 on Parent in the
 // jail's namespace with the addresses and the Gateway route.
 //
+// On failure Attach removes what it made on the host.
+//
 // Preconditions: p is valid; pid is in a network namespace of its own;
-// no running jail has the same name (its host end would be in the way)
-// and the previous jail of that name has been Detached or Swept;
-// Attach, Detach and Sweep do not run concurrently for the same uplink
-// (callers hold the host-wide lock they check address conflicts under).
+// no running jail has the same name, and the previous jail of that name
+// has been Detached or Swept; Attach, Detach and Sweep do not run
+// concurrently (callers hold the host-wide lock under which they check
+// address conflicts).
 func Attach(p *Plan, pid int) (*Attachment, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -63,80 +66,68 @@ func Attach(p *Plan, pid int) (*Attachment, error) {
 	if mode == ModeHost {
 		return a, nil
 	}
-	nsFd, err := openNetns(pid)
+	// A pidfd names the process race-free and is the cheapest way in:
+	// setns(2) accepts it (Linux 5.8), IFLA_NET_NS_PID takes the pid.
+	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("network: %w", err)
+		return nil, fmt.Errorf("network: open jail process %d: %w", pid, os.NewSyscallError("pidfd_open", err))
 	}
-	defer unix.Close(nsFd)
+	defer unix.Close(pidfd)
 
 	switch mode {
 	case ModeNone:
-		jail, err := openInJail(nsFd, nil)
+		jail, err := openJail(pidfd, nil)
 		if err != nil {
-			return nil, fmt.Errorf("network: enter jail: %w", err)
+			return nil, err
 		}
 		defer jail.Close()
-		if err := jail.LinkSetUp(loopback); err != nil {
-			return nil, fmt.Errorf("network: set lo up: %w", err)
+		jail.queue(linkUpMsg(loopbackIndex), "set lo up")
+		if err := jail.flush(nil); err != nil {
+			return nil, fmt.Errorf("network: %w", err)
 		}
 		return a, nil
 	case ModeMacvlan:
-		return a, attachMacvlan(p, nsFd)
+		return a, attachMacvlan(p, pid, pidfd)
 	}
 	a.HostLink = p.HostLink()
-	if err := attachVeth(a, nsFd); err != nil {
+	if err := attachVeth(a, pid, pidfd); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// loopback is lo: always ifindex 1, the first device of every namespace
+// loopbackIndex is lo's: the first device of every namespace
 // (loopback_net_init).
-var loopback = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
+const loopbackIndex = 1
 
-// openNetns opens pid's network namespace and refuses the caller's own:
-// configuring "the jail" there would reconfigure the host.
-func openNetns(pid int) (int, error) {
-	path := "/proc/" + strconv.Itoa(pid) + "/ns/net"
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("open jail namespace: %w", &net.OpError{Op: "open", Net: path, Err: err})
-	}
-	var jst, own unix.Stat_t
-	if err := unix.Fstat(fd, &jst); err == nil {
-		err = unix.Stat("/proc/thread-self/ns/net", &own)
-		if err == nil && jst.Dev == own.Dev && jst.Ino == own.Ino {
-			unix.Close(fd)
-			return -1, fmt.Errorf("process %d shares the host's network namespace", pid)
-		}
-	}
-	return fd, nil
-}
-
-// openInJail opens netlink sockets inside the namespace nsFd, after
-// writing the given /proc/sys files there. The sockets stay in the
-// jail's namespace and are usable from any thread.
-func openInJail(nsFd int, sysctls [][2]string) (*rtnl, error) {
-	var r *rtnl
-	err := inNamespace(nsFd, func() (err error) {
+// openJail opens a conn inside the network namespace of the process
+// pidfd refers to, after writing the given /proc/sys files there. It
+// refuses the caller's own namespace: "configuring the jail" there
+// would reconfigure the host.
+func openJail(pidfd int, sysctls [][2]string) (*conn, error) {
+	var c *conn
+	err := inNamespace(pidfd, func() (err error) {
 		for _, kv := range sysctls {
 			if err := writeSysctl(kv[0], kv[1]); err != nil {
 				return err
 			}
 		}
-		r, err = openRtnl()
+		c, err = dialRoute()
 		return err
 	})
-	return r, err
+	if err != nil {
+		return nil, fmt.Errorf("network: enter jail: %w", err)
+	}
+	return c, nil
 }
 
 // inNamespace runs fn on a thread of its own moved into the network
-// namespace nsFd, then moves the thread back and releases it. Only when
-// the way back fails is the thread kept locked, so that the runtime
-// discards it. Relying on that alone is not enough: a locked goroutine
-// that exits on the main thread wedges it (runtime.mexit: "the main
-// thread can't exit"), which would hold the jail's namespace alive for
-// the launcher's lifetime.
+// namespace of nsFd (a namespace fd or a pidfd), then moves the thread
+// back and releases it. Only when the way back fails is the thread kept
+// locked, so that the runtime discards it. Relying on that alone is not
+// enough: a locked goroutine that exits on the main thread wedges it
+// (runtime.mexit: "the main thread can't exit"), which would hold the
+// jail's namespace alive for the launcher's lifetime.
 func inNamespace(nsFd int, fn func() error) error {
 	ch := make(chan error, 1)
 	go func() {
@@ -144,16 +135,26 @@ func inNamespace(nsFd int, fn func() error) error {
 		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- fmt.Errorf("open own namespace: %w", err)
+			ch <- err
 			return
 		}
 		defer unix.Close(own)
+		var st, jst unix.Stat_t
 		if err := unix.Setns(nsFd, unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- fmt.Errorf("setns: %w", err)
+			ch <- os.NewSyscallError("setns", err)
 			return
 		}
-		err = fn()
+		err = unix.Fstat(own, &st)
+		if err == nil {
+			err = unix.Stat("/proc/thread-self/ns/net", &jst)
+		}
+		if err == nil && st.Dev == jst.Dev && st.Ino == jst.Ino {
+			err = errors.New("the jail process shares the host's network namespace")
+		}
+		if err == nil {
+			err = fn()
+		}
 		if unix.Setns(own, unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
@@ -162,118 +163,148 @@ func inNamespace(nsFd int, fn func() error) error {
 	return <-ch
 }
 
-// attachVeth is Attach for ModeVeth. On failure it removes what it made
-// on the host; the jail end dies with the jail's namespace.
-func attachVeth(a *Attachment, nsFd int) (err error) {
+// attachVeth is Attach for ModeVeth: three round trips to the kernel in
+// the common case (create the pair; configure the host end; configure
+// the jail end), the last two overlapping.
+func attachVeth(a *Attachment, pid, pidfd int) (err error) {
 	p := &a.Plan
-	host, err := openRtnl()
+	host, err := dialRoute()
 	if err != nil {
-		return fmt.Errorf("network: open netlink: %w", err)
+		return fmt.Errorf("network: %w", err)
 	}
 	defer host.Close()
 
-	// The jail's sockets are opened while the host creates the link.
-	type jailResult struct {
-		r   *rtnl
-		err error
-	}
-	jailCh := make(chan jailResult, 1)
+	// The jail's socket is opened while the host creates the link.
+	jailCh := make(chan jailConn, 1)
 	go func() {
-		r, err := openInJail(nsFd, nil)
-		jailCh <- jailResult{r, err}
+		c, err := openJail(pidfd, nil)
+		jailCh <- jailConn{c, err}
 	}()
+	jail := jailConn{}
+	jailOpen := false
 	defer func() {
-		if jr := <-jailCh; jr.r != nil {
-			jr.r.Close()
+		if !jailOpen {
+			jail = <-jailCh
+		}
+		if jail.c != nil {
+			jail.c.Close()
 		}
 	}()
 
 	mtu := vethMTU
-	var uplink netlink.Link
 	if p.Uplink != "" {
-		if uplink, err = host.LinkByName(p.Uplink); err != nil {
+		up, err := net.InterfaceByName(p.Uplink)
+		if err != nil {
 			return fmt.Errorf("network: uplink %s: %w", p.Uplink, err)
 		}
-		mtu = uplink.Attrs().MTU
-		a.UplinkIndex = uplink.Attrs().Index
+		mtu, a.UplinkIndex = up.MTU, up.Index
 	}
 
-	err = host.createVeth(a.HostLink, mtu, nsFd)
-	if errors.Is(err, unix.EEXIST) {
-		// The host end of a jail of that name that just died: its
-		// namespace is still being torn down.
-		if err = host.waitLinkGone(a.HostLink, staleLinkWait); err == nil {
-			err = host.createVeth(a.HostLink, mtu, nsFd)
-		}
-	}
+	hostIdx, peerIdx, err := createVeth(host, a.HostLink, mtu, pid)
 	if err != nil {
-		return fmt.Errorf("network: create veth %s: %w", a.HostLink, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
+			// Only on failure: a synchronous delete waits for an RCU
+			// grace period.
 			_ = a.Detach()
-			_ = host.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a.HostLink}})
+			host.queue(delLinkMsg(hostIdx), "delete "+a.HostLink)
+			_ = host.flush(nil)
 		}
 	}()
-	hl, err := host.LinkByName(a.HostLink)
-	if err != nil {
-		return fmt.Errorf("network: look up %s: %w", a.HostLink, err)
+
+	hostErr := make(chan error, 1)
+	go func() { hostErr <- setupHostEnd(host, a, hostIdx) }()
+	jail, jailOpen = <-jailCh, true
+	if jail.err != nil {
+		<-hostErr
+		return jail.err
 	}
-	if err := setupHostEnd(host, a, hl.Attrs().Index); err != nil {
+	jerr := setupJailEnd(jail.c, p, peerIdx, netip.AddrFrom4(gateway4), netip.AddrFrom16(gateway6), true)
+	if err := <-hostErr; err != nil {
 		return err
 	}
-
-	jr := <-jailCh
-	jailCh <- jr // for the deferred Close
-	if jr.err != nil {
-		return fmt.Errorf("network: enter jail: %w", jr.err)
+	if jerr != nil {
+		return jerr
 	}
-	return setupJailEnd(jr.r, p, netip.AddrFrom4(gateway4), netip.AddrFrom16(gateway6), true)
+	if a.UplinkIndex != 0 {
+		return setupUplink(a)
+	}
+	return nil
 }
 
-// setupJailEnd configures lo and eth0 inside the jail. gw4 and gw6 are
-// the default gateways (invalid: none); onlink4 says the IPv4 gateway is
-// outside every prefix of eth0, as 169.254.1.1 is for /32 addresses.
-func setupJailEnd(jail *rtnl, p *Plan, gw4, gw6 netip.Addr, hostPrefixes bool) error {
-	if err := jail.LinkSetUp(loopback); err != nil {
-		return fmt.Errorf("network: set lo up: %w", err)
-	}
-	eth, err := jail.LinkByName(jailLink)
-	if err != nil {
-		return fmt.Errorf("network: look up jail %s: %w", jailLink, err)
-	}
-	if eth.Attrs().Flags&net.FlagUp == 0 {
-		if err := jail.LinkSetUp(eth); err != nil {
-			return fmt.Errorf("network: set jail %s up: %w", jailLink, err)
+type jailConn struct {
+	c   *conn
+	err error
+}
+
+// createVeth creates the pair and returns the host end's and the jail
+// end's ifindex.
+func createVeth(host *conn, name string, mtu, pid int) (hostIdx, peerIdx int, err error) {
+	echo := func(h unix.NlMsghdr, data []byte) {
+		if h.Type == unix.RTM_NEWLINK {
+			hostIdx, peerIdx = linkInfo(data)
 		}
 	}
+	what := "create veth " + name
+	host.queue(vethMsg(name, mtu, pid), what)
+	err = host.flush(echo)
+	if errors.Is(err, unix.EEXIST) {
+		// The host end of a jail of that name that just died: its
+		// namespace is still being torn down (cleanup_net runs from a
+		// workqueue).
+		if err = waitLinkGone(name, staleLinkWait); err == nil {
+			host.queue(vethMsg(name, mtu, pid), what)
+			err = host.flush(echo)
+		}
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("network: %w", err)
+	}
+	if hostIdx == 0 || peerIdx == 0 {
+		// No echo (before Linux 6.3): ask.
+		host.queue(getLinkMsg(name), "look up "+name)
+		if err := host.flush(echo); err != nil || hostIdx == 0 || peerIdx == 0 {
+			return 0, 0, fmt.Errorf("network: look up %s: %v", name, err)
+		}
+	}
+	return hostIdx, peerIdx, nil
+}
+
+// setupJailEnd configures lo and eth0 inside the jail in one batch.
+// gw4 and gw6 are the default gateways (invalid: none). hostPrefixes
+// installs every address as /32 (/128), as veth mode does.
+func setupJailEnd(jail *conn, p *Plan, eth int, gw4, gw6 netip.Addr, hostPrefixes bool) error {
+	jail.queue(linkUpMsg(loopbackIndex), "set lo up")
+	if hostPrefixes {
+		jail.queue(noLinkLocalMsg(eth), "set addr_gen_mode of jail "+jailLink)
+	}
+	jail.queue(linkUpMsg(eth), "set jail "+jailLink+" up")
 	for _, pfx := range p.Addrs {
 		if hostPrefixes {
 			pfx = netip.PrefixFrom(pfx.Addr(), pfx.Addr().BitLen())
 		}
-		addr := &netlink.Addr{IPNet: ipNet(pfx)}
+		var flags uint32
 		if pfx.Addr().Is6() {
 			// No DAD: the address would stay tentative (unusable for
 			// bind) for a second or more after the command starts.
-			addr.Flags = unix.IFA_F_NODAD
+			flags = unix.IFA_F_NODAD
 		}
-		if err := jail.AddrAdd(eth, addr); err != nil {
-			return fmt.Errorf("network: add address %s to jail %s: %w", pfx, jailLink, err)
-		}
+		jail.queue(addrMsg(eth, pfx, unix.RT_SCOPE_UNIVERSE, flags), "add address "+pfx.String()+" to jail "+jailLink)
 	}
 	for _, gw := range []netip.Addr{gw4, gw6} {
 		if !gw.IsValid() || !p.hasFamily(gw.Is4()) {
 			continue
 		}
-		r := &netlink.Route{LinkIndex: eth.Attrs().Index, Dst: defaultNet(gw.Is4()), Gw: gw.AsSlice()}
-		if gw.Is4() && !onLink(p, gw, hostPrefixes) {
-			// The gateway is in no prefix of eth0: without ONLINK
-			// fib_check_nh refuses it (ENETUNREACH).
-			r.Flags = int(netlink.FLAG_ONLINK)
-		}
-		if err := jail.RouteAdd(r); err != nil {
-			return fmt.Errorf("network: add default route via %s in jail: %w", gw, err)
-		}
+		r := route{dst: netip.PrefixFrom(unspecified(gw.Is4()), 0), oif: eth, gw: gw}
+		// A gateway in no prefix of eth0 (169.254.1.1 for /32
+		// addresses) needs ONLINK, or fib_check_nh refuses it.
+		r.onlink = gw.Is4() && !onLink(p, gw, hostPrefixes)
+		jail.queue(routeMsg(r), "add default route via "+gw.String()+" in jail")
+	}
+	if err := jail.flush(nil); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	return nil
 }
@@ -291,45 +322,43 @@ func onLink(p *Plan, gw netip.Addr, hostPrefixes bool) bool {
 }
 
 // setupHostEnd gives the host end its gateway addresses and forwarding,
-// and installs the routes and rules of the jail.
-func setupHostEnd(host *rtnl, a *Attachment, idx int) error {
+// and installs the routes and rules of the jail, in one batch.
+//
+// Forwarding is turned on for the host end only: for IPv4 the kernel
+// checks the input device (ip_route_input_slow: IN_DEV_FORWARD); for
+// IPv6, conf.all.forwarding was the only switch until Linux 6.17 added
+// the per-device force_forwarding, which ip6_forward checks on the
+// input device.
+func setupHostEnd(host *conn, a *Attachment, idx int) error {
 	p := &a.Plan
 	v4, v6 := p.hasFamily(true), p.hasFamily(false)
-	link := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: a.HostLink}}
-	// Forwarding only on the host end: for IPv4 the kernel checks the
-	// input device (ip_route_input_slow: IN_DEV_FORWARD(in_dev)); for
-	// IPv6 conf.all.forwarding is the only switch before Linux 6.17,
-	// which added the per-device force_forwarding that ip6_forward
-	// honours for the input device.
-	if v4 {
-		if err := writeSysctl("/proc/sys/net/ipv4/conf/"+a.HostLink+"/forwarding", "1"); err != nil {
-			return fmt.Errorf("network: enable forwarding on %s: %w", a.HostLink, err)
-		}
-		gw := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(netip.AddrFrom4(gateway4), 32)), Scope: int(netlink.SCOPE_LINK)}
-		if err := host.AddrAdd(link, gw); err != nil {
-			return fmt.Errorf("network: add gateway %s to %s: %w", gw.IPNet, a.HostLink, err)
-		}
-	}
+	host.queue(noLinkLocalMsg(idx), "set addr_gen_mode of "+a.HostLink)
+	host.queue(linkUpMsg(idx), "set "+a.HostLink+" up")
 	if v6 {
+		// Not settable through netlink (inet6_set_link_af takes only the
+		// token and addr_gen_mode).
 		if err := writeSysctl("/proc/sys/net/ipv6/conf/"+a.HostLink+"/force_forwarding", "1"); err != nil {
-			return fmt.Errorf("network: enable IPv6 forwarding on %s (needs Linux 6.17 force_forwarding): %w", a.HostLink, err)
+			return fmt.Errorf("network: enable IPv6 forwarding on %s (needs Linux 6.17): %w", a.HostLink, err)
 		}
-		gw := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(netip.AddrFrom16(gateway6), 64)), Flags: unix.IFA_F_NODAD}
-		if err := host.AddrAdd(link, gw); err != nil {
-			return fmt.Errorf("network: add gateway %s to %s: %w", gw.IPNet, a.HostLink, err)
-		}
+		gw := netip.PrefixFrom(netip.AddrFrom16(gateway6), 64)
+		host.queue(addrMsg(idx, gw, unix.RT_SCOPE_LINK, unix.IFA_F_NODAD), "add gateway "+gw.String()+" to "+a.HostLink)
+	}
+	if v4 {
+		host.queue(inetForwardingMsg(idx), "enable forwarding on "+a.HostLink)
+		// Scope link: never picked as the source of traffic that leaves
+		// through another interface (inet_select_addr).
+		gw := netip.PrefixFrom(netip.AddrFrom4(gateway4), 32)
+		host.queue(addrMsg(idx, gw, unix.RT_SCOPE_LINK, 0), "add gateway "+gw.String()+" to "+a.HostLink)
+	}
+	tables := []int{unix.RT_TABLE_MAIN, TableJails}
+	if a.UplinkIndex != 0 {
+		tables = append(tables, tableUplinkIn+a.UplinkIndex)
 	}
 	for _, pfx := range p.Addrs {
-		dst := ipNet(netip.PrefixFrom(pfx.Addr(), pfx.Addr().BitLen()))
-		tables := []int{unix.RT_TABLE_MAIN, TableJails}
-		if a.UplinkIndex != 0 {
-			tables = append(tables, tableUplinkIn+a.UplinkIndex)
-		}
+		dst := netip.PrefixFrom(pfx.Addr(), pfx.Addr().BitLen())
 		for _, t := range tables {
-			r := &netlink.Route{LinkIndex: idx, Dst: dst, Scope: netlink.SCOPE_LINK, Table: t, Protocol: Protocol}
-			if err := host.RouteAdd(r); err != nil {
-				return fmt.Errorf("network: add route %s dev %s table %d: %w", dst, a.HostLink, t, err)
-			}
+			host.queue(routeMsg(route{dst: dst, oif: idx, table: t, scope: unix.RT_SCOPE_LINK, proto: Protocol}),
+				fmt.Sprintf("add route %s dev %s table %d", dst, a.HostLink, t))
 		}
 	}
 	for _, v := range []bool{true, false} {
@@ -337,90 +366,95 @@ func setupHostEnd(host *rtnl, a *Attachment, idx int) error {
 		// guarantee that nothing from the jail leaves, so they never
 		// depend on what the jail could send.
 		for _, r := range jailRules(a, v) {
-			if err := addRule(host, r); err != nil {
-				return err
-			}
+			// EEXIST: left by a jail of that name that died without
+			// Detach; it is exactly the rule wanted.
+			host.queue(r.msg(true), "add rule "+r.String(), unix.EEXIST)
 		}
 	}
-	if a.UplinkIndex != 0 {
-		return setupUplink(host, a)
+	if err := host.flush(nil); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	return nil
+}
+
+// rule is one of prison's policy rules.
+type rule struct {
+	v4     bool
+	iif    string
+	prio   int
+	table  int
+	action uint8 // FR_ACT_*; 0 means lookup table
+}
+
+func (r rule) msg(add bool) *nl.NetlinkRequest {
+	return ruleMsg(add, family(r.v4), r.iif, r.prio, r.table, r.action)
+}
+
+func (r rule) String() string {
+	act := fmt.Sprintf("lookup %d", r.table)
+	switch r.action {
+	case unix.FR_ACT_UNREACHABLE:
+		act = "unreachable"
+	case unix.FR_ACT_BLACKHOLE:
+		act = "blackhole"
+	}
+	fam := "ipv4"
+	if !r.v4 {
+		fam = "ipv6"
+	}
+	return fmt.Sprintf("%s %d: iif %s %s", fam, r.prio, r.iif, act)
 }
 
 // jailRules are the policy rules of a veth jail for one family, in the
 // order they are consulted.
-func jailRules(a *Attachment, v4 bool) []*netlink.Rule {
-	rules := []*netlink.Rule{jailRule(a.HostLink, v4, PriorityJail, TableJails)}
+func jailRules(a *Attachment, v4 bool) []rule {
+	rules := []rule{{v4: v4, iif: a.HostLink, prio: PriorityJail, table: TableJails}}
 	if a.UplinkIndex != 0 {
-		rules = append(rules, jailRule(a.HostLink, v4, PriorityJailUplink, tableUplinkOut+a.UplinkIndex))
+		rules = append(rules, rule{v4: v4, iif: a.HostLink, prio: PriorityJailUplink, table: tableUplinkOut + a.UplinkIndex})
 	}
-	end := jailRule(a.HostLink, v4, PriorityJailEnd, 0)
-	end.Type = unix.FR_ACT_UNREACHABLE
-	return append(rules, end)
-}
-
-func jailRule(iif string, v4 bool, prio, table int) *netlink.Rule {
-	r := netlink.NewRule()
-	r.Family = family(v4)
-	r.Priority = prio
-	r.IifName = iif
-	r.Table = table
-	r.Protocol = Protocol
-	return r
-}
-
-func addRule(h *rtnl, r *netlink.Rule) error {
-	// EEXIST: left by a jail of the same name that died without Detach;
-	// it is exactly the rule wanted.
-	if err := ignore(h.addRule(r), unix.EEXIST); err != nil {
-		return fmt.Errorf("network: add rule %s: %w", r, err)
-	}
-	return nil
+	return append(rules, rule{v4: v4, iif: a.HostLink, prio: PriorityJailEnd, action: unix.FR_ACT_UNREACHABLE})
 }
 
 // Detach removes what the kernel does not remove when the jail's
-// namespace dies: the policy rules and the proxy entries. Routes via the
-// host end and the veth itself go with the namespace; Detach does not
-// delete the veth, which would wait for an RCU grace period (~30 ms).
-// Detaching twice is harmless.
+// namespace dies: the policy rules and the proxy entries, in one batch.
+// Routes via the host end and the veth itself go with the namespace;
+// Detach does not delete the veth, which would wait for an RCU grace
+// period. Detaching twice is harmless.
 func (a *Attachment) Detach() error {
 	if a == nil || a.Plan.EffectiveMode() != ModeVeth {
 		return nil
 	}
-	h, err := openRtnl()
+	c, err := dialRoute()
 	if err != nil {
-		return fmt.Errorf("network: open netlink: %w", err)
+		return fmt.Errorf("network: %w", err)
 	}
-	defer h.Close()
-	var errs []error
+	defer c.Close()
 	for _, v := range []bool{true, false} {
 		for _, r := range jailRules(a, v) {
-			if err := ignore(h.RuleDel(r), unix.ENOENT); err != nil {
-				errs = append(errs, fmt.Errorf("network: delete rule %s: %w", r, err))
-			}
+			c.queue(r.msg(false), "delete rule "+r.String(), unix.ENOENT)
 		}
 	}
 	if a.UplinkIndex != 0 {
 		for _, pfx := range a.Plan.Addrs {
-			p := proxy{ifindex: a.UplinkIndex, addr: pfx.Addr()}
-			if err := ignore(h.setProxy(false, p), unix.ENOENT, unix.ENODEV); err != nil {
-				errs = append(errs, fmt.Errorf("network: delete proxy %s on %s: %w", p.addr, a.Plan.Uplink, err))
-			}
+			c.queue(proxyMsg(false, proxy{ifindex: a.UplinkIndex, addr: pfx.Addr()}),
+				"delete proxy "+pfx.Addr().String()+" on "+a.Plan.Uplink, unix.ENOENT, unix.ENODEV)
 		}
 	}
-	return errors.Join(errs...)
+	if err := c.flush(nil); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	return nil
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-func defaultNet(v4 bool) *net.IPNet {
+func unspecified(v4 bool) netip.Addr {
 	if v4 {
-		return &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
+		return netip.IPv4Unspecified()
 	}
-	return &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+	return netip.IPv6Unspecified()
 }
 
 func family(v4 bool) int {
@@ -428,4 +462,23 @@ func family(v4 bool) int {
 		return unix.AF_INET
 	}
 	return unix.AF_INET6
+}
+
+// waitLinkGone waits until no link named name exists.
+func waitLinkGone(name string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := netlink.LinkByName(name)
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("host link %s still exists after %v (is a jail of that name running?)", name, timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -195,14 +195,9 @@ func TestSweepAfterCrash(t *testing.T) {
 		_ = cmd.Wait()
 	}
 	for _, l := range links[:2] {
-		h, err := openRtnl()
-		if err != nil {
+		if err := waitLinkGone(l, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.waitLinkGone(l, 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		h.Close()
 	}
 	if err := Sweep(); err != nil {
 		t.Fatalf("Sweep: %v", err)

@@ -3,6 +3,7 @@ package netns
 import (
 	"fmt"
 	"math"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -19,8 +20,18 @@ import (
 // Both directions need forwarding on the input device. If prison turns
 // it on for the uplink, it first adds "iif UPLINK blackhole" after the in
 // table, so the host still forwards nothing else that arrives there.
-func setupUplink(h *rtnl, a *Attachment) error {
+func setupUplink(a *Attachment) error {
 	up, idx := a.Plan.Uplink, a.UplinkIndex
+	h, err := openRtnl()
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	defer h.Close()
+	c, err := dialRoute()
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	defer c.Close()
 	out, in := tableUplinkOut+idx, tableUplinkIn+idx
 	if idx > math.MaxUint16 {
 		return fmt.Errorf("network: uplink %s: ifindex %d too large for prison's table ids", up, idx)
@@ -36,26 +47,28 @@ func setupUplink(h *rtnl, a *Attachment) error {
 		if r.Protocol == Protocol || len(r.MultiPath) > 0 {
 			continue
 		}
-		c := &netlink.Route{LinkIndex: idx, Dst: r.Dst, Gw: r.Gw, Src: r.Src, Scope: r.Scope, Type: r.Type,
+		cp := &netlink.Route{LinkIndex: idx, Dst: r.Dst, Gw: r.Gw, Src: r.Src, Scope: r.Scope, Type: r.Type,
 			Priority: r.Priority, Flags: r.Flags, Family: r.Family, Table: out, Protocol: Protocol}
-		if c.Dst == nil {
-			c.Dst = defaultNet(r.Family == unix.AF_INET)
+		if cp.Dst == nil {
+			cp.Dst = ipNet(netip.PrefixFrom(unspecified(r.Family == unix.AF_INET), 0))
 		}
-		if err := h.RouteReplace(c); err != nil {
+		if err := h.RouteReplace(cp); err != nil {
 			return fmt.Errorf("network: copy route %s to table %d: %w", r, out, err)
 		}
 	}
 	for _, v := range []bool{true, false} {
-		if err := addRule(h, jailRule(up, v, PriorityUplinkIn, in)); err != nil {
-			return err
-		}
+		r := rule{v4: v, iif: up, prio: PriorityUplinkIn, table: in}
+		c.queue(r.msg(true), "add rule "+r.String(), unix.EEXIST)
+	}
+	if err := c.flush(nil); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	v4, v6 := a.Plan.hasFamily(true), a.Plan.hasFamily(false)
 	if v4 {
 		// IPv4 proxy entries are answered only when the uplink forwards
 		// (arp_process: IN_DEV_FORWARD), and after proxy_delay (up to
 		// 0.8 s, random) unless that is 0.
-		if err := enableForwarding(h, up, true, "/proc/sys/net/ipv4/conf/"+up+"/forwarding"); err != nil {
+		if err := enableForwarding(c, up, true, "/proc/sys/net/ipv4/conf/"+up+"/forwarding"); err != nil {
 			return err
 		}
 		if err := writeSysctl("/proc/sys/net/ipv4/neigh/"+up+"/proxy_delay", "0"); err != nil {
@@ -80,7 +93,7 @@ func setupUplink(h *rtnl, a *Attachment) error {
 					return fmt.Errorf("network: uplink %s: %w", up, err)
 				}
 			}
-			if err := enableForwarding(h, up, false, conf+"forwarding", conf+"force_forwarding"); err != nil {
+			if err := enableForwarding(c, up, false, conf+"forwarding", conf+"force_forwarding"); err != nil {
 				return err
 			}
 		}
@@ -91,9 +104,10 @@ func setupUplink(h *rtnl, a *Attachment) error {
 		}
 	}
 	for _, pfx := range a.Plan.Addrs {
-		if err := h.setProxy(true, proxy{ifindex: idx, addr: pfx.Addr()}); err != nil {
-			return fmt.Errorf("network: add proxy %s on %s: %w", pfx.Addr(), up, err)
-		}
+		c.queue(proxyMsg(true, proxy{ifindex: idx, addr: pfx.Addr()}), "add proxy "+pfx.Addr().String()+" on "+up)
+	}
+	if err := c.flush(nil); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	return nil
 }
@@ -103,7 +117,7 @@ func setupUplink(h *rtnl, a *Attachment) error {
 // for others. The guard's existence is also the record that prison
 // turned them on, which Sweep reads to turn them off again
 // (uplinkSwitches).
-func enableForwarding(h *rtnl, up string, v4 bool, paths ...string) error {
+func enableForwarding(c *conn, up string, v4 bool, paths ...string) error {
 	cur, err := readSysctl(paths[0])
 	if err != nil {
 		return fmt.Errorf("network: uplink %s: %w", up, err)
@@ -111,10 +125,10 @@ func enableForwarding(h *rtnl, up string, v4 bool, paths ...string) error {
 	if cur != "0" {
 		return nil
 	}
-	guard := jailRule(up, v4, PriorityUplinkGuard, 0)
-	guard.Type = unix.FR_ACT_BLACKHOLE
-	if err := addRule(h, guard); err != nil {
-		return err
+	guard := rule{v4: v4, iif: up, prio: PriorityUplinkGuard, action: unix.FR_ACT_BLACKHOLE}
+	c.queue(guard.msg(true), "add rule "+guard.String(), unix.EEXIST)
+	if err := c.flush(nil); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	for _, p := range paths {
 		if err := writeSysctl(p, "1"); err != nil {

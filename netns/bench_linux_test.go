@@ -1,0 +1,75 @@
+package netns
+
+import (
+	"fmt"
+	"os/exec"
+	"syscall"
+	"testing"
+)
+
+// benchJail starts a throwaway namespace (outside the timer) and returns
+// its pid and a function that ends it.
+func benchJail(b *testing.B) (int, func()) {
+	b.StopTimer()
+	defer b.StartTimer()
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return cmd.Process.Pid, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+}
+
+func benchAttach(b *testing.B, mode Mode, addrs ...string) {
+	requireRoot(b)
+	var as []*Attachment
+	var stops []func()
+	b.Cleanup(func() {
+		for i, a := range as {
+			_ = a.Detach()
+			stops[i]()
+		}
+	})
+	for i := 0; b.Loop(); i++ {
+		pid, stop := benchJail(b)
+		stops = append(stops, stop)
+		p := &Plan{Mode: mode, Jail: fmt.Sprintf("b-%d", i)}
+		if mode != ModeNone {
+			for _, a := range addrs {
+				p.Addrs = append(p.Addrs, mustParse(b, fmt.Sprintf(a, i/250, i%250+1))...)
+			}
+		}
+		a, err := Attach(p, pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		as = append(as, a)
+	}
+}
+
+func BenchmarkAttachNone(b *testing.B) { benchAttach(b, ModeNone) }
+func BenchmarkAttachVeth4(b *testing.B) {
+	benchAttach(b, ModeVeth, "10.214.%d.%d")
+}
+func BenchmarkAttachVeth46(b *testing.B) {
+	benchAttach(b, ModeVeth, "10.214.%d.%d", "fd7a:5eed:b:%x::%x")
+}
+
+func BenchmarkDetach(b *testing.B) {
+	requireRoot(b)
+	for i := 0; b.Loop(); i++ {
+		pid, stop := benchJail(b)
+		b.StopTimer()
+		a, err := Attach(&Plan{Jail: fmt.Sprintf("b-%d", i), Addrs: mustParse(b, fmt.Sprintf("10.214.%d.%d", i/250, i%250+1))}, pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := a.Detach(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		stop()
+		b.StartTimer()
+	}
+}
