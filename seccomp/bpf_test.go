@@ -10,6 +10,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/sysprobe"
 )
 
 // These tests run the compiled filter in a small classic-BPF interpreter,
@@ -132,24 +134,24 @@ func compileT(t testing.TB, p Params) *Program {
 }
 
 func TestCompiledFilterAnswersEveryProbe(t *testing.T) {
-	env := &probeEnv{dir: "/tmp/x", devNull: 3, pipe: [2]int{4, 5}}
+	env := &sysprobe.Env{Dir: "/tmp/x", DevNull: 3, Pipe: [2]int{4, 5}}
 	for _, p := range allParams() {
 		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
 			prog := compileT(t, p)
 			if prog.Listener != p.SetHostname {
 				t.Errorf("Listener = %v, want %v", prog.Listener, p.SetHostname)
 			}
-			for _, pr := range probes(p, env) {
-				got := runBPF(t, prog.Filter, seccompData{nr: int32(pr.nr), arch: unix.AUDIT_ARCH_X86_64, args: pr.args}).ret
-				want := unix.SECCOMP_RET_ERRNO | uint32(pr.want)
+			for _, pr := range sysprobe.Probes(sysprobe.Params(p), env) {
+				got := runBPF(t, prog.Filter, seccompData{nr: int32(pr.NR), arch: unix.AUDIT_ARCH_X86_64, args: pr.Args}).ret
+				want := unix.SECCOMP_RET_ERRNO | uint32(pr.Want)
 				switch {
-				case pr.notify:
+				case pr.Notify:
 					want = unix.SECCOMP_RET_USER_NOTIF
-				case pr.want == 0:
+				case pr.Want == 0:
 					want = unix.SECCOMP_RET_ALLOW
 				}
 				if got != want {
-					t.Errorf("%s: filter says %s, want %s", pr.name, retText(got), retText(want))
+					t.Errorf("%s: filter says %s, want %s", pr.Name, retText(got), retText(want))
 				}
 			}
 		})

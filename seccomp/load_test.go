@@ -3,7 +3,6 @@
 package seccomp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/sysprobe"
 )
 
 // The privileged tests load the filter into a re-executed copy of the test
@@ -114,47 +114,19 @@ func TestLoadedFilterAnswersEveryProbe(t *testing.T) {
 			if err != nil {
 				t.Fatalf("child: %v\n%s", err, out)
 			}
-			got := map[string]unix.Errno{}
-			sc := bufio.NewScanner(bytes.NewReader(out))
-			for sc.Scan() {
-				name, num, ok := strings.Cut(sc.Text(), "\t")
-				n, err := strconv.Atoi(num)
-				if !ok || err != nil {
-					t.Fatalf("child said %q", sc.Text())
-				}
-				got[name] = unix.Errno(n)
+			got, err := sysprobe.Parse(string(out))
+			if err != nil {
+				t.Fatalf("child: %v", err)
 			}
-			env := &probeEnv{}
-			filterErrnos := []unix.Errno{unix.EPERM, unix.ENOSYS, unix.EAFNOSUPPORT}
-			for _, pr := range probes(p, env) {
-				if pr.bpfOnly {
-					continue
-				}
-				e, ok := got[pr.name]
-				switch {
-				case !ok:
-					t.Errorf("%s: not made", pr.name)
-				case pr.want != 0 && e != pr.want:
-					t.Errorf("%s: errno %d (%v), want %v", pr.name, int(e), e, pr.want)
-				case pr.want == 0 && contains(filterErrnos, e):
-					t.Errorf("%s: errno %v, want the call let through to the kernel", pr.name, e)
-				}
+			for _, bad := range sysprobe.Check(sysprobe.Probes(sysprobe.Params(p), &sysprobe.Env{}), got) {
+				t.Error(bad)
 			}
 		})
 	}
 }
 
-func contains(es []unix.Errno, e unix.Errno) bool {
-	for _, x := range es {
-		if x == e {
-			return true
-		}
-	}
-	return false
-}
-
-// probeChild installs the filter and makes every probe by raw syscall on
-// its one locked thread, printing "name\terrno" lines.
+// probeChild installs the filter and makes every probe on its one locked
+// thread, printing sysprobe's name=ERRNO lines.
 func probeChild() int {
 	runtime.LockOSThread()
 	p, err := childParams()
@@ -167,40 +139,18 @@ func probeChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	dir, err := os.MkdirTemp("", "prison-seccomp-")
+	env, err := sysprobe.NewEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	defer os.RemoveAll(dir)
-	env := &probeEnv{dir: dir}
-	if env.devNull, err = unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	if err := unix.Pipe2(env.pipe[:], unix.O_CLOEXEC); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	ps := probes(p, env)
-	var out bytes.Buffer
+	defer env.Close()
+	ps := sysprobe.Probes(sysprobe.Params(p), env)
 	if _, err := install(prog); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	for _, pr := range ps {
-		if pr.bpfOnly {
-			continue
-		}
-		a := pr.args
-		r, _, e := unix.RawSyscall6(pr.nr, uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
-		if e == 0 && pr.close {
-			unix.Close(int(r))
-		}
-		fmt.Fprintf(&out, "%s\t%d\n", pr.name, int(e))
-	}
-	runtime.KeepAlive(env)
-	os.Stdout.Write(out.Bytes())
+	os.Stdout.WriteString(sysprobe.Format(sysprobe.Make(env, ps)))
 	return 0
 }
 
