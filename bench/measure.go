@@ -3,8 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -135,8 +135,17 @@ func Batch(n int, parallel bool) Measure {
 		}
 		wg.Wait()
 		wall := time.Since(t0)
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
+		// One jail's error says it all; fifty copies of it say nothing more.
+		var first error
+		failed := 0
+		for _, err := range errs {
+			if err != nil {
+				first = cmp.Or(first, err)
+				failed++
+			}
+		}
+		if failed > 0 {
+			return nil, fmt.Errorf("%d of %d jails failed, first: %w", failed, n, first)
 		}
 		return Sample{{"wall", ms(wall)}}, nil
 	}

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"os/exec"
 	"reflect"
 	"testing"
 )
@@ -57,5 +59,24 @@ func TestParseTiming(t *testing.T) {
 				t.Errorf("ParseTiming = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestBatchReportsOneError(t *testing.T) {
+	bin, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1) on PATH")
+	}
+	c := &Contender{Name: "false", Args: func() []string { return []string{bin} }}
+	for _, parallel := range []bool{true, false} {
+		_, err := Batch(3, parallel)(context.Background(), c)
+		want := "3 of 3 jails failed, first: false: exit status 1"
+		if !parallel {
+			// One after another stops at the first failure.
+			want = "false: exit status 1"
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("Batch(3, %v) error = %v, want %q", parallel, err, want)
+		}
 	}
 }
