@@ -2,8 +2,8 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
