@@ -11,20 +11,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rtnl is one netlink route socket bound to one network namespace, used
-// both through netlink.Handle and for the few messages the library
-// cannot shape (a veth whose peer is created up, entries with
-// NDA_PROTOCOL). A socket stays in the namespace it was opened in, so
-// all calls may run on any thread.
+// rtnl is netlink.Handle plus a raw socket for the dumps the library
+// cannot parse (proxy entries with NDA_PROTOCOL), for the paths that
+// are not on every jail's start (Sweep, CheckHost, uplinks): those need
+// listings, which conn does not do. Its sockets stay in the host's
+// namespace, where they were opened.
 type rtnl struct {
 	*netlink.Handle
 	raw map[int]*nl.SocketHandle
 }
 
 // openRtnl opens the sockets in the calling thread's network namespace.
-//
-// Preconditions: the thread is in the intended namespace (the host's for
-// an ordinary goroutine; the jail's on a locked, setns'd one).
 func openRtnl() (*rtnl, error) {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
