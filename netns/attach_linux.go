@@ -365,6 +365,11 @@ func setupHostEnd(host *conn, a *Attachment, idx int) error {
 		// Both families, whatever the jail's addresses: the rules are the
 		// guarantee that nothing from the jail leaves, so they never
 		// depend on what the jail could send.
+		// A jail of this name that died without Detach, whose host link
+		// outlived the Sweep that followed, may have left an uplink rule:
+		// it would hand this jail a way out it did not ask for.
+		host.queue(ruleMsg(false, family(v), a.HostLink, PriorityJailUplink, 0, 0),
+			"delete stale uplink rule of "+a.HostLink, unix.ENOENT)
 		for _, r := range jailRules(a, v) {
 			// EEXIST: left by a jail of that name that died without
 			// Detach; it is exactly the rule wanted.

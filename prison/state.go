@@ -75,13 +75,7 @@ func openStore() (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	if err := flock(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("state: lock %s: %w", f.Name(), err)
 	}
@@ -225,4 +219,14 @@ func (st *store) claim(s *State, conflict func(live []*State) error) error {
 		return err
 	}
 	return nil
+}
+
+// flock takes an exclusive lock on f, released when f is closed.
+func flock(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }
