@@ -180,6 +180,13 @@ func socketProbes(p Params) []Probe {
 		pr.BPFOnly = p.SocketAF
 		return pr
 	}
+	// socket(AF_INET, SOCK_PACKET) is an AF_PACKET socket, which needs
+	// CAP_NET_RAW: with allow.socket_af alone the kernel answers EPERM in a
+	// jail (whose root lacks it), the filter's errno for raw sockets.
+	packetInDisguise := func(pr Probe) Probe {
+		pr.BPFOnly = p.SocketAF && !p.RawSockets
+		return pr
+	}
 	return []Probe{
 		sock("AF_UNIX", unix.AF_UNIX, unix.SOCK_STREAM, 0, ok),
 		sock("AF_INET stream nonblock cloexec", unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, ok),
@@ -189,7 +196,7 @@ func socketProbes(p Params) []Probe {
 		sock("AF_INET raw", unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP, raw),
 		sock("AF_INET6 raw cloexec", unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6, raw),
 		sock("AF_INET raw|1<<32", unix.AF_INET, unix.SOCK_RAW|hi, unix.IPPROTO_ICMP, raw),
-		sock("AF_INET SOCK_PACKET", unix.AF_INET, unix.SOCK_PACKET, 0x300, family(eaf)),
+		packetInDisguise(sock("AF_INET SOCK_PACKET", unix.AF_INET, unix.SOCK_PACKET, 0x300, family(eaf))),
 		sock("AF_INET|1<<32 stream", unix.AF_INET|hi, unix.SOCK_STREAM, 0, ok),
 		exotic(sock("AF_PACKET", unix.AF_PACKET, unix.SOCK_RAW, 0x300, family(eaf))),
 		exotic(sock("AF_PACKET|1<<32", unix.AF_PACKET|hi, unix.SOCK_RAW, 0x300, family(eaf))),
