@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/prison
 # Debian packages the build, the tests and the benchmarks need.
-PKGS    := libseccomp-dev busybox-static iproute2 procps util-linux gcc pkg-config
+PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config
 BENCH_PKGS := bubblewrap crun runc hyperfine
 SOURCES := $(shell find . -name '*.go' -o -name '*.c' -o -name '*.h' | grep -v '_test.go')
 

@@ -256,6 +256,13 @@ var hostEtc = []string{
 	"services", "shells", "skel", "ssl", "terminfo", "timezone",
 }
 
+// capabilityPrograms are the host programs known to carry file
+// capabilities that a jail's root does not have.
+var capabilityPrograms = []string{
+	"/usr/bin/ping", "/usr/bin/ping4", "/usr/bin/ping6", "/usr/bin/arping",
+	"/usr/bin/clockdiff", "/usr/bin/mtr-packet", "/usr/sbin/arping",
+}
+
 // HostMounts returns the read-only binds that give a host-derived root the
 // host's programs and libraries.
 func HostMounts() []specs.Mount {
@@ -264,6 +271,18 @@ func HostMounts() []specs.Mount {
 	for _, d := range hostTopDirs {
 		if fi, err := os.Lstat("/" + d); err == nil && fi.IsDir() {
 			ms = append(ms, specs.Mount{Destination: "/" + d, Type: "bind", Source: "/" + d, Options: ro})
+		}
+	}
+	// Programs with file capabilities (Debian's ping has cap_net_raw=ep)
+	// cannot be executed at all where the bounding set lacks those
+	// capabilities: execve fails with EPERM ("insufficient to execute
+	// correctly", security/commoncap.c). On a nosuid mount the kernel
+	// ignores file capabilities, and ping falls back to the ICMP datagram
+	// sockets a jail has. /usr itself keeps suid, for su.
+	for _, p := range capabilityPrograms {
+		if n, err := unix.Lgetxattr(p, "security.capability", nil); err == nil && n > 0 {
+			ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
+				Options: []string{"bind", "ro", "nosuid", "nodev"}})
 		}
 	}
 	for _, e := range hostEtc {
