@@ -178,10 +178,21 @@ func niceOf(t *testing.T, pid int) int {
 	return n
 }
 
+// ioprioOf is a process's I/O priority, ioprio_get(IOPRIO_WHO_PROCESS).
+func ioprioOf(t *testing.T, pid int) uintptr {
+	t.Helper()
+	p, _, e := unix.RawSyscall(unix.SYS_IOPRIO_GET, 1, uintptr(pid), 0)
+	if e != 0 {
+		t.Fatalf("ioprio_get %d: %v", pid, e)
+	}
+	return p
+}
+
 // TestSecurityPriorities (FreeBSD kern/17878): root inside renices every
-// process of its uid (`renice -n 19 -u root`), which reaches the jail's
-// processes only: a root process on the host, in its own process group,
-// keeps its nice value, and naming it by PID or PGID finds nothing.
+// process of its uid (`renice -n 19 -u root`, and the same for I/O with
+// `ionice -c 3 -u 0`), which reaches the jail's processes only: a root
+// process on the host, in its own process group, keeps its nice value and
+// I/O priority, and naming it by PID or PGID finds nothing.
 func TestSecurityPriorities(t *testing.T) {
 	host := exec.Command("sleep", "60")
 	host.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -190,17 +201,20 @@ func TestSecurityPriorities(t *testing.T) {
 	}
 	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
 	pid := host.Process.Pid
-	before := niceOf(t, pid)
+	before, ioBefore := niceOf(t, pid), ioprioOf(t, pid)
 	self := niceOf(t, os.Getpid())
 
 	n := jailName(t)
 	got := jailLine(t, "run", "--name", n, "--root", sharedProbeRoot(t), "/probe", "renice-user", "19", strconv.Itoa(pid))
-	want := fmt.Sprintf("renice-user=ok self=19 pid%d=ESRCH pgrp%d=ESRCH", pid, pid)
+	want := fmt.Sprintf("renice-user=ok self=19 ionice-user=ok self-ioclass=3 pid%d=ESRCH pgrp%d=ESRCH", pid, pid)
 	if got != want {
 		t.Errorf("inside: %s, want %s", got, want)
 	}
 	if after := niceOf(t, pid); after != before {
 		t.Errorf("a root process on the host went from nice %d to %d", before, after)
+	}
+	if after := ioprioOf(t, pid); after != ioBefore {
+		t.Errorf("a root process on the host went from I/O priority %#x to %#x", ioBefore, after)
 	}
 	if after := niceOf(t, os.Getpid()); after != self {
 		t.Errorf("the test process went from nice %d to %d", self, after)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/sysprobe"
 )
 
 // niceOf is the nice value of who; getpriority(2) returns 20-nice so that
@@ -37,8 +39,16 @@ func nice([]string) string {
 	return strings.Join(append(out, fmt.Sprintf("now=%d", now)), " ")
 }
 
+// ioprio_set(2)'s selectors and classes (linux/ioprio.h).
+const (
+	ioprioWhoProcess = 1
+	ioprioWhoUser    = 3
+	ioprioClassIdle  = 3
+	ioprioClassShift = 13
+)
+
 // reniceUser is `renice -n NICE -u root` (setpriority(PRIO_USER, 0, NICE)
-// as root), then tries each host PID given, which the jail must not reach,
+// as root) and `ionice -c 3 -u 0`, then tries each host PID given, which the jail must not reach,
 // by process and by process group.
 //
 //	renice-user NICE [PID...]
@@ -53,6 +63,11 @@ func reniceUser(args []string) string {
 	out := []string{"renice-user=" + errnoName(unix.Setpriority(unix.PRIO_USER, 0, n))}
 	self, _ := niceOf(unix.PRIO_PROCESS, 0)
 	out = append(out, fmt.Sprintf("self=%d", self))
+	// The I/O priority has the same per-user selector (ionice -c 3 -u 0).
+	_, _, e := unix.RawSyscall(unix.SYS_IOPRIO_SET, ioprioWhoUser, 0, ioprioClassIdle<<ioprioClassShift)
+	out = append(out, "ionice-user="+sysprobe.ErrnoName(e))
+	io, _, _ := unix.RawSyscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, 0, 0)
+	out = append(out, fmt.Sprintf("self-ioclass=%d", io>>ioprioClassShift))
 	for _, a := range args[1:] {
 		pid, err := strconv.Atoi(a)
 		if err != nil {
