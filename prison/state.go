@@ -152,9 +152,14 @@ func (st *store) sweep(cleanup func(dead []*State) error) ([]*State, error) {
 	}
 	var live, dead []*State
 	for _, s := range all {
-		if s.Launcher != 0 && s.alive() {
+		switch {
+		case s.Launcher != 0 && s.alive():
 			live = append(live, s)
-		} else {
+		case s.HostLink != "" && linkExists(s.HostLink):
+			// The jail's network namespace is still dying, and with it
+			// its host link: the rules that name the link can only be
+			// swept once it is gone, so the state stays until then.
+		default:
 			dead = append(dead, s)
 		}
 	}
@@ -197,6 +202,14 @@ func (st *store) claim(s *State, conflict func(live []*State) error) error {
 	if err != nil {
 		return err
 	}
+	if prev, err := readState(s.Name); err == nil && prev.HostLink != "" && !prev.alive() {
+		// The previous jail of this name was killed and its network is
+		// still going away: wait for it, briefly, rather than fail.
+		waitLinkGone(prev.HostLink, 3*time.Second)
+		if live, err = st.sweep(sweepNetwork); err != nil {
+			return err
+		}
+	}
 	for _, o := range live {
 		if o.Name == s.Name {
 			return &ParamError{Err: fmt.Errorf("--name %q: a jail of that name is running (launcher pid %d)", s.Name, o.Launcher)}
@@ -228,5 +241,18 @@ func flock(f *os.File) error {
 		if !errors.Is(err, unix.EINTR) {
 			return err
 		}
+	}
+}
+
+func linkExists(name string) bool {
+	_, err := os.Lstat("/sys/class/net/" + name)
+	return err == nil
+}
+
+// waitLinkGone waits, at most d, for a dying namespace's link to vanish.
+func waitLinkGone(name string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for linkExists(name) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
