@@ -357,6 +357,11 @@ func setupHostEnd(host *conn, a *Attachment, idx int) error {
 	for _, pfx := range p.Addrs {
 		dst := netip.PrefixFrom(pfx.Addr(), pfx.Addr().BitLen())
 		for _, t := range tables {
+			// The address was just claimed, so a route of prison's to it
+			// is stale: the previous jail's host link is still dying with
+			// its namespace, and takes its routes only then.
+			host.queue(delStaleRouteMsg(dst, t), fmt.Sprintf("delete stale route %s table %d", dst, t),
+				unix.ESRCH, unix.ENOENT)
 			host.queue(routeMsg(route{dst: dst, oif: idx, table: t, scope: unix.RT_SCOPE_LINK, proto: Protocol}),
 				fmt.Sprintf("add route %s dev %s table %d", dst, a.HostLink, t))
 		}

@@ -365,6 +365,22 @@ func routeMsg(r route) *nl.NetlinkRequest {
 	return req
 }
 
+// delStaleRouteMsg deletes prison's route to dst in table, whatever its
+// device: with scope NOWHERE and no type the kernel matches any, and the
+// protocol limits it to prison's own (fib_table_delete, ip6_route_del).
+func delStaleRouteMsg(dst netip.Prefix, table int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_DELROUTE, 0)
+	msg := nl.NewRtMsg()
+	msg.Family = uint8(family(dst.Addr().Is4()))
+	msg.Dst_len = uint8(dst.Bits())
+	msg.Protocol, msg.Scope, msg.Type = Protocol, unix.RT_SCOPE_NOWHERE, unix.RTN_UNSPEC
+	msg.Table = unix.RT_TABLE_UNSPEC
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(table))))
+	req.AddData(nl.NewRtAttr(unix.RTA_DST, dst.Addr().AsSlice()))
+	return req
+}
+
 // ruleMsg builds the kind of rule prison uses: iif, priority, protocol,
 // and either a table or an action such as unreachable.
 func ruleMsg(add bool, fam int, iif string, prio, table int, action uint8) *nl.NetlinkRequest {

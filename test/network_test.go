@@ -403,3 +403,12 @@ func assertNoRoute(t *testing.T, name string) {
 
 var _ = netip.Addr{}
 var _ = os.Getpid
+
+func TestAddressReusedAtOnce(t *testing.T) {
+	// A jail that just ended still has its host link (the namespace dies
+	// asynchronously); the next jail with its address must not trip on it.
+	for i := 0; i < 5; i++ {
+		n := jailName(t)
+		mustRun(t, "run", "--name", n, "--ip", "10.254.11.1", "--ip", "fd00:254::11", "true")
+	}
+}
