@@ -4,6 +4,10 @@ BIN     := bin/prison
 # Debian packages the build, the tests and the benchmarks need.
 PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config
 BENCH_PKGS := bubblewrap crun runc hyperfine
+# A static binary: no dynamic loader in the launcher's start nor in the jail
+# init's exec, which is the same binary (1.3 ms of a 6.5 ms start here; see
+# docs/startpath.md). netgo and osusergo keep glibc's NSS out of it.
+BUILDFLAGS := -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static'
 SOURCES := $(shell find . -name '*.go' -o -name '*.c' -o -name '*.h' | grep -v '_test.go')
 
 .PHONY: all build deps test test-unit run busybox-root bench lint clean help
@@ -28,7 +32,7 @@ deps:
 build: $(BIN)
 
 $(BIN): $(SOURCES) go.mod go.sum
-	$(GO) build -o $(BIN) ./cmd/prison
+	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/prison
 
 run: build
 	./$(BIN) run --ip 10.0.0.5 --host cust1 /bin/sh

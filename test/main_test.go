@@ -45,7 +45,9 @@ func testMain(m *testing.M) int {
 	probeBin = filepath.Join(dir, "jailprobe")
 	busyboxDir = filepath.Join(dir, "busybox")
 	steps := []*exec.Cmd{
-		exec.Command("go", "build", "-o", prisonBin, "../cmd/prison"),
+		// Static, as the Makefile builds it.
+		exec.Command("go", "build", "-tags", "netgo,osusergo",
+			"-ldflags", "-linkmode external -extldflags -static", "-o", prisonBin, "../cmd/prison"),
 		exec.Command("go", "build", "-o", probeBin, "./jailprobe"),
 		exec.Command("bash", "../scripts/busybox-root.sh", busyboxDir),
 	}
