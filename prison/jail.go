@@ -47,8 +47,7 @@ type Jail struct {
 	sock     *os.File // launcher's end of the sync socket
 	initPID  int
 	net      *netAttachment
-	done     chan struct{}
-	waitErr  error
+	locked   bool // Start locked the calling goroutine to its thread
 	stopHost func()
 	once     sync.Once
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"prison/internal/nsinit"
+	"prison/netns"
 	"prison/rootfs"
 	"prison/seccomp"
 )
@@ -24,6 +25,11 @@ var ErrNotRoot = errors.New("prison must run as root")
 // Start starts the jail: it claims the jail's name and addresses, starts
 // the init in new namespaces, sets up the host side (network) while the init
 // assembles the root, and lets the command run. Host side.
+//
+// Preconditions: Start and Wait are called from the same goroutine. Start
+// locks it to its thread until Wait has seen the jail's init die, because
+// the init's parent-death signal fires when the thread that started it
+// exits, not the process (golang/go#27505).
 func (j *Jail) Start() (err error) {
 	j.Timing.mark("launcher_start")
 	if os.Geteuid() != 0 {
@@ -40,6 +46,7 @@ func (j *Jail) Start() (err error) {
 	if err != nil {
 		return &ParamError{Err: err}
 	}
+	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
 	j.Timing.mark("plan")
 
 	if err := j.claim(netPlan); err != nil {
@@ -60,11 +67,15 @@ func (j *Jail) Start() (err error) {
 	// The network is set up from here while the init assembles the root:
 	// the two halves run on both cores at once.
 	netErr := make(chan error, 1)
-	go func() {
-		var err error
-		j.net, err = attachNetwork(netPlan, j.initPID)
-		netErr <- err
-	}()
+	if netPlan.touchesHost() {
+		go func() {
+			var err error
+			j.net, err = attachNetwork(netPlan, j.initPID)
+			netErr <- err
+		}()
+	} else {
+		netErr <- nil // none: the init sets lo up; host: nothing to do
+	}
 	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgReady {
 		err = j.initError(msg, plan)
@@ -278,22 +289,9 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	}
 	j.cmd = cmd
-	j.done = make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that forked exits (golang/go#27505):
-		// this goroutine keeps its thread locked until the jail is gone, and
-		// never unlocks it.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			return
-		}
-		j.waitErr = cmd.Wait()
-		close(j.done)
-	}()
-	if err := <-started; err != nil {
+	runtime.LockOSThread()
+	j.locked = true
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
 	j.initPID = cmd.Process.Pid
@@ -380,22 +378,25 @@ func (j *Jail) Wait() (ExitStatus, error) {
 			}
 		}
 	}
-	<-j.done
 	j.Timing.mark("run")
-	if err == nil && j.waitErr != nil {
+	// The jail is over: the host side goes while the kernel tears down the
+	// jail's namespaces, on the other core.
+	j.teardownHost()
+	waitErr := j.cmd.Wait()
+	j.unlock()
+	if err == nil && waitErr != nil {
 		// The init died without reporting: killed from outside.
 		var ee *exec.ExitError
-		if errors.As(j.waitErr, &ee) {
+		if errors.As(waitErr, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 				st.Signal = ws.Signal()
 			} else if ee.ExitCode() == nsinit.ExitSetup {
 				err = errInitGone
 			}
 		} else {
-			err = j.waitErr
+			err = waitErr
 		}
 	}
-	j.teardown()
 	j.Timing.mark("teardown")
 	return st, err
 }
@@ -415,19 +416,22 @@ func (j *Jail) Signal(sig os.Signal) error {
 	return unix.Kill(j.initPID, sig.(syscall.Signal))
 }
 
-// teardown removes what the jail made on the host, on every path out.
+// teardown removes what the jail made on the host when Start fails.
 func (j *Jail) teardown() {
+	if j.cmd != nil && j.cmd.Process != nil && j.cmd.ProcessState == nil {
+		_ = j.cmd.Process.Kill()
+		_ = j.cmd.Wait()
+	}
+	j.teardownHost()
+	j.unlock()
+}
+
+// teardownHost removes the jail's host side: the hostname server, the sync
+// socket, the network entries and the state.
+func (j *Jail) teardownHost() {
 	j.once.Do(func() {
 		if j.stopHost != nil {
 			j.stopHost()
-		}
-		if j.cmd != nil && j.cmd.Process != nil {
-			select {
-			case <-j.done:
-			default:
-				_ = j.cmd.Process.Kill()
-				<-j.done
-			}
 		}
 		if j.sock != nil {
 			j.sock.Close()
@@ -439,4 +443,12 @@ func (j *Jail) teardown() {
 			_ = j.state.remove()
 		}
 	})
+}
+
+// unlock releases the thread Start locked, once the init is dead.
+func (j *Jail) unlock() {
+	if j.locked {
+		j.locked = false
+		runtime.UnlockOSThread()
+	}
 }

@@ -31,6 +31,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <net/if.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -291,6 +292,26 @@ static int do_pty(const char *rel, uint16_t rows, uint16_t cols)
 	return ioctl(ptyslave, TIOCSWINSZ, &ws);
 }
 
+// A jail without a network still has lo; bringing it up here is one ioctl,
+// where the launcher would need a netlink socket in the jail's namespace.
+static int loopback_up(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "lo");
+	int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (r == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		r = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	int err = errno;
+	close(s);
+	errno = err;
+	return r;
+}
+
 static uint32_t rd32(const char *p)
 {
 	uint32_t v;
@@ -361,6 +382,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_PIVOT:
 			r = do_pivot();
+			break;
+		case NSINIT_LOOPBACK:
+			r = loopback_up();
 			break;
 		case NSINIT_HOSTNAME:
 			r = sethostname(p, strlen(p));

@@ -55,6 +55,9 @@ const ExitSetup = C.NSINIT_EXIT_SETUP
 type Plan struct {
 	Ops      []rootfs.Op
 	Hostname string // empty: leave the UTS namespace's name alone
+	// Loopback sets lo up: for a jail whose network the launcher does not
+	// touch.
+	Loopback bool
 	// Rows and Cols size the pty, when Ops open one.
 	Rows, Cols uint16
 
@@ -88,8 +91,17 @@ func (p *Plan) Step(i int) string {
 	if i >= 0 && i < len(p.Ops) {
 		return p.Ops[i].String()
 	}
-	if i == len(p.Ops) {
-		return "sethostname " + p.Hostname
+	// After the ops come the hostname and loopback records, when present.
+	if k := i - len(p.Ops); k >= 0 {
+		if p.Hostname != "" {
+			if k == 0 {
+				return "sethostname " + p.Hostname
+			}
+			k--
+		}
+		if p.Loopback && k == 0 {
+			return "set lo up"
+		}
 	}
 	return fmt.Sprintf("step %d", i)
 }
@@ -160,6 +172,9 @@ func (p *Plan) Encode() ([]byte, error) {
 	}
 	if p.Hostname != "" {
 		e.rec(C.NSINIT_HOSTNAME, cstr(p.Hostname))
+	}
+	if p.Loopback {
+		e.rec(C.NSINIT_LOOPBACK)
 	}
 	if len(p.Args) == 0 {
 		return nil, fmt.Errorf("bug: nsinit: plan has no command")

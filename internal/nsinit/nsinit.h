@@ -16,6 +16,7 @@ enum {
 	NSINIT_PTY = 7,      // u32 rows<<16|cols, path of ptmx\0
 	NSINIT_PIVOT = 8,    // -
 	NSINIT_HOSTNAME = 9, // name\0
+	NSINIT_LOOPBACK = 10, // -: set lo up
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
