@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,8 +42,10 @@ type Jail struct {
 	Executable string
 
 	state    *State
-	cmd      *exec.Cmd
-	sock     *os.File // launcher's end of the sync socket
+	reaped   bool // the init has been waited for
+	copies   sync.WaitGroup
+	closers  []*os.File // the init's ends of stdio pipes and /dev/null
+	sock     *os.File   // launcher's end of the sync socket
 	initPID  int
 	net      *netAttachment
 	locked   bool // Start locked the calling goroutine to its thread

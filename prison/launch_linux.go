@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"syscall"
 	"time"
@@ -270,31 +269,31 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		// (CVE-2019-5736: never re-resolve inside the jail).
 		exe = "/proc/self/exe"
 	}
-	cmd := &exec.Cmd{
-		Path: exe,
-		// The name tells ps(1) on the host which jail an init belongs to.
-		Args:       []string{"prison", nsinit.Sentinel, j.Name},
-		Env:        []string{},
-		Stdin:      j.Stdin,
-		Stdout:     j.Stdout,
-		Stderr:     j.Stderr,
-		ExtraFiles: []*os.File{child},
-		SysProcAttr: &syscall.SysProcAttr{
+	stdio, err := j.openStdio()
+	if err != nil {
+		return err
+	}
+	attr := &syscall.ProcAttr{
+		Env:   []string{},
+		Files: append(stdio, child.Fd()),
+		Sys: &syscall.SysProcAttr{
 			Cloneflags: cloneFlags(j.Spec),
 			// The jail dies with its launcher, even by SIGKILL.
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	if j.Spec.Process.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
-	}
-	j.cmd = cmd
 	runtime.LockOSThread()
 	j.locked = true
-	if err := cmd.Start(); err != nil {
+	// syscall.ForkExec, not os/exec: os.StartProcess first checks that
+	// clone(CLONE_PIDFD) works with a throwaway child, once per process,
+	// which for a launcher is every time. The name in the arguments tells
+	// ps(1) on the host which jail an init belongs to.
+	pid, err := syscall.ForkExec(exe, []string{"prison", nsinit.Sentinel, j.Name}, attr)
+	j.closeAfterStart()
+	if err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
-	j.initPID = cmd.Process.Pid
+	j.initPID = pid
 	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
 		return fmt.Errorf("sync: send plan: %w", err)
 	}
@@ -382,20 +381,18 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	// The jail is over: the host side goes while the kernel tears down the
 	// jail's namespaces, on the other core.
 	j.teardownHost()
-	waitErr := j.cmd.Wait()
+	ws, waitErr := j.waitInit()
 	j.unlock()
-	if err == nil && waitErr != nil {
+	j.copies.Wait()
+	switch {
+	case err != nil:
+	case waitErr != nil:
+		err = waitErr
+	case ws.Signaled() && st == ExitStatus{}:
 		// The init died without reporting: killed from outside.
-		var ee *exec.ExitError
-		if errors.As(waitErr, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				st.Signal = ws.Signal()
-			} else if ee.ExitCode() == nsinit.ExitSetup {
-				err = errInitGone
-			}
-		} else {
-			err = waitErr
-		}
+		st.Signal = ws.Signal()
+	case ws.Exited() && ws.ExitStatus() == nsinit.ExitSetup:
+		err = errInitGone
 	}
 	j.Timing.mark("teardown")
 	return st, err
@@ -410,18 +407,35 @@ func nil2plan(j *Jail) *nsinit.Plan {
 // Signal sends sig to the jail's command (through its PID 1, which forwards
 // it).
 func (j *Jail) Signal(sig os.Signal) error {
-	if j.initPID == 0 {
-		return errors.New("jail not started")
+	if j.initPID == 0 || j.reaped {
+		return errors.New("jail not running")
 	}
 	return unix.Kill(j.initPID, sig.(syscall.Signal))
 }
 
+// waitInit reaps the init.
+func (j *Jail) waitInit() (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(j.initPID, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return ws, fmt.Errorf("wait for init: %w", err)
+		}
+		j.reaped = true
+		return ws, nil
+	}
+}
+
 // teardown removes what the jail made on the host when Start fails.
 func (j *Jail) teardown() {
-	if j.cmd != nil && j.cmd.Process != nil && j.cmd.ProcessState == nil {
-		_ = j.cmd.Process.Kill()
-		_ = j.cmd.Wait()
+	if j.initPID != 0 && !j.reaped {
+		_ = unix.Kill(j.initPID, unix.SIGKILL)
+		_, _ = j.waitInit()
 	}
+	j.copies.Wait()
 	j.teardownHost()
 	j.unlock()
 }
