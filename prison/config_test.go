@@ -126,3 +126,24 @@ func TestCapMask(t *testing.T) {
 		t.Errorf("unknown capability accepted")
 	}
 }
+
+func TestClaimRemovesHalfClaim(t *testing.T) {
+	old := StateDir
+	StateDir = t.TempDir()
+	t.Cleanup(func() { StateDir = old })
+	// A claim that died between its mkdir and its state file.
+	os.Mkdir(filepath.Join(StateDir, "half"), 0o700)
+	st, err := openStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := &State{Name: "half", Launcher: os.Getpid()}
+	s.Started, _ = procStart(os.Getpid())
+	if err := st.claim(s, nil); err != nil {
+		t.Fatalf("claim over a half claim: %v", err)
+	}
+	if err := st.claim(&State{Name: "half", Launcher: os.Getpid(), Started: s.Started}, nil); err == nil {
+		t.Fatalf("a second claim of a live name succeeded")
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,11 +25,7 @@ import (
 var CacheDir = "/var/cache/prison"
 
 func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
-	key, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: %w", err)
-	}
-	sum := sha256.Sum256(key)
+	sum := policyKey(s)
 	path := filepath.Join(CacheDir, "seccomp-"+hex.EncodeToString(sum[:16]))
 	if b, err := os.ReadFile(path); err == nil {
 		if p, ok := decodeProgram(b); ok {
@@ -45,6 +40,54 @@ func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
 	// else.
 	_ = writeAtomic(path, encodeProgram(p))
 	return p, nil
+}
+
+// policyKey hashes every field of a seccomp section, by hand: encoding/json
+// would cost more, in a fresh launcher, than the rest of the plan.
+// TestPolicyKeyCoversSpec fails when runtime-spec adds a field it misses.
+func policyKey(s *specs.LinuxSeccomp) [sha256.Size]byte {
+	h := sha256.New()
+	var buf []byte
+	str := func(v string) { buf = append(append(buf, v...), 0) }
+	num := func(v uint64) { buf = binary.LittleEndian.AppendUint64(buf, v) }
+	opt := func(v *uint) {
+		if v == nil {
+			str("-")
+		} else {
+			num(uint64(*v))
+		}
+	}
+	str(string(s.DefaultAction))
+	opt(s.DefaultErrnoRet)
+	for _, a := range s.Architectures {
+		str(string(a))
+	}
+	str("|")
+	for _, f := range s.Flags {
+		str(string(f))
+	}
+	str("|")
+	str(s.ListenerPath)
+	str(s.ListenerMetadata)
+	for _, r := range s.Syscalls {
+		str("{")
+		for _, n := range r.Names {
+			str(n)
+		}
+		str(string(r.Action))
+		opt(r.ErrnoRet)
+		for _, a := range r.Args {
+			num(uint64(a.Index))
+			num(a.Value)
+			num(a.ValueTwo)
+			str(string(a.Op))
+		}
+		str("}")
+	}
+	h.Write(buf)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // A cached program is one flag byte (1: has a listener) and the BPF

@@ -211,7 +211,11 @@ func (j *Jail) claim(np *netPlan) error {
 		return err
 	}
 	defer st.Close()
-	err = st.claim(j.state, func(live []*State) error { return np.conflicts(live) })
+	var conflict func([]*State) error
+	if len(np.Addrs) > 0 || np.Parent != "" {
+		conflict = np.conflicts
+	}
+	err = st.claim(j.state, conflict)
 	if err != nil {
 		j.state = nil
 	}
@@ -357,6 +361,9 @@ func (j *Jail) initError(m nsinit.Message, plan *nsinit.Plan) error {
 func (j *Jail) Wait() (ExitStatus, error) {
 	var st ExitStatus
 	var err error
+	// While the command runs, what killed launchers left goes: this is the
+	// "next prison call" that removes leftovers, kept off the start path.
+	_ = Sweep()
 	for {
 		m, rerr := j.recv()
 		if rerr != nil {

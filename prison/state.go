@@ -163,8 +163,14 @@ func (st *store) sweep(cleanup func(dead []*State) error) ([]*State, error) {
 			dead = append(dead, s)
 		}
 	}
+	return live, st.removeDead(dead, cleanup)
+}
+
+// removeDead removes the states of jails that are gone, after cleanup has
+// removed their network entries. Preconditions: the store is locked.
+func (st *store) removeDead(dead []*State, cleanup func(dead []*State) error) error {
 	if len(dead) == 0 {
-		return live, nil
+		return nil
 	}
 	var errs []error
 	if cleanup != nil {
@@ -180,7 +186,7 @@ func (st *store) sweep(cleanup func(dead []*State) error) ([]*State, error) {
 		}
 		errs = append(errs, s.remove())
 	}
-	return live, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // Sweep removes what jails whose launcher was killed left behind: state
@@ -195,27 +201,39 @@ func Sweep() error {
 	return err
 }
 
-// claim takes the jail's name and addresses. Preconditions: the store is
-// locked.
+// claim takes the jail's name and, when conflict is not nil, checks its
+// addresses against the live jails'. Stale states are not swept here but
+// while the jail runs (see Jail.Wait), off the start path; only one in this
+// jail's way is removed on the spot. Preconditions: the store is locked.
 func (st *store) claim(s *State, conflict func(live []*State) error) error {
-	live, err := st.sweep(sweepNetwork)
-	if err != nil {
-		return err
-	}
-	if prev, err := readState(s.Name); err == nil && prev.HostLink != "" && !prev.alive() {
-		// The previous jail of this name was killed and its network is
-		// still going away: wait for it, briefly, rather than fail.
-		waitLinkGone(prev.HostLink, 3*time.Second)
-		if live, err = st.sweep(sweepNetwork); err != nil {
+	if _, err := os.Lstat(s.Dir()); err == nil {
+		prev, err := readState(s.Name)
+		if err != nil {
+			prev = &State{Name: s.Name} // a claim that died half-way
+		}
+		if prev.Launcher != 0 && prev.alive() {
+			return &ParamError{Err: fmt.Errorf("--name %q: a jail of that name is running (launcher pid %d)", s.Name, prev.Launcher)}
+		}
+		if prev.HostLink != "" {
+			// Killed, and its network is still going away: wait for
+			// it, briefly, rather than fail.
+			waitLinkGone(prev.HostLink, 3*time.Second)
+		}
+		if err := st.removeDead([]*State{prev}, sweepNetwork); err != nil {
 			return err
 		}
 	}
-	for _, o := range live {
-		if o.Name == s.Name {
-			return &ParamError{Err: fmt.Errorf("--name %q: a jail of that name is running (launcher pid %d)", s.Name, o.Launcher)}
-		}
-	}
 	if conflict != nil {
+		all, err := st.list()
+		if err != nil {
+			return err
+		}
+		var live []*State
+		for _, o := range all {
+			if o.Launcher != 0 && o.alive() {
+				live = append(live, o)
+			}
+		}
 		if err := conflict(live); err != nil {
 			return err
 		}
@@ -223,9 +241,12 @@ func (st *store) claim(s *State, conflict func(live []*State) error) error {
 	if err := os.Mkdir(s.Dir(), 0o700); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := os.Mkdir(filepath.Join(s.Dir(), "root"), 0o755); err != nil {
-		os.RemoveAll(s.Dir())
-		return fmt.Errorf("state: %w", err)
+	if s.Root == filepath.Join(s.Dir(), "root") {
+		// The mount point of a host-derived root.
+		if err := os.Mkdir(s.Root, 0o755); err != nil {
+			os.RemoveAll(s.Dir())
+			return fmt.Errorf("state: %w", err)
+		}
 	}
 	if err := s.write(); err != nil {
 		os.RemoveAll(s.Dir())
