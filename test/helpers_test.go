@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"prison/netns"
+
+	"golang.org/x/sys/unix"
 )
 
 // result is what a user sees of one prison command.
@@ -125,4 +128,55 @@ func jailInits(name string) []string {
 		}
 	}
 	return out
+}
+
+// background is a jail running until its stdin closes or it is stopped.
+type background struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+	name  string
+}
+
+// startJail starts a jail in the background and waits (bounded) until its
+// command printed "ready". The test's cleanup stops it.
+func startJail(t *testing.T, name string, args ...string) *background {
+	t.Helper()
+	cmd := exec.Command(prisonBin, append([]string{"run", "--name", name}, args...)...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &background{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), name: name}
+	t.Cleanup(b.stop)
+	line := make(chan string, 1)
+	go func() { l, _ := b.out.ReadString('\n'); line <- l }()
+	select {
+	case l := <-line:
+		if strings.TrimSpace(l) != "ready" {
+			b.stop()
+			t.Fatalf("jail %s did not start: %q %s", name, l, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("jail %s: no ready line", name)
+	}
+	return b
+}
+
+// kill kills the launcher with SIGKILL, as an admin's kill -9 would.
+func (b *background) kill() {
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+}
+
+// stop ends the jail cleanly (SIGTERM, forwarded to the command).
+func (b *background) stop() {
+	if b.cmd.ProcessState != nil {
+		return
+	}
+	b.cmd.Process.Signal(unix.SIGTERM)
+	b.cmd.Wait()
 }

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -22,51 +21,6 @@ import (
 // Every address here is in 10.254.0.0/16 or fd00:254::/64, made and used
 // only between the host and the jails the tests start: no test sends a
 // packet to anything outside this machine.
-
-// background is a jail running until its stdin closes or it is stopped.
-type background struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	name  string
-}
-
-// startJail starts a jail in the background and waits (bounded) until its
-// command printed "ready". The test's cleanup stops it.
-func startJail(t *testing.T, name string, args ...string) *background {
-	t.Helper()
-	cmd := exec.Command(prisonBin, append([]string{"run", "--name", name}, args...)...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &background{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), name: name}
-	t.Cleanup(b.stop)
-	line := make(chan string, 1)
-	go func() { l, _ := b.out.ReadString('\n'); line <- l }()
-	select {
-	case l := <-line:
-		if strings.TrimSpace(l) != "ready" {
-			b.stop()
-			t.Fatalf("jail %s did not start: %q %s", name, l, errb.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("jail %s: no ready line", name)
-	}
-	return b
-}
-
-// stop ends the jail cleanly (SIGTERM, forwarded to the command).
-func (b *background) stop() {
-	if b.cmd.ProcessState != nil {
-		return
-	}
-	b.cmd.Process.Signal(unix.SIGTERM)
-	b.cmd.Wait()
-}
 
 // serve is a command line that prints ready once a server listens on port.
 func serve(port int) []string {
@@ -351,18 +305,11 @@ func TestMacvlan(t *testing.T) {
 
 func TestSIGKILLOfLauncherLeavesNoNetwork(t *testing.T) {
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "--ip", "10.254.10.1", "/bin/sh", "-c", "echo ready; exec sleep 300")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	out.Read(buf)
+	b := startJail(t, n, "--ip", "10.254.10.1", "/bin/sh", "-c", "echo ready; exec sleep 300")
 	if _, err := netlink.LinkByName(hostLink(n)); err != nil {
 		t.Fatalf("no host link while the jail runs: %v", err)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	b.kill()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(jailInits(n)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -290,15 +290,7 @@ func TestBadInput(t *testing.T) {
 
 func TestDuplicateName(t *testing.T) {
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; sleep 30")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// SIGTERM ends the first jail cleanly, so that nothing is left.
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	buf := make([]byte, 6)
-	out.Read(buf)
+	startJail(t, n, "/bin/sh", "-c", "echo ready; exec cat")
 	r := prison(t, nil, "run", "--name", n, "true")
 	if r.code != 125 {
 		t.Errorf("second jail with the same name: exit %d, want 125", r.code)
@@ -321,19 +313,11 @@ func TestNotRoot(t *testing.T) {
 
 func TestSIGKILLOfLauncherKillsJail(t *testing.T) {
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; sleep 300 & sleep 300")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	out.Read(buf)
-	initPIDs := jailInits(n)
-	if len(initPIDs) == 0 {
+	b := startJail(t, n, "/bin/sh", "-c", "echo ready; sleep 300 & sleep 300")
+	if len(jailInits(n)) == 0 {
 		t.Fatal("no jail init found while the jail runs")
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	b.kill()
 	// The kernel kills the init (parent-death signal) and with it the
 	// jail's PID namespace; give it a moment, bounded.
 	deadline := time.Now().Add(10 * time.Second)
