@@ -54,9 +54,8 @@ type Attachment struct {
 //
 // Preconditions: p is valid; pid is in a network namespace of its own;
 // no running jail has the same name, and the previous jail of that name
-// has been Detached or Swept; Attach, Detach and Sweep do not run
-// concurrently (callers hold the host-wide lock under which they check
-// address conflicts).
+// has been Detached or Swept. Attach, Detach and Sweep serialise
+// themselves on the host-wide lock at LockPath.
 func Attach(p *Plan, pid int) (*Attachment, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -86,7 +85,13 @@ func Attach(p *Plan, pid int) (*Attachment, error) {
 			return nil, fmt.Errorf("network: %w", err)
 		}
 		return a, nil
-	case ModeMacvlan:
+	}
+	unlock, err := lockHost()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if mode == ModeMacvlan {
 		return a, attachMacvlan(p, pid, pidfd)
 	}
 	a.HostLink = p.HostLink()
@@ -208,7 +213,7 @@ func attachVeth(a *Attachment, pid, pidfd int) (err error) {
 		if err != nil {
 			// Only on failure: a synchronous delete waits for an RCU
 			// grace period.
-			_ = a.Detach()
+			_ = a.detach()
 			host.queue(delLinkMsg(hostIdx), "delete "+a.HostLink)
 			_ = host.flush(nil)
 		}
@@ -434,6 +439,16 @@ func (a *Attachment) Detach() error {
 	if a == nil || a.Plan.EffectiveMode() != ModeVeth {
 		return nil
 	}
+	unlock, err := lockHost()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return a.detach()
+}
+
+// detach is Detach. Preconditions: the host lock is held.
+func (a *Attachment) detach() error {
 	c, err := dialRoute()
 	if err != nil {
 		return fmt.Errorf("network: %w", err)

@@ -16,8 +16,13 @@ import (
 // of live jails: a jail's host link exists exactly as long as its
 // network namespace.
 //
-// Preconditions: no Attach or Detach runs concurrently (see Attach).
+// It takes the host-wide lock at LockPath, as Attach and Detach do.
 func Sweep() error {
+	unlock, err := lockHost()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	h, err := openRtnl()
 	if err != nil {
 		return fmt.Errorf("network: open netlink: %w", err)

@@ -3,8 +3,6 @@ package prison
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -167,42 +165,10 @@ func (np *netPlan) conflicts(live []*State) error {
 	return nil
 }
 
-// netLockPath serialises the changes prison makes to the host's network
-// (Attach, Detach, Sweep): a Sweep that listed links before a concurrent
-// Attach created its host link would delete that jail's fresh rules, and
-// with them the guarantee that nothing of the jail leaves the machine. It
-// is held around those calls only, so jails still start in parallel.
-var netLockPath = "/run/lock/prison-network"
-
-func withNetLock(f func() error) error {
-	if err := os.MkdirAll(filepath.Dir(netLockPath), 0o755); err != nil {
-		return fmt.Errorf("network: lock: %w", err)
-	}
-	l, err := os.OpenFile(netLockPath, os.O_RDONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("network: lock: %w", err)
-	}
-	defer l.Close()
-	if err := flock(l); err != nil {
-		return fmt.Errorf("network: lock: %w", err)
-	}
-	return f()
-}
-
 // attachNetwork is the host half of the jail's network. Host side, while the
 // init waits.
 func attachNetwork(np *netPlan, pid int) (*netAttachment, error) {
-	var a *netns.Attachment
-	attach := func() (err error) {
-		a, err = netns.Attach(&np.Plan, pid)
-		return err
-	}
-	var err error
-	if np.touchesHost() {
-		err = withNetLock(attach)
-	} else {
-		err = attach() // loopback only: nothing on the host to race on
-	}
+	a, err := netns.Attach(&np.Plan, pid)
 	if err != nil {
 		return nil, err
 	}
@@ -215,15 +181,10 @@ func (np *netPlan) touchesHost() bool {
 	return m == netns.ModeVeth || m == netns.ModeMacvlan
 }
 
-func (a *netAttachment) detach() error {
-	if !(&netPlan{a.Plan}).touchesHost() {
-		return nil
-	}
-	return withNetLock(a.Detach)
-}
+func (a *netAttachment) detach() error { return a.Detach() }
 
 // sweepNetwork removes host network entries of jails that are gone.
-func sweepNetwork([]*State) error { return withNetLock(netns.Sweep) }
+func sweepNetwork([]*State) error { return netns.Sweep() }
 
 func cutPrefix(a string) (string, string, bool) { return strings.Cut(a, "/") }
 
