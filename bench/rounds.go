@@ -226,9 +226,17 @@ func (res *Result) Evaluate(t Target) Verdict {
 	}
 	num := res.Get(t.Num).Summary(t.Metric).Median
 	den := res.Get(t.Den).Summary(t.Metric).Median
-	if t.Diff {
+	switch {
+	case t.Base != "":
+		base := res.Get(t.Base)
+		if base == nil || base.Contender.NA != "" || len(base.Values(t.Metric)) == 0 {
+			v.NA = t.Base + " is n/a"
+			return v
+		}
+		v.Value = (num - den) / base.Summary(t.Metric).Median
+	case t.Diff:
 		v.Value = num - den
-	} else {
+	default:
 		v.Value = num / den
 	}
 	if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {

@@ -72,6 +72,9 @@ type Target struct {
 	Metric string
 	// Diff selects a difference (in the Section's Unit) instead of a ratio.
 	Diff bool
+	// Base, when set, makes the value (Num−Den)/Base: the cost that Num
+	// adds over Den, as a share of what Base takes for the same work.
+	Base string
 	// Max is the bound the value must not exceed to PASS.
 	Max float64
 }

@@ -28,6 +28,8 @@ var Packages = map[string]string{
 	"busybox":   "busybox-static",
 	"unshare":   "util-linux",
 	"chroot":    "coreutils",
+	"ip":        "iproute2",
+	"nsenter":   "util-linux",
 }
 
 // EnsureTools finds the tools of Packages and installs the packages of the

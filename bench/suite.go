@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -26,6 +27,8 @@ type Env struct {
 	// IDPrefix starts every container id, so that leftovers (state,
 	// cgroups) can be found and removed.
 	IDPrefix string
+	// IPScript is bench/ipsetup.sh: prison's --ip network done with ip(8).
+	IPScript string
 	// CrunStart starts crun; nil means directly (see MountNSRunner).
 	CrunStart func(*exec.Cmd) error
 
@@ -98,6 +101,26 @@ func (e *Env) oci(name, runtime string) *Contender {
 	return c
 }
 
+// ipScript runs bench/ipsetup.sh with a fresh link name and address. Its
+// sample is its wall time, reported as "total" to sit beside the jails'.
+func (e *Env) ipScript(name string) *Contender {
+	c := e.tool(name, "ip", func(string) []string {
+		n := e.nextID()
+		return []string{"/bin/sh", e.IPScript, "pb-" + strconv.FormatUint(n, 10), e.nextIP()}
+	})
+	if c.NA == "" && e.Tools["nsenter"] == "" {
+		c.NA = "nsenter not found"
+	}
+	c.Measure = func(ctx context.Context, c *Contender) (Sample, error) {
+		s, err := WallTime(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return Sample{{"total", s[0].Value}}, nil
+	}
+	return c
+}
+
 // floor is the kernel's price for the same namespaces without any runtime
 // policy: unshare(1) makes the mount, UTS, IPC, network, PID and cgroup
 // namespaces that every contender makes, mounts a fresh /proc, and chroot
@@ -133,6 +156,7 @@ const (
 	nameCrun  = "crun run"
 	nameRunc  = "runc run"
 	nameFloor = "unshare + chroot (floor)"
+	nameIPSh  = "the same network with ip(8)"
 )
 
 // ParallelJails is the batch size of the parallelism section.
@@ -186,11 +210,17 @@ func Suite(e *Env) []*Section {
 		Contenders: []*Contender{
 			e.prison(nameNone, false, nil, "/loop", "stamp"),
 			e.prison(nameIP, true, nil, "/loop", "stamp"),
+			e.ipScript(nameIPSh),
 		},
 		Diffs: []Diff{{Label: "--ip − --net none", A: nameNone, B: nameIP}},
 		Targets: []Target{
 			{Label: "--ip over --net none (start + exit)", Num: nameIP, Den: nameNone, Metric: "total", Diff: true, Max: 0.6},
+			{Label: "--ip's cost over --net none, as a share of the same setup done with ip(8)",
+				Num: nameIP, Den: nameNone, Base: nameIPSh, Metric: "total", Max: 1.0},
 		},
+		Notes: []string{"The same network with ip(8) is bench/ipsetup.sh: a network namespace from " +
+			"unshare(1) gets the veth pair, addresses, routes and rules prison sets, with ip(8) and " +
+			"nsenter(1), and loses them again. Its row is its whole wall time, in the total column."},
 	}, {
 		ID:    SecSeccomp,
 		Title: "Seccomp: a syscall loop with and without the filter",

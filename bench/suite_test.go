@@ -11,7 +11,9 @@ import (
 func TestSuiteIsConsistent(t *testing.T) {
 	env := &Env{
 		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
-		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot"},
+		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot",
+			"ip": "/bin/ip", "nsenter": "/bin/nsenter"},
+		IPScript: "/repo/bench/ipsetup.sh",
 	}
 	ids := map[string]bool{}
 	for _, s := range Suite(env) {
@@ -41,6 +43,9 @@ func TestSuiteIsConsistent(t *testing.T) {
 		}
 		for _, tg := range s.Targets {
 			refs = append(refs, tg.Num, tg.Den)
+			if tg.Base != "" {
+				refs = append(refs, tg.Base)
+			}
 		}
 		for _, d := range s.Diffs {
 			refs = append(refs, d.A, d.B)

@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	env.IPScript = filepath.Join(repo, "bench", "ipsetup.sh")
 	env.Root = filepath.Join(tmp, "root")
 	env.Bundle = filepath.Join(tmp, "bundle")
 	env.State = filepath.Join(tmp, "state")
