@@ -60,10 +60,8 @@ func Attach(p *Plan, pid int) (*Attachment, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	mode := p.EffectiveMode()
-	a := &Attachment{Plan: *p}
-	if mode == ModeHost {
-		return a, nil
+	if p.EffectiveMode() == ModeHost {
+		return &Attachment{Plan: *p}, nil
 	}
 	// A pidfd names the process race-free and is the cheapest way in:
 	// setns(2) accepts it (Linux 5.8), IFLA_NET_NS_PID takes the pid.
@@ -72,10 +70,27 @@ func Attach(p *Plan, pid int) (*Attachment, error) {
 		return nil, fmt.Errorf("network: open jail process %d: %w", pid, os.NewSyscallError("pidfd_open", err))
 	}
 	defer unix.Close(pidfd)
+	return attachTo(p, target{fd: pidfd, pid: pid})
+}
 
-	switch mode {
-	case ModeNone:
-		jail, err := openJail(pidfd, nil)
+// AttachNS is Attach for a network namespace given by an open fd, before
+// any process is in it: a launcher that makes the namespace itself can
+// connect it while the jail's init is still starting.
+func AttachNS(p *Plan, nsFd int) (*Attachment, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if p.EffectiveMode() == ModeHost {
+		return &Attachment{Plan: *p}, nil
+	}
+	return attachTo(p, target{fd: nsFd})
+}
+
+func attachTo(p *Plan, ns target) (*Attachment, error) {
+	mode := p.EffectiveMode()
+	a := &Attachment{Plan: *p}
+	if mode == ModeNone {
+		jail, err := openJail(ns.fd, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -92,10 +107,10 @@ func Attach(p *Plan, pid int) (*Attachment, error) {
 	}
 	defer unlock()
 	if mode == ModeMacvlan {
-		return a, attachMacvlan(p, pid, pidfd)
+		return a, attachMacvlan(p, ns)
 	}
 	a.HostLink = p.HostLink()
-	if err := attachVeth(a, pid, pidfd); err != nil {
+	if err := attachVeth(a, ns); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -105,13 +120,13 @@ func Attach(p *Plan, pid int) (*Attachment, error) {
 // (loopback_net_init).
 const loopbackIndex = 1
 
-// openJail opens a conn inside the network namespace of the process
-// pidfd refers to, after writing the given /proc/sys files there. It
-// refuses the caller's own namespace: "configuring the jail" there
-// would reconfigure the host.
-func openJail(pidfd int, sysctls [][2]string) (*conn, error) {
+// openJail opens a conn inside the jail's network namespace (nsFd: a
+// pidfd or a namespace fd), after writing the given /proc/sys files
+// there. It refuses the caller's own namespace: "configuring the jail"
+// there would reconfigure the host.
+func openJail(nsFd int, sysctls [][2]string) (*conn, error) {
 	var c *conn
-	err := inNamespace(pidfd, func() (err error) {
+	err := inNamespace(nsFd, func() (err error) {
 		for _, kv := range sysctls {
 			if err := writeSysctl(kv[0], kv[1]); err != nil {
 				return err
@@ -171,7 +186,7 @@ func inNamespace(nsFd int, fn func() error) error {
 // attachVeth is Attach for ModeVeth: three round trips to the kernel in
 // the common case (create the pair; configure the host end; configure
 // the jail end), the last two overlapping.
-func attachVeth(a *Attachment, pid, pidfd int) (err error) {
+func attachVeth(a *Attachment, ns target) (err error) {
 	p := &a.Plan
 	host, err := dialRoute()
 	if err != nil {
@@ -182,7 +197,7 @@ func attachVeth(a *Attachment, pid, pidfd int) (err error) {
 	// The jail's socket is opened while the host creates the link.
 	jailCh := make(chan jailConn, 1)
 	go func() {
-		c, err := openJail(pidfd, nil)
+		c, err := openJail(ns.fd, nil)
 		jailCh <- jailConn{c, err}
 	}()
 	jail := jailConn{}
@@ -205,7 +220,7 @@ func attachVeth(a *Attachment, pid, pidfd int) (err error) {
 		mtu, a.UplinkIndex = up.MTU, up.Index
 	}
 
-	hostIdx, peerIdx, err := createVeth(host, a.HostLink, mtu, pid)
+	hostIdx, peerIdx, err := createVeth(host, a.HostLink, mtu, ns)
 	if err != nil {
 		return err
 	}
@@ -246,21 +261,21 @@ type jailConn struct {
 
 // createVeth creates the pair and returns the host end's and the jail
 // end's ifindex.
-func createVeth(host *conn, name string, mtu, pid int) (hostIdx, peerIdx int, err error) {
+func createVeth(host *conn, name string, mtu int, ns target) (hostIdx, peerIdx int, err error) {
 	echo := func(h unix.NlMsghdr, data []byte) {
 		if h.Type == unix.RTM_NEWLINK {
 			hostIdx, peerIdx = linkInfo(data)
 		}
 	}
 	what := "create veth " + name
-	host.queue(vethMsg(name, mtu, pid), what)
+	host.queue(vethMsg(name, mtu, ns), what)
 	err = host.flush(echo)
 	if errors.Is(err, unix.EEXIST) {
 		// The host end of a jail of that name that just died: its
 		// namespace is still being torn down (cleanup_net runs from a
 		// workqueue).
 		if err = waitLinkGone(name, staleLinkWait); err == nil {
-			host.queue(vethMsg(name, mtu, pid), what)
+			host.queue(vethMsg(name, mtu, ns), what)
 			err = host.flush(echo)
 		}
 	}

@@ -170,7 +170,7 @@ const ipv4DevconfForwarding = 1
 // should go up before its addr_gen_mode is set (noLinkLocalMsg). With NLM_F_ECHO the kernel
 // answers with the new host end (rtnl_newlink_create, Linux 6.3+),
 // whose IFLA_LINK is the peer's ifindex: no lookups by name afterwards.
-func vethMsg(host string, mtu, pid int) *nl.NetlinkRequest {
+func vethMsg(host string, mtu int, ns target) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ECHO)
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(host)))
@@ -182,7 +182,7 @@ func vethMsg(host string, mtu, pid int) *nl.NetlinkRequest {
 	nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
 	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(jailLink))
 	peer.AddRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(mtu)))
-	peer.AddRtAttr(unix.IFLA_NET_NS_PID, nl.Uint32Attr(uint32(pid)))
+	peer.AddChild(ns.attr())
 	req.AddData(info)
 	return req
 }
@@ -195,14 +195,14 @@ const in6AddrGenModeNone = 1
 // IFLA_LINK in the requester's namespace and registers the device in
 // the target one (rtnl_newlink_create), so it never shows on the host.
 // Its MTU is the parent's (macvlan_common_newlink).
-func macvlanMsg(parent, pid int) *nl.NetlinkRequest {
+func macvlanMsg(parent int, ns target) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
 	req.AddData(msg)
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(jailLink)))
 	req.AddData(nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(parent))))
-	req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_PID, nl.Uint32Attr(uint32(pid))))
+	req.AddData(ns.attr())
 	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("macvlan"))
 	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
@@ -404,4 +404,19 @@ func ruleMsg(add bool, fam int, iif string, prio, table int, action uint8) *nl.N
 		req.AddData(nl.NewRtAttr(unix.FRA_TABLE, nl.Uint32Attr(uint32(table))))
 	}
 	return req
+}
+
+// target names the jail's network namespace: by a process in it (pid,
+// with its pidfd) or by a namespace fd. setns(2) takes either fd.
+type target struct {
+	fd  int // pidfd or network namespace fd
+	pid int // 0: the namespace is named by fd alone
+}
+
+// attr is the attribute that puts a new link in the jail's namespace.
+func (t target) attr() *nl.RtAttr {
+	if t.pid != 0 {
+		return nl.NewRtAttr(unix.IFLA_NET_NS_PID, nl.Uint32Attr(uint32(t.pid)))
+	}
+	return nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(t.fd)))
 }

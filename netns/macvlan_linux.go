@@ -13,7 +13,7 @@ import (
 // nothing to Detach. As with every macvlan, the host itself cannot reach
 // the jail through Parent (a parent does not see its macvlans'
 // traffic); other machines and macvlan jails on the same parent can.
-func attachMacvlan(p *Plan, pid, pidfd int) error {
+func attachMacvlan(p *Plan, ns target) error {
 	parent, err := net.InterfaceByName(p.Parent)
 	if err != nil {
 		return fmt.Errorf("network: macvlan parent %s: %w", p.Parent, err)
@@ -22,7 +22,7 @@ func attachMacvlan(p *Plan, pid, pidfd int) error {
 	// real segment, where router advertisements would give the jail
 	// SLAAC addresses it was not given. Written before the link exists,
 	// so that no advertisement can race them.
-	jail, err := openJail(pidfd, [][2]string{
+	jail, err := openJail(ns.fd, [][2]string{
 		{"/proc/sys/net/ipv6/conf/default/accept_ra", "0"},
 		{"/proc/sys/net/ipv6/conf/default/autoconf", "0"},
 	})
@@ -35,7 +35,7 @@ func attachMacvlan(p *Plan, pid, pidfd int) error {
 		return fmt.Errorf("network: %w", err)
 	}
 	defer host.Close()
-	host.queue(macvlanMsg(parent.Index, pid), "create macvlan on "+p.Parent)
+	host.queue(macvlanMsg(parent.Index, ns), "create macvlan on "+p.Parent)
 	if err := host.flush(nil); err != nil {
 		return fmt.Errorf("network: %w", err)
 	}

@@ -37,6 +37,27 @@ func (j *Jail) Start() (err error) {
 	if err := ValidateSpec(j.Spec); err != nil {
 		return err
 	}
+	// The jail's network namespace is made by the launcher, on the other
+	// core while the plan and the claim run: it needs neither, and its
+	// creation is the most expensive of the jail's namespaces. The init
+	// enters it after its mounts (rootfs.JoinNet).
+	madeNet := make(chan netNS, 1)
+	if hasNetNamespace(j.Spec) {
+		go func() {
+			fd, err := newNetNS()
+			madeNet <- netNS{fd, err}
+		}()
+	} else {
+		madeNet <- netNS{-1, nil} // --net host
+	}
+	netTaken := false // by the attaching goroutine below
+	defer func() {
+		if !netTaken {
+			if n := <-madeNet; n.fd >= 0 {
+				unix.Close(n.fd)
+			}
+		}
+	}()
 	plan, err := j.plan()
 	if err != nil {
 		return err
@@ -58,22 +79,36 @@ func (j *Jail) Start() (err error) {
 	}()
 	j.Timing.mark("claim")
 
+	// Connected to the host while the init is cloned, exec'd and mounts
+	// its root: the address was claimed just now.
+	netFD := make(chan int, 1)
+	netErr := make(chan error, 1)
+	netTaken = true
+	go func() {
+		n := <-madeNet
+		netFD <- n.fd
+		if n.err == nil && n.fd >= 0 && netPlan.touchesHost() {
+			j.net, n.err = attachNetworkNS(netPlan, n.fd)
+		}
+		netErr <- n.err
+	}()
 	if err := j.startInit(plan); err != nil {
+		if fd := <-netFD; fd >= 0 {
+			<-netErr
+			unix.Close(fd)
+		}
 		return err
 	}
 	j.Timing.mark("clone")
-
-	// The network is set up from here while the init assembles the root:
-	// the two halves run on both cores at once.
-	netErr := make(chan error, 1)
-	if netPlan.touchesHost() {
-		go func() {
-			var err error
-			j.net, err = attachNetwork(netPlan, j.initPID)
-			netErr <- err
-		}()
-	} else {
-		netErr <- nil // none: the init sets lo up; host: nothing to do
+	if fd := <-netFD; fd >= 0 {
+		serr := unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(fd), nil, 0)
+		// The attaching goroutine uses fd until it reports: close after.
+		nerr := <-netErr
+		unix.Close(fd)
+		if serr != nil {
+			return fmt.Errorf("sync: send network namespace: %w", serr)
+		}
+		netErr <- nerr // read below, with the init's READY
 	}
 	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgReady {
@@ -108,6 +143,12 @@ func (j *Jail) Start() (err error) {
 	}
 	j.Timing.mark("filter+exec")
 	return nil
+}
+
+// netNS is a network namespace the launcher made, or why it could not.
+type netNS struct {
+	fd  int
+	err error
 }
 
 // plan lowers the spec into the init's plan. It compiles the seccomp
@@ -160,6 +201,7 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		ReadonlyPaths: s.Linux.ReadonlyPaths,
 		Sysctl:        s.Linux.Sysctl,
 		Pty:           s.Process.Terminal,
+		JoinNet:       hasNetNamespace(s),
 	}
 	if l.HostDerived {
 		l.Files = etcFiles(s)
@@ -239,7 +281,7 @@ func cloneFlags(s *specs.Spec) uintptr {
 		case specs.IPCNamespace:
 			f |= unix.CLONE_NEWIPC
 		case specs.NetworkNamespace:
-			f |= unix.CLONE_NEWNET
+			// Made by the launcher and joined by the init (JoinNet).
 		case specs.CgroupNamespace:
 			f |= unix.CLONE_NEWCGROUP
 		}

@@ -3,9 +3,12 @@ package prison
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"prison/netns"
 )
@@ -179,6 +182,56 @@ func attachNetwork(np *netPlan, pid int) (*netAttachment, error) {
 func (np *netPlan) touchesHost() bool {
 	m := np.EffectiveMode()
 	return m == netns.ModeVeth || m == netns.ModeMacvlan
+}
+
+// attachNetworkNS is attachNetwork for a namespace the launcher made and
+// holds by fd, before the init is in it.
+func attachNetworkNS(np *netPlan, fd int) (*netAttachment, error) {
+	a, err := netns.AttachNS(&np.Plan, fd)
+	if err != nil {
+		return nil, err
+	}
+	return &netAttachment{a}, nil
+}
+
+// newNetNS makes a network namespace and returns an fd for it. The work is
+// done on a thread of its own, which goes back to the host's namespace
+// after: namespaces are per thread, and Go's threads are shared by every
+// goroutine (STYLE.md, R2).
+func newNetNS() (int, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		host, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("network: %w", err)}
+			return
+		}
+		defer unix.Close(host)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("network: new namespace: %w", os.NewSyscallError("unshare", err))}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		// Back to the host's namespace; a thread that cannot go back
+		// stays locked, and the runtime discards it with this goroutine.
+		if unix.Setns(host, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		if err != nil {
+			ch <- result{-1, fmt.Errorf("network: %w", err)}
+			return
+		}
+		ch <- result{fd, nil}
+	}()
+	r := <-ch
+	return r.fd, r.err
 }
 
 func (a *netAttachment) detach() error { return a.Detach() }

@@ -64,6 +64,11 @@ type Pty struct{ Path string }
 // Pivot makes the root the jail's / and detaches the host's.
 type Pivot struct{}
 
+// JoinNet enters the jail's network namespace, which the launcher makes
+// while the init starts and sends over the sync socket. It comes before
+// the sysctls: those under /proc/sys/net are the namespace's own.
+type JoinNet struct{}
+
 func (Mount) op()     {}
 func (Root) op()      {}
 func (Mkdir) op()     {}
@@ -73,6 +78,7 @@ func (WriteFile) op() {}
 func (Pty) op()       {}
 func (Touch) op()     {}
 func (Pivot) op()     {}
+func (JoinNet) op()   {}
 
 func (m Mount) String() string {
 	switch {
@@ -93,6 +99,7 @@ func (w WriteFile) String() string { return "write " + show(w.Path) }
 func (p Pty) String() string       { return "open pty " + show(p.Path) }
 func (t Touch) String() string     { return "create " + show(t.Path) }
 func (Pivot) String() string       { return "pivot_root" }
+func (JoinNet) String() string     { return "join the network namespace" }
 
 // show prints a jail-relative path as the jail will see it.
 func show(p string) string {
@@ -142,6 +149,9 @@ type Layout struct {
 	Sysctl map[string]string
 	// Pty asks for a terminal from the jail's devpts.
 	Pty bool
+	// JoinNet: the launcher makes the jail's network namespace and sends
+	// it; the init enters it (see JoinNet).
+	JoinNet bool
 }
 
 // Plan turns a layout into the ops the init executes. It only reads the
@@ -177,6 +187,9 @@ func Plan(l Layout) ([]Op, error) {
 	}
 	for _, f := range l.Files {
 		ops = append(ops, f)
+	}
+	if l.JoinNet {
+		ops = append(ops, JoinNet{})
 	}
 	keys := make([]string, 0, len(l.Sysctl))
 	for k := range l.Sysctl {

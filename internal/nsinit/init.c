@@ -292,6 +292,37 @@ static int do_pty(const char *rel, uint16_t rows, uint16_t cols)
 	return ioctl(ptyslave, TIOCSWINSZ, &ws);
 }
 
+// The launcher makes the jail's network namespace while this init starts,
+// so that the namespace's creation and the veth's setup are off the clone;
+// it arrives here as MSG_NETNS with the namespace fd.
+static int join_net(void)
+{
+	int32_t msg[3];
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = n == sizeof(msg) ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!c || msg[0] != NSINIT_MSG_NETNS || c->cmsg_type != SCM_RIGHTS) {
+		errno = n == 0 ? EPIPE : EPROTO;
+		return -1;
+	}
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	int r = setns(fd, CLONE_NEWNET);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return r;
+}
+
 // A jail without a network still has lo; bringing it up here is one ioctl,
 // where the launcher would need a netlink socket in the jail's namespace.
 static int loopback_up(void)
@@ -382,6 +413,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_PIVOT:
 			r = do_pivot();
+			break;
+		case NSINIT_JOINNET:
+			r = join_net();
 			break;
 		case NSINIT_LOOPBACK:
 			r = loopback_up();

@@ -36,6 +36,7 @@ const (
 	MsgExecFailed = C.NSINIT_MSG_EXEC_FAILED
 	MsgExit       = C.NSINIT_MSG_EXIT
 	MsgGo         = C.NSINIT_MSG_GO
+	MsgNetNS      = C.NSINIT_MSG_NETNS
 )
 
 // Steps that are not plan records, as reported in an error message.
@@ -166,6 +167,8 @@ func (p *Plan) Encode() ([]byte, error) {
 			e.rec(C.NSINIT_PTY, u32(uint32(p.Rows)<<16|uint32(p.Cols)), cstr(o.Path))
 		case rootfs.Pivot:
 			e.rec(C.NSINIT_PIVOT)
+		case rootfs.JoinNet:
+			e.rec(C.NSINIT_JOINNET)
 		default:
 			return nil, fmt.Errorf("bug: nsinit: no encoding for %T", op)
 		}
@@ -258,3 +261,6 @@ func ParseMessage(b, oob []byte) (Message, error) {
 
 // GoMessage is what the launcher sends to let the init go on.
 func GoMessage() []byte { return u32(MsgGo) }
+
+// NetNSMessage goes with the jail's network namespace fd (SCM_RIGHTS).
+func NetNSMessage() []byte { return append(append(u32(MsgNetNS), u32(0)...), u32(0)...) }

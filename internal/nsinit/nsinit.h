@@ -17,6 +17,7 @@ enum {
 	NSINIT_PIVOT = 8,    // -
 	NSINIT_HOSTNAME = 9, // name\0
 	NSINIT_LOOPBACK = 10, // -: set lo up
+	NSINIT_JOINNET = 11,  // -: receive a network namespace (MSG_NETNS) and enter it
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
@@ -47,6 +48,7 @@ enum {
 	NSINIT_MSG_EXEC_FAILED = 4, // a = errno
 	NSINIT_MSG_EXIT = 5,        // a = wait status
 	NSINIT_MSG_GO = 6,          // launcher -> init
+	NSINIT_MSG_NETNS = 7,       // launcher -> init, with the network namespace
 };
 
 #define NSINIT_EXIT_SETUP 125
