@@ -192,6 +192,12 @@ func (st *store) removeDead(dead []*State, cleanup func(dead []*State) error) er
 // Sweep removes what jails whose launcher was killed left behind: state
 // directories and, through cleanup, host network entries.
 func Sweep() error {
+	// A first look without the lock: most calls find nothing dead, and
+	// must not hold up the claims of the jails starting meanwhile. What
+	// looks dead is checked again under the lock.
+	if !anyDead() {
+		return nil
+	}
 	st, err := openStore()
 	if err != nil {
 		return err
@@ -199,6 +205,22 @@ func Sweep() error {
 	defer st.Close()
 	_, err = st.sweep(sweepNetwork)
 	return err
+}
+
+// anyDead tells whether a jail in the store seems to have lost its
+// launcher.
+func anyDead() bool {
+	ents, err := os.ReadDir(StateDir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		s, err := readState(e.Name())
+		if err != nil || s.Launcher == 0 || !s.alive() {
+			return true
+		}
+	}
+	return false
 }
 
 // claim takes the jail's name and, when conflict is not nil, checks its
