@@ -112,18 +112,6 @@ func retText(r uint32) string {
 	return fmt.Sprintf("%#x", r)
 }
 
-// allParams is every combination of the five knobs.
-func allParams() []Params {
-	var ps []Params
-	for i := range 32 {
-		ps = append(ps, Params{
-			SetHostname: i&1 != 0, RawSockets: i&2 != 0, SocketAF: i&4 != 0,
-			Chflags: i&8 != 0, SysVIPC: i&16 != 0,
-		})
-	}
-	return ps
-}
-
 func compileT(t testing.TB, p Params) *Program {
 	t.Helper()
 	prog, err := Compile(Policy(p))
@@ -135,7 +123,8 @@ func compileT(t testing.TB, p Params) *Program {
 
 func TestCompiledFilterAnswersEveryProbe(t *testing.T) {
 	env := &sysprobe.Env{Dir: "/tmp/x", DevNull: 3, Pipe: [2]int{4, 5}}
-	for _, p := range allParams() {
+	for _, sp := range sysprobe.AllParams() {
+		p := Params(sp)
 		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
 			prog := compileT(t, p)
 			if prog.Listener != p.SetHostname {

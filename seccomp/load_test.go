@@ -125,16 +125,22 @@ func TestLoadedFilterAnswersEveryProbe(t *testing.T) {
 	}
 }
 
+// childProgram compiles the policy for the parameters the test passed to
+// this child.
+func childProgram() (Params, *Program, error) {
+	p, err := childParams()
+	if err != nil {
+		return p, nil, err
+	}
+	prog, err := Compile(Policy(p))
+	return p, prog, err
+}
+
 // probeChild installs the filter and makes every probe on its one locked
 // thread, printing sysprobe's name=ERRNO lines.
 func probeChild() int {
 	runtime.LockOSThread()
-	p, err := childParams()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	prog, err := Compile(Policy(p))
+	p, prog, err := childProgram()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -250,12 +256,7 @@ func TestServeHostnameStopsOnCancel(t *testing.T) {
 // hostnameChild is the jail side of TestServeHostname.
 func hostnameChild() int {
 	runtime.LockOSThread()
-	p, err := childParams()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	prog, err := Compile(Policy(p))
+	_, prog, err := childProgram()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

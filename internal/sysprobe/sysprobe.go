@@ -42,6 +42,19 @@ type Params struct {
 	SysVIPC     bool // false: sysvipc=disable
 }
 
+// AllParams is every combination of the five knobs, for tests that check
+// the policy under each.
+func AllParams() []Params {
+	var ps []Params
+	for i := range 32 {
+		ps = append(ps, Params{
+			SetHostname: i&1 != 0, RawSockets: i&2 != 0, SocketAF: i&4 != 0,
+			Chflags: i&8 != 0, SysVIPC: i&16 != 0,
+		})
+	}
+	return ps
+}
+
 // Probe is one call the policy decides, with the answer it must give. Want
 // 0 means the filter lets the call through to the kernel, which may then
 // fail it for its own reasons (bad arguments, chosen on purpose).

@@ -9,21 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func allParams() []Params {
-	var ps []Params
-	for i := range 32 {
-		ps = append(ps, Params{
-			SetHostname: i&1 != 0, RawSockets: i&2 != 0, SocketAF: i&4 != 0,
-			Chflags: i&8 != 0, SysVIPC: i&16 != 0,
-		})
-	}
-	return ps
-}
-
 // TestProbeNames: results are matched to probes by name, so names must be
 // unique and survive Format and Parse.
 func TestProbeNames(t *testing.T) {
-	for _, p := range allParams() {
+	for _, p := range AllParams() {
 		seen := map[string]bool{}
 		for _, pr := range Probes(p, &Env{}) {
 			if seen[pr.Name] {
