@@ -109,6 +109,12 @@ func (j *Jail) Start() (err error) {
 			return fmt.Errorf("sync: send network namespace: %w", serr)
 		}
 		netErr <- nerr // read below, with the init's READY
+	} else if nerr := <-netErr; nerr != nil {
+		// The namespace could not be made: the init, waiting for it, is
+		// killed by the teardown rather than waited for.
+		return nerr
+	} else {
+		netErr <- nil
 	}
 	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgReady {

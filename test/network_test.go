@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -348,9 +347,6 @@ func assertNoRoute(t *testing.T, name string) {
 	}()
 }
 
-var _ = netip.Addr{}
-var _ = os.Getpid
-
 func TestAddressReusedAtOnce(t *testing.T) {
 	// A jail that just ended still has its host link (the namespace dies
 	// asynchronously); the next jail with its address must not trip on it.
@@ -358,4 +354,23 @@ func TestAddressReusedAtOnce(t *testing.T) {
 		n := jailName(t)
 		mustRun(t, "run", "--name", n, "--ip", "10.254.11.1", "--ip", "fd00:254::11", "true")
 	}
+}
+
+func TestNetHost(t *testing.T) {
+	n := jailName(t)
+	before, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	out := mustRun(t, "run", "--name", n, "--net", "host", "cat", "/proc/net/dev")
+	host, _ := os.ReadFile("/proc/net/dev")
+	if strings.Count(out, ":") != strings.Count(string(host), ":") {
+		t.Errorf("--net host: the jail sees other interfaces than the host:\n%s", out)
+	}
+	after, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	if string(before) != string(after) {
+		t.Errorf("--net host changed the host's ping_group_range: %q -> %q", before, after)
+	}
+	r := prison(t, nil, "run", "--name", n, "--net", "host", "--ip", "10.254.12.1", "true")
+	if r.code != 125 {
+		t.Errorf("--net host with --ip: exit %d, want 125", r.code)
+	}
+	assertOneLine(t, r, "--ip: a jail with --net host has the host's addresses")
 }
