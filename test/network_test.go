@@ -374,3 +374,22 @@ func TestNetHost(t *testing.T) {
 	}
 	assertOneLine(t, r, "--ip: a jail with --net host has the host's addresses")
 }
+
+func TestResolvAndHosts(t *testing.T) {
+	n := jailName(t)
+	out := mustRun(t, "run", "--name", n, "--host", "cust1", "--ip", "10.254.13.1", "--dns", "10.254.13.53",
+		"/bin/sh", "-c", "cat /etc/resolv.conf /etc/hosts")
+	if !strings.Contains(out, "nameserver 10.254.13.53") || !strings.Contains(out, "10.254.13.1\tcust1") {
+		t.Errorf("--dns and /etc/hosts:\n%s", out)
+	}
+	host, _ := os.ReadFile("/etc/resolv.conf")
+	out = mustRun(t, "run", "--name", n, "cat", "/etc/resolv.conf")
+	if out != string(host) {
+		t.Errorf("without --dns the jail's resolv.conf is not the host's:\n%s", out)
+	}
+	r := prison(t, nil, "run", "--name", n, "--dns", "not-an-ip", "true")
+	if r.code != 125 {
+		t.Errorf("--dns not-an-ip: exit %d, want 125", r.code)
+	}
+	assertOneLine(t, r, `--dns "not-an-ip": not an IP address`)
+}
