@@ -127,23 +127,40 @@ func TestCapMask(t *testing.T) {
 	}
 }
 
-func TestClaimRemovesHalfClaim(t *testing.T) {
+func TestClaim(t *testing.T) {
 	old := StateDir
 	StateDir = t.TempDir()
 	t.Cleanup(func() { StateDir = old })
-	// A claim that died between its mkdir and its state file.
-	os.Mkdir(filepath.Join(StateDir, "half"), 0o700)
 	st, err := openStore()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := &State{Name: "half", Launcher: os.Getpid()}
-	s.Started, _ = procStart(os.Getpid())
-	if err := st.claim(s, nil); err != nil {
-		t.Fatalf("claim over a half claim: %v", err)
+	// A jail whose launcher was killed between its mkdir and its state,
+	// and one killed while it ran: neither holds its directory.
+	os.Mkdir(filepath.Join(StateDir, claimPrefix+"half"), 0o700)
+	os.Mkdir(filepath.Join(StateDir, "half"), 0o700)
+	s := &State{Name: "half"}
+	if err := st.claim(s); err != nil {
+		t.Fatalf("claim over a dead claim: %v", err)
 	}
-	if err := st.claim(&State{Name: "half", Launcher: os.Getpid(), Started: s.Started}, nil); err == nil {
+	if !alive("half") {
+		t.Fatalf("a claimed jail is not alive")
+	}
+	if err := st.claim(&State{Name: "half"}); err == nil {
 		t.Fatalf("a second claim of a live name succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(StateDir, claimPrefix+"half")); err == nil {
+		t.Errorf("the temporary claim directory is left")
+	}
+	if err := s.remove(); err != nil {
+		t.Fatal(err)
+	}
+	if alive("half") {
+		t.Errorf("a removed jail is alive")
+	}
+	ents, _ := os.ReadDir(StateDir)
+	if len(ents) != 0 {
+		t.Errorf("left in the store: %v", ents)
 	}
 }

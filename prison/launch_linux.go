@@ -69,6 +69,9 @@ func (j *Jail) Start() (err error) {
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
 	j.Timing.mark("plan")
 
+	if err := netPlan.checkHost(); err != nil {
+		return err
+	}
 	if err := j.claim(netPlan); err != nil {
 		return err
 	}
@@ -241,16 +244,11 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 }
 
 func (j *Jail) claim(np *netPlan) error {
-	start, err := procStart(os.Getpid())
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
 	j.state = &State{
 		Name:     j.Name,
 		Hostname: j.Spec.Hostname,
 		Root:     j.Spec.Root.Path,
 		Launcher: os.Getpid(),
-		Started:  start,
 		Created:  time.Now().UTC(),
 	}
 	j.state.Addrs, j.state.HostLink = np.stateFields()
@@ -259,15 +257,11 @@ func (j *Jail) claim(np *netPlan) error {
 		return err
 	}
 	defer st.Close()
-	var conflict func([]*State) error
-	if len(np.Addrs) > 0 || np.Parent != "" {
-		conflict = np.conflicts
-	}
-	err = st.claim(j.state, conflict)
-	if err != nil {
+	if err := st.claim(j.state); err != nil {
 		j.state = nil
+		return err
 	}
-	return err
+	return nil
 }
 
 // cloneFlags are the namespaces the spec asks for.

@@ -146,20 +146,11 @@ func (np *netPlan) stateFields() ([]string, string) {
 	return addrs, link
 }
 
-// conflicts fails when another running jail, or a host interface, holds one
-// of the plan's addresses. Preconditions: the state store is locked, so that
-// of two jails started at once with one address exactly one wins.
-func (np *netPlan) conflicts(live []*State) error {
-	for _, o := range live {
-		for _, held := range o.Addrs {
-			for _, a := range np.Addrs {
-				if a.Addr().String() == held {
-					return &ParamError{Err: fmt.Errorf("--ip %s: already held by jail %q", a.Addr(), o.Name)}
-				}
-			}
-		}
-	}
-	if len(np.Addrs) == 0 && np.Parent == "" {
+// checkHost fails when a host interface holds one of the plan's addresses,
+// or the macvlan parent or uplink is missing. It needs no lock: jails never
+// put their addresses on the host's interfaces.
+func (np *netPlan) checkHost() error {
+	if len(np.Addrs) == 0 && np.Parent == "" && np.Uplink == "" {
 		return nil
 	}
 	if err := netns.CheckHost(&np.Plan); err != nil {

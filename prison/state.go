@@ -1,13 +1,12 @@
 package prison
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,8 +18,12 @@ import (
 // the next prison call (Sweep).
 var StateDir = "/run/prison"
 
-// State is what prison knows of a running jail. It is written with a
-// temporary file and a rename, under the store's lock.
+// State is what prison knows of a running jail.
+//
+// A jail is alive exactly as long as its launcher holds a shared flock on
+// the jail's state directory: the kernel drops the lock when the launcher
+// dies, however it dies, so liveness needs no pid (which could be reused)
+// and costs one non-blocking flock to check.
 type State struct {
 	Name     string    `json:"name"`
 	Hostname string    `json:"hostname"`
@@ -28,38 +31,27 @@ type State struct {
 	Addrs    []string  `json:"addrs,omitempty"`
 	HostLink string    `json:"hostLink,omitempty"`
 	Launcher int       `json:"launcherPid"`
-	Started  uint64    `json:"launcherStart"` // /proc/PID/stat start time, to tell a reused pid
-	InitPID  int       `json:"initPid,omitempty"`
 	Created  time.Time `json:"created"`
+
+	lock *os.File // the launcher's hold on Dir, for the jail's life
 }
 
 // Dir is the jail's state directory.
 func (s *State) Dir() string { return filepath.Join(StateDir, s.Name) }
 
-// alive tells whether the launcher that owns s still runs.
-func (s *State) alive() bool {
-	st, err := procStart(s.Launcher)
-	return err == nil && st == s.Started
+// alive tells whether the launcher of the jail named name still runs.
+func alive(name string) bool {
+	return held(filepath.Join(StateDir, name))
 }
 
-// procStart reads a process's start time in clock ticks since boot
-// (proc(5), field 22), which with the pid names one process for good.
-func procStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// held tells whether a launcher holds dir: an exclusive try-lock fails.
+func held(dir string) bool {
+	f, err := os.Open(dir)
 	if err != nil {
-		return 0, err
+		return false
 	}
-	// The command name may hold spaces and parentheses: fields count from
-	// the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("state: /proc/%d/stat: malformed", pid)
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("state: /proc/%d/stat: malformed", pid)
-	}
-	return strconv.ParseUint(string(f[19]), 10, 64)
+	defer f.Close()
+	return errors.Is(unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB), unix.EWOULDBLOCK)
 }
 
 // store serialises claims: names and addresses are checked and taken under
@@ -75,7 +67,7 @@ func openStore() (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	if err := flock(f); err != nil {
+	if err := flock(f, unix.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("state: lock %s: %w", f.Name(), err)
 	}
@@ -85,10 +77,14 @@ func openStore() (*store, error) {
 // Close releases the lock.
 func (st *store) Close() error { return st.lock.Close() }
 
-// List returns the states of the jails in the store, live or not.
-func (st *store) list() ([]*State, error) {
+// claimPrefix starts the names of claims being built (see claim).
+const claimPrefix = ".claim-"
+
+// list returns the jails in the store, live or not, and claims that a
+// killed launcher left half-built.
+func list() ([]*State, error) {
 	ents, err := os.ReadDir(StateDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	var out []*State
@@ -98,8 +94,8 @@ func (st *store) list() ([]*State, error) {
 		}
 		s, err := readState(e.Name())
 		if err != nil {
-			// A directory without a readable state is a claim that died
-			// half-way: remember it by name so Sweep removes it.
+			// A directory without a readable state: remembered by name,
+			// so that Sweep removes it once nobody holds it.
 			s = &State{Name: e.Name()}
 		}
 		out = append(out, s)
@@ -119,42 +115,32 @@ func readState(name string) (*State, error) {
 	return &s, nil
 }
 
-// write replaces the jail's state.json atomically.
-func (s *State) write() error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(s.Dir(), ".state.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.Dir(), "state.json")); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	return nil
-}
-
-// remove deletes the jail's state directory.
+// remove deletes the jail's state directory and its addresses' links, then
+// lets go of the directory.
 func (s *State) remove() error {
-	if err := os.RemoveAll(s.Dir()); err != nil {
+	s.releaseAddrs()
+	err := os.RemoveAll(s.Dir())
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+	if err != nil {
 		return fmt.Errorf("state: remove %s: %w", s.Dir(), err)
 	}
 	return nil
 }
 
-// sweep removes the state of jails whose launcher is gone and returns the
-// live ones. Preconditions: the store is locked.
-func (st *store) sweep(cleanup func(dead []*State) error) ([]*State, error) {
-	all, err := st.list()
+// sweep removes the state of jails whose launcher is gone. Preconditions:
+// the store is locked.
+func (st *store) sweep(cleanup func(dead []*State) error) error {
+	all, err := list()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var live, dead []*State
+	var dead []*State
 	for _, s := range all {
 		switch {
-		case s.Launcher != 0 && s.alive():
-			live = append(live, s)
+		case held(s.Dir()):
 		case s.HostLink != "" && linkExists(s.HostLink):
 			// The jail's network namespace is still dying, and with it
 			// its host link: the rules that name the link can only be
@@ -163,7 +149,7 @@ func (st *store) sweep(cleanup func(dead []*State) error) ([]*State, error) {
 			dead = append(dead, s)
 		}
 	}
-	return live, st.removeDead(dead, cleanup)
+	return st.removeDead(dead, cleanup)
 }
 
 // removeDead removes the states of jails that are gone, after cleanup has
@@ -177,13 +163,6 @@ func (st *store) removeDead(dead []*State, cleanup func(dead []*State) error) er
 		errs = append(errs, cleanup(dead))
 	}
 	for _, s := range dead {
-		if s.InitPID != 0 {
-			// A launcher killed before its jail's init took its
-			// parent-death signal could leave the init behind.
-			if st, err := procStart(s.InitPID); err == nil && st >= s.Started {
-				_ = unix.Kill(s.InitPID, unix.SIGKILL)
-			}
-		}
 		errs = append(errs, s.remove())
 	}
 	return errors.Join(errs...)
@@ -203,38 +182,39 @@ func Sweep() error {
 		return err
 	}
 	defer st.Close()
-	_, err = st.sweep(sweepNetwork)
-	return err
+	return st.sweep(sweepNetwork)
 }
 
-// anyDead tells whether a jail in the store seems to have lost its
-// launcher.
+// anyDead tells whether a directory in the store has no launcher.
 func anyDead() bool {
 	ents, err := os.ReadDir(StateDir)
 	if err != nil {
 		return false
 	}
 	for _, e := range ents {
-		s, err := readState(e.Name())
-		if err != nil || s.Launcher == 0 || !s.alive() {
+		if !held(filepath.Join(StateDir, e.Name())) {
 			return true
 		}
 	}
 	return false
 }
 
-// claim takes the jail's name and, when conflict is not nil, checks its
-// addresses against the live jails'. Stale states are not swept here but
-// while the jail runs (see Jail.Wait), off the start path; only one in this
-// jail's way is removed on the spot. Preconditions: the store is locked.
-func (st *store) claim(s *State, conflict func(live []*State) error) error {
+// claim takes the jail's name and addresses, and holds them for the
+// launcher's life. The state is written into a hidden directory that the
+// launcher already holds, which is then renamed to the jail's name: no
+// other prison call ever sees a jail without its state or its holder.
+// Stale states are not swept here but while the jail runs (see Jail.Wait),
+// off the start path; only what stands in this jail's way is removed on the
+// spot. Preconditions: the store is locked, so that of two jails started at
+// once with one address exactly one wins.
+func (st *store) claim(s *State) error {
 	if _, err := os.Lstat(s.Dir()); err == nil {
+		if alive(s.Name) {
+			return &ParamError{Err: fmt.Errorf("--name %q: a jail of that name is running", s.Name)}
+		}
 		prev, err := readState(s.Name)
 		if err != nil {
-			prev = &State{Name: s.Name} // a claim that died half-way
-		}
-		if prev.Launcher != 0 && prev.alive() {
-			return &ParamError{Err: fmt.Errorf("--name %q: a jail of that name is running (launcher pid %d)", s.Name, prev.Launcher)}
+			prev = &State{Name: s.Name}
 		}
 		if prev.HostLink != "" {
 			// Killed, and its network is still going away: wait for
@@ -245,42 +225,106 @@ func (st *store) claim(s *State, conflict func(live []*State) error) error {
 			return err
 		}
 	}
-	if conflict != nil {
-		all, err := st.list()
-		if err != nil {
-			return err
-		}
-		var live []*State
-		for _, o := range all {
-			if o.Launcher != 0 && o.alive() {
-				live = append(live, o)
-			}
-		}
-		if err := conflict(live); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(s.Dir(), 0o700); err != nil {
+	tmp := filepath.Join(StateDir, claimPrefix+s.Name)
+	os.RemoveAll(tmp) // a claim of this name whose launcher was killed
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if s.Root == filepath.Join(s.Dir(), "root") {
+	lock, err := hold(tmp)
+	if err == nil && s.Root == filepath.Join(s.Dir(), "root") {
 		// The mount point of a host-derived root.
-		if err := os.Mkdir(s.Root, 0o755); err != nil {
-			os.RemoveAll(s.Dir())
-			return fmt.Errorf("state: %w", err)
+		err = os.Mkdir(filepath.Join(tmp, "root"), 0o755)
+	}
+	if err == nil {
+		var b []byte
+		if b, err = json.MarshalIndent(s, "", "  "); err == nil {
+			err = os.WriteFile(filepath.Join(tmp, "state.json"), b, 0o600)
 		}
 	}
-	if err := s.write(); err != nil {
-		os.RemoveAll(s.Dir())
+	if err == nil {
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, s.Dir(), unix.RENAME_NOREPLACE)
+	}
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		os.RemoveAll(tmp)
+		return fmt.Errorf("state: claim %s: %w", s.Name, err)
+	}
+	s.lock = lock
+	if err := s.claimAddrs(); err != nil {
+		s.remove()
 		return err
 	}
 	return nil
 }
 
-// flock takes an exclusive lock on f, released when f is closed.
-func flock(f *os.File) error {
+// hold opens dir and takes the shared lock that says its jail is alive.
+func hold(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f, unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// addrDir indexes the addresses of running jails: one symlink per address,
+// naming the jail that holds it. symlink(2) fails atomically when the
+// address is taken, so a claim costs a call per address rather than a read
+// of every jail's state, which 50 jails starting at once paid 50 times
+// over under the lock.
+func addrDir() string { return StateDir + "-addrs" }
+
+// claimAddrs takes the jail's addresses in the index. A link left by a jail
+// that is gone, or that no longer holds the address, is replaced.
+// Preconditions: the store is locked.
+func (s *State) claimAddrs() error {
+	if len(s.Addrs) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(addrDir(), 0o700); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	for _, a := range s.Addrs {
+		p := filepath.Join(addrDir(), a)
+		for {
+			err := os.Symlink(s.Name, p)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("state: %w", err)
+			}
+			holder, _ := os.Readlink(p)
+			if h, err := readState(holder); err == nil && alive(holder) && slices.Contains(h.Addrs, a) {
+				return &ParamError{Err: fmt.Errorf("--ip %s: already held by jail %q", a, holder)}
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("state: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// releaseAddrs removes the jail's links from the address index.
+func (s *State) releaseAddrs() {
+	for _, a := range s.Addrs {
+		p := filepath.Join(addrDir(), a)
+		if holder, err := os.Readlink(p); err == nil && holder == s.Name {
+			os.Remove(p)
+		}
+	}
+}
+
+// flock takes a lock on f, released when f is closed.
+func flock(f *os.File, how int) error {
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err := unix.Flock(int(f.Fd()), how)
 		if !errors.Is(err, unix.EINTR) {
 			return err
 		}

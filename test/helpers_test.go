@@ -91,6 +91,12 @@ func assertNoLeftovers(t testing.TB, name string) {
 	if bytes.Contains(mi, []byte("/run/prison/"+name)) {
 		t.Errorf("leftover: mount under /run/prison/%s", name)
 	}
+	links, _ := os.ReadDir("/run/prison-addrs")
+	for _, l := range links {
+		if holder, _ := os.Readlink("/run/prison-addrs/" + l.Name()); holder == name {
+			t.Errorf("leftover: address %s still claimed", l.Name())
+		}
+	}
 	if pids := jailInits(name); len(pids) > 0 {
 		t.Errorf("leftover: jail init process %v still running", pids)
 	}

@@ -313,8 +313,10 @@ func TestSIGKILLOfLauncherLeavesNoNetwork(t *testing.T) {
 	for len(jailInits(n)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The next prison call sweeps the rules and routes left behind.
-	mustRun(t, "run", "true")
+	// The address is free again at once for the next jail, whose prison
+	// call also sweeps the rules and routes left behind.
+	mustRun(t, "run", "--name", n+"b", "--ip", "10.254.10.1", "true")
+	assertNoLeftovers(t, n+"b")
 	assertNoRoute(t, n)
 }
 
