@@ -101,7 +101,7 @@ func attachTo(p *Plan, ns target) (*Attachment, error) {
 		}
 		return a, nil
 	}
-	unlock, err := lockHost()
+	unlock, err := lockHost(p.Uplink != "")
 	if err != nil {
 		return nil, err
 	}
@@ -454,7 +454,7 @@ func (a *Attachment) Detach() error {
 	if a == nil || a.Plan.EffectiveMode() != ModeVeth {
 		return nil
 	}
-	unlock, err := lockHost()
+	unlock, err := lockHost(a.Plan.Uplink != "")
 	if err != nil {
 		return err
 	}

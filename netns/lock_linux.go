@@ -13,13 +13,15 @@ import (
 // Attach, Detach and Sweep take it. A Sweep that listed links before a
 // concurrent Attach created its host link would otherwise delete that jail's
 // fresh rules, and with them the guarantee that nothing of the jail leaves
-// the machine. It is held around those calls only, so jails still start in
-// parallel.
+// the machine. Attach and Detach of a jail without an uplink take it
+// shared: they touch only that jail's link, rules and routes, so they may
+// run side by side. Sweep, and whatever involves an uplink (its tables,
+// proxy entries and forwarding switches are shared), take it exclusive.
 var LockPath = "/run/lock/prison-network"
 
-// lockHost takes the host-wide network lock; the returned function
-// releases it.
-func lockHost() (func(), error) {
+// lockHost takes the host-wide network lock, exclusive or shared; the
+// returned function releases it.
+func lockHost(exclusive bool) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(LockPath), 0o755); err != nil {
 		return nil, fmt.Errorf("network: lock: %w", err)
 	}
@@ -28,7 +30,11 @@ func lockHost() (func(), error) {
 		return nil, fmt.Errorf("network: lock: %w", err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		how := unix.LOCK_SH
+		if exclusive {
+			how = unix.LOCK_EX
+		}
+		err = unix.Flock(int(f.Fd()), how)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}

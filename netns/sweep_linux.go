@@ -18,7 +18,7 @@ import (
 //
 // It takes the host-wide lock at LockPath, as Attach and Detach do.
 func Sweep() error {
-	unlock, err := lockHost()
+	unlock, err := lockHost(true)
 	if err != nil {
 		return err
 	}
