@@ -331,3 +331,25 @@ func TestSIGKILLOfLauncherKillsJail(t *testing.T) {
 	// cleanup check asserts it).
 	mustRun(t, "run", "true")
 }
+
+func TestOrphansReaped(t *testing.T) {
+	n := jailName(t)
+	// The inner shell exits at once, so its sleep is an orphan of the
+	// jail's PID 1. Once it has exited, ps must not show it as a zombie.
+	out := mustRun(t, "run", "--name", n, "/bin/sh", "-c",
+		`sh -c 'sleep 0.1 &'
+		 for i in $(seq 200); do ps -eo stat=,comm= | grep -q ' sleep$' || break; sleep 0.05; done
+		 ps -eo stat=,comm=`)
+	if strings.Contains(out, "sleep") {
+		t.Errorf("an orphan is left (a zombie is not reaped):\n%s", out)
+	}
+}
+
+func TestMinimalDev(t *testing.T) {
+	n := jailName(t)
+	out := mustRun(t, "run", "--name", n, "--root", probeRoot(t), "/bin/sh", "-c", "ls /dev; ls /dev/pts; stat -c %t:%T /dev/null")
+	want := "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero ptmx 1:3"
+	if got := strings.Join(strings.Fields(out), " "); got != want {
+		t.Errorf("/dev inside:\n got %s\nwant %s", got, want)
+	}
+}
