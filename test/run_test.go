@@ -353,3 +353,32 @@ func TestMinimalDev(t *testing.T) {
 		t.Errorf("/dev inside:\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestNoHostFDsInside(t *testing.T) {
+	n := jailName(t)
+	// A caller that leaves files open without close-on-exec hands them to
+	// prison; none of them may reach the jail (CVE-2024-21626).
+	leak, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	cmd := exec.Command(prisonBin, "run", "--name", n, "--root", probeRoot(t), "--ip", "10.254.14.1", "/probe", "fds")
+	// Ten of them: the launcher's fork reuses the lowest fds above its
+	// own as scratch space, which would hide a leak of fds 4 and 5.
+	for range 10 {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, leak)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("prison: %v", err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		fd, target, _ := strings.Cut(f, "=")
+		// fds 0-2 are the command's stdio; a higher one with no target
+		// is the probe's own, closed directory listing.
+		if fd != "0" && fd != "1" && fd != "2" && target != "" {
+			t.Errorf("fd %s reached the jail: %s", fd, target)
+		}
+	}
+}

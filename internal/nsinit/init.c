@@ -572,9 +572,12 @@ static _Noreturn void reap(pid_t cmd)
 
 static int run_init(void)
 {
-	// Everything the launcher did not mean to give the jail is closed here:
-	// only 0-2 and the sync socket arrive (exec.Cmd closes the rest), and
-	// the socket must not reach the command (CVE-2024-21626).
+	// Only 0-2 and the sync socket are meant for this process: whatever
+	// else the launcher's caller left open without close-on-exec came
+	// along through both execs, and must not reach the jail
+	// (CVE-2024-21626). The socket must not reach the command either.
+	if (syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0) < 0)
+		return NSINIT_EXIT_SETUP;
 	fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
 	// This process is the prison binary until the command's exec, and the
 	// reaper stays it for the jail's life: not dumpable, so that root inside
