@@ -586,6 +586,9 @@ static int run_init(void)
 	// dumpable again, as usual.
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return NSINIT_EXIT_SETUP;
+	// Executed as /proc/self/exe, this process would show as "exe" in the
+	// jail's ps; the reaper it becomes is better named for what it is.
+	prctl(PR_SET_NAME, "prison-init", 0, 0, 0);
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
