@@ -11,6 +11,9 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"prison/internal/nsinit"
+	"prison/netns"
 )
 
 // Jail is one jail being started or run, shaped like exec.Cmd: set the
@@ -44,10 +47,11 @@ type Jail struct {
 	state    *State
 	reaped   bool // the init has been waited for
 	copies   sync.WaitGroup
-	closers  []*os.File // the init's ends of stdio pipes and /dev/null
-	sock     *os.File   // launcher's end of the sync socket
+	closers  []*os.File   // the init's ends of stdio pipes and /dev/null
+	sock     *os.File     // launcher's end of the sync socket
+	initPlan *nsinit.Plan // what the init was sent
 	initPID  int
-	net      *netAttachment
+	net      *netns.Attachment
 	locked   bool // Start locked the calling goroutine to its thread
 	stopHost func()
 	once     sync.Once

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -67,6 +68,7 @@ func (j *Jail) Start() (err error) {
 		return &ParamError{Err: err}
 	}
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
+	j.initPlan = plan // Wait names the init's failures with it
 	j.Timing.mark("plan")
 
 	if err := netPlan.checkHost(); err != nil {
@@ -91,7 +93,7 @@ func (j *Jail) Start() (err error) {
 		n := <-madeNet
 		netFD <- n.fd
 		if n.err == nil && n.fd >= 0 && netPlan.touchesHost() {
-			j.net, n.err = attachNetworkNS(netPlan, n.fd)
+			j.net, n.err = netns.AttachNS(&netPlan.Plan, n.fd)
 		}
 		netErr <- n.err
 	}()
@@ -225,9 +227,7 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 		addrs = append(append(addrs, j.Ip4Addr...), j.Ip6Addr...)
 	}
 	for i, a := range addrs {
-		if p, _, ok := cutPrefix(a); ok {
-			addrs[i] = p
-		}
+		addrs[i], _, _ = strings.Cut(a, "/")
 	}
 	var dns []string
 	if d := s.Annotations[AnnotationDNS]; d != "" {
@@ -422,7 +422,7 @@ func (j *Jail) Wait() (ExitStatus, error) {
 		}
 		if m.Type == nsinit.MsgExecFailed || m.Type == nsinit.MsgError {
 			if err == nil {
-				err = j.initError(m, nil2plan(j))
+				err = j.initError(m, j.initPlan)
 			}
 		}
 	}
@@ -445,12 +445,6 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	}
 	j.Timing.mark("teardown")
 	return st, err
-}
-
-// nil2plan gives initError what it needs after Start: the command's name
-// and working directory.
-func nil2plan(j *Jail) *nsinit.Plan {
-	return &nsinit.Plan{Args: j.Spec.Process.Args, Cwd: j.Spec.Process.Cwd}
 }
 
 // Signal sends sig to the jail's command (through its PID 1, which forwards
@@ -500,7 +494,7 @@ func (j *Jail) teardownHost() {
 			j.sock.Close()
 		}
 		if j.net != nil {
-			_ = j.net.detach()
+			_ = j.net.Detach()
 		}
 		if j.state != nil {
 			_ = j.state.remove()

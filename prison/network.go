@@ -90,9 +90,6 @@ func sharing(addrs []string) specs.FreeBSDSharing {
 // netPlan is the jail's network as the netns package takes it.
 type netPlan struct{ netns.Plan }
 
-// netAttachment is what the launcher removes when the jail ends.
-type netAttachment struct{ *netns.Attachment }
-
 // netPlanOf reads the network out of a spec (any front end's).
 func netPlanOf(name string, s *specs.Spec) (*netPlan, error) {
 	p := &netPlan{netns.Plan{Jail: name, Mode: netns.Mode(s.Annotations[AnnotationNet])}}
@@ -159,30 +156,10 @@ func (np *netPlan) checkHost() error {
 	return nil
 }
 
-// attachNetwork is the host half of the jail's network. Host side, while the
-// init waits.
-func attachNetwork(np *netPlan, pid int) (*netAttachment, error) {
-	a, err := netns.Attach(&np.Plan, pid)
-	if err != nil {
-		return nil, err
-	}
-	return &netAttachment{a}, nil
-}
-
 // touchesHost tells whether the jail's network puts anything on the host.
 func (np *netPlan) touchesHost() bool {
 	m := np.EffectiveMode()
 	return m == netns.ModeVeth || m == netns.ModeMacvlan
-}
-
-// attachNetworkNS is attachNetwork for a namespace the launcher made and
-// holds by fd, before the init is in it.
-func attachNetworkNS(np *netPlan, fd int) (*netAttachment, error) {
-	a, err := netns.AttachNS(&np.Plan, fd)
-	if err != nil {
-		return nil, err
-	}
-	return &netAttachment{a}, nil
 }
 
 // newNetNS makes a network namespace and returns an fd for it. The work is
@@ -225,12 +202,8 @@ func newNetNS() (int, error) {
 	return r.fd, r.err
 }
 
-func (a *netAttachment) detach() error { return a.Detach() }
-
 // sweepNetwork removes host network entries of jails that are gone.
 func sweepNetwork([]*State) error { return netns.Sweep() }
-
-func cutPrefix(a string) (string, string, bool) { return strings.Cut(a, "/") }
 
 func splitList(s string) []string {
 	var out []string

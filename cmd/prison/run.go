@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -212,5 +211,3 @@ func passOrPipeWriter(f *os.File) io.Writer {
 	}
 	return f
 }
-
-var _ = errors.New
