@@ -300,15 +300,10 @@ func HostMounts() []specs.Mount {
 	}
 	for _, e := range hostEtc {
 		p := "/etc/" + e
-		if fi, err := os.Lstat(p); err == nil {
-			if fi.Mode()&os.ModeSymlink != 0 {
-				// A link such as os-release -> ../usr/lib/os-release
-				// resolves inside the jail as on the host.
-				if fi, err = os.Stat(p); err != nil {
-					continue
-				}
-			}
-			_ = fi
+		// Stat follows links: one such as os-release -> ../usr/lib/os-release
+		// resolves inside the jail as on the host, and a dangling one is
+		// left out.
+		if _, err := os.Stat(p); err == nil {
 			ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
 				Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
 		}
