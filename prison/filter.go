@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -24,11 +25,18 @@ import (
 // CacheDir holds what prison computes once and reuses: compiled filters.
 var CacheDir = "/var/cache/prison"
 
+var loadedFilters sync.Map // policyKey → *seccomp.Program
+
 func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
 	sum := policyKey(s)
+	// A daemon keeps what it loaded: the programs are read-only.
+	if p, ok := loadedFilters.Load(sum); ok {
+		return p.(*seccomp.Program), nil
+	}
 	path := filepath.Join(CacheDir, "seccomp-"+hex.EncodeToString(sum[:16]))
 	if b, err := os.ReadFile(path); err == nil {
 		if p, ok := decodeProgram(b); ok {
+			loadedFilters.Store(sum, p)
 			return p, nil
 		}
 	}
@@ -36,6 +44,7 @@ func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	loadedFilters.Store(sum, p)
 	// Best effort: a failed write costs the next jail a compile, nothing
 	// else.
 	_ = writeAtomic(path, encodeProgram(p))

@@ -44,6 +44,12 @@ type Jail struct {
 	// one when empty.
 	Executable string
 
+	// Client, when set, forks the init for this launcher (prison daemon):
+	// the init is the client's child and inherits its stdio, credentials
+	// and limits. Stdin, Stdout, Stderr and Executable are then unused,
+	// and Spec.Process.Terminal must be false.
+	Client *Client
+
 	state    *State
 	reaped   bool // the init has been waited for
 	copies   sync.WaitGroup

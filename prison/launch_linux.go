@@ -86,47 +86,53 @@ func (j *Jail) Start() (err error) {
 
 	// Connected to the host while the init is cloned, exec'd and mounts
 	// its root: the address was claimed just now.
-	netFD := make(chan int, 1)
-	netErr := make(chan error, 1)
+	made := make(chan netNS, 1)
+	attached := make(chan error, 1)
 	netTaken = true
 	go func() {
 		n := <-madeNet
-		netFD <- n.fd
+		made <- n
 		if n.err == nil && n.fd >= 0 && netPlan.touchesHost() {
 			j.net, n.err = netns.AttachNS(&netPlan.Plan, n.fd)
 		}
-		netErr <- n.err
+		attached <- n.err
 	}()
+	// From here on the launcher sends without waiting for answers: the
+	// init reads each message when it gets to it. The plan went before the
+	// init existed, the namespace goes when it is made and GO when the host
+	// side is attached, so the init's mounts, the clone and the network
+	// overlap and no round trip is on the jail's path.
 	if err := j.startInit(plan); err != nil {
-		if fd := <-netFD; fd >= 0 {
-			<-netErr
-			unix.Close(fd)
+		if n := <-made; n.fd >= 0 {
+			<-attached
+			unix.Close(n.fd)
 		}
 		return err
 	}
 	j.Timing.mark("clone")
-	if fd := <-netFD; fd >= 0 {
-		serr := unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(fd), nil, 0)
-		// The attaching goroutine uses fd until it reports: close after.
-		nerr := <-netErr
-		unix.Close(fd)
-		if serr != nil {
-			return fmt.Errorf("sync: send network namespace: %w", serr)
-		}
-		netErr <- nerr // read below, with the init's READY
-	} else if nerr := <-netErr; nerr != nil {
-		// The namespace could not be made: the init, waiting for it, is
-		// killed by the teardown rather than waited for.
+	n := <-made
+	if n.fd >= 0 {
+		// A failed send means the init is gone: its report says why.
+		_ = unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(n.fd), nil, 0)
+	}
+	nerr := <-attached // the attaching goroutine uses n.fd until then
+	if n.fd >= 0 {
+		unix.Close(n.fd)
+	}
+	if nerr == nil {
+		_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
+	}
+	if err := j.awaitInit(); err != nil {
+		return err
+	}
+	if nerr != nil {
+		// The init, waiting for the namespace or for GO, is killed by the
+		// teardown rather than waited for.
 		return nerr
-	} else {
-		netErr <- nil
 	}
 	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgReady {
 		err = j.initError(msg, plan)
-	}
-	if nerr := <-netErr; err == nil {
-		err = nerr
 	}
 	j.Timing.mark("mounts+network")
 	if err != nil {
@@ -134,10 +140,6 @@ func (j *Jail) Start() (err error) {
 	}
 	if msg.FD >= 0 {
 		j.Console = os.NewFile(uintptr(msg.FD), "pty")
-	}
-
-	if err := unix.Send(j.syncFD(), nsinit.GoMessage(), 0); err != nil {
-		return fmt.Errorf("sync: go: %w", err)
 	}
 	msg, err = j.recv()
 	if err == nil && msg.Type != nsinit.MsgStarted {
@@ -251,6 +253,9 @@ func (j *Jail) claim(np *netPlan) error {
 		Launcher: os.Getpid(),
 		Created:  time.Now().UTC(),
 	}
+	if j.Client != nil {
+		j.state.Launcher = j.Client.PID
+	}
 	j.state.Addrs, j.state.HostLink = np.stateFields()
 	st, err := openStore()
 	if err != nil {
@@ -309,6 +314,16 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	child := os.NewFile(uintptr(fds[1]), "sync")
 	defer child.Close()
 
+	// Queued for the init before it exists.
+	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
+		return fmt.Errorf("sync: send plan: %w", err)
+	}
+	if j.Client != nil {
+		if j.Spec.Process.Terminal {
+			return errors.New("bug: a daemon's client has no terminal")
+		}
+		return j.Client.requestSpawn(cloneFlags(j.Spec), fds[1], int(j.state.lock.Fd()))
+	}
 	exe := j.Executable
 	if exe == "" {
 		// Resolved here, on the host, before anything of the jail exists
@@ -340,10 +355,17 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		return fmt.Errorf("start init: %w", err)
 	}
 	j.initPID = pid
-	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
-		return fmt.Errorf("sync: send plan: %w", err)
-	}
 	return nil
+}
+
+// awaitInit learns the pid of an init that the client cloned.
+func (j *Jail) awaitInit() error {
+	if j.Client == nil || j.initPID != 0 {
+		return nil
+	}
+	pid, err := j.Client.awaitSpawn()
+	j.initPID = pid
+	return err
 }
 
 func (j *Jail) syncFD() int { return int(j.sock.Fd()) }
@@ -403,6 +425,7 @@ func (j *Jail) initError(m nsinit.Message, plan *nsinit.Plan) error {
 func (j *Jail) Wait() (ExitStatus, error) {
 	var st ExitStatus
 	var err error
+	exited := false // the init reported the command's end
 	// While the command runs, what killed launchers left goes: this is the
 	// "next prison call" that removes leftovers, kept off the start path.
 	_ = Sweep()
@@ -412,6 +435,7 @@ func (j *Jail) Wait() (ExitStatus, error) {
 			break // the init is gone: its exit status tells the rest
 		}
 		if m.Type == nsinit.MsgExit {
+			exited = true
 			ws := syscall.WaitStatus(m.A)
 			if ws.Signaled() {
 				st.Signal = ws.Signal()
@@ -437,7 +461,8 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	case err != nil:
 	case waitErr != nil:
 		err = waitErr
-	case ws.Signaled() && st == ExitStatus{}:
+	case exited:
+	case ws.Signaled():
 		// The init died without reporting: killed from outside.
 		st.Signal = ws.Signal()
 	case ws.Exited() && ws.ExitStatus() == nsinit.ExitSetup:
@@ -453,11 +478,18 @@ func (j *Jail) Signal(sig os.Signal) error {
 	if j.initPID == 0 || j.reaped {
 		return errors.New("jail not running")
 	}
+	if j.Client != nil {
+		return j.Client.signal(sig.(syscall.Signal))
+	}
 	return unix.Kill(j.initPID, sig.(syscall.Signal))
 }
 
 // waitInit reaps the init.
 func (j *Jail) waitInit() (syscall.WaitStatus, error) {
+	if j.Client != nil {
+		j.reaped = true
+		return j.Client.reaped(), nil
+	}
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(j.initPID, &ws, 0, nil)
@@ -474,8 +506,9 @@ func (j *Jail) waitInit() (syscall.WaitStatus, error) {
 
 // teardown removes what the jail made on the host when Start fails.
 func (j *Jail) teardown() {
+	_ = j.awaitInit()
 	if j.initPID != 0 && !j.reaped {
-		_ = unix.Kill(j.initPID, unix.SIGKILL)
+		_ = j.Signal(unix.SIGKILL)
 		_, _ = j.waitInit()
 	}
 	j.copies.Wait()

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "prison: bug: the jail init reached the Go runtime (built without cgo?)")
 		os.Exit(exitFailure)
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // exitError carries an exit status out of a command without printing.
@@ -45,8 +46,9 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // run executes the command line and returns the process's exit status. It
-// prints each error once, as one line.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// prints each error once, as one line. ctx carries the client when a daemon
+// runs it (clientOf).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "prison",
 		Short:         "FreeBSD jails on Linux",
@@ -57,9 +59,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newSpecCmd(), newSeccompCmd())
+	root.AddCommand(newRunCmd(), newSpecCmd(), newSeccompCmd(), newDaemonCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &prison.ParamError{Err: err} })
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -47,10 +48,14 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a command in a new jail and return its exit status",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			client := clientOf(cmd.Context())
 			var t *prison.Timing
 			if timing {
 				t = &prison.Timing{}
 				t.Begin(processStart)
+				if client != nil {
+					t.Begin(client.Begun)
+				}
 			}
 			c.Args = args
 			switch seccompMode {
@@ -60,9 +65,15 @@ func newRunCmd() *cobra.Command {
 			default:
 				return &prison.ParamError{Err: fmt.Errorf("--seccomp %q: want on or off", seccompMode)}
 			}
-			code, err := runJail(&c, t)
+			var code int
+			var err error
+			if client != nil {
+				code, err = serveJail(&c, t, client)
+			} else {
+				code, err = runJail(&c, t)
+			}
 			if t != nil {
-				fmt.Fprintf(os.Stderr, "prison-timing: %s\n", t)
+				fmt.Fprintf(cmd.ErrOrStderr(), "prison-timing: %s\n", t)
 			}
 			if err != nil {
 				return err
@@ -111,6 +122,38 @@ func newSpecCmd() *cobra.Command {
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 	syscall.SIGUSR1, syscall.SIGUSR2}
 
+// newJail validates the configuration and makes its jail.
+func newJail(c *prison.Config, t *prison.Timing) (*prison.Jail, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	return &prison.Jail{Name: c.Name, Spec: spec, Timing: t}, nil
+}
+
+// serveJail runs the jail of a daemon's client. The client has no terminal
+// (client.c sends none), and holds the jail's stdio and forwards its
+// signals itself.
+func serveJail(c *prison.Config, t *prison.Timing, client *prison.Client) (int, error) {
+	c.Term = client.Term
+	if c.Root != "" && !filepath.IsAbs(c.Root) {
+		c.Root = filepath.Join(client.Cwd, c.Root)
+	}
+	j, err := newJail(c, t)
+	if err != nil {
+		return 0, err
+	}
+	j.Client = client
+	st, err := j.Run()
+	if err != nil {
+		return 0, err
+	}
+	return st.ExitCode(), nil
+}
+
 func runJail(c *prison.Config, t *prison.Timing) (int, error) {
 	tty := term.IsTerminal(int(os.Stdin.Fd()))
 	c.Terminal = tty
@@ -118,14 +161,10 @@ func runJail(c *prison.Config, t *prison.Timing) (int, error) {
 	if c.Term == "" && tty {
 		c.Term = "xterm"
 	}
-	if err := c.Validate(); err != nil {
-		return 0, err
-	}
-	spec, err := c.Spec()
+	j, err := newJail(c, t)
 	if err != nil {
 		return 0, err
 	}
-	j := &prison.Jail{Name: c.Name, Spec: spec, Timing: t}
 	if tty {
 		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
 			j.Rows, j.Cols = ws.Row, ws.Col

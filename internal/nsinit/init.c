@@ -563,14 +563,16 @@ static _Noreturn void reap(pid_t cmd)
 		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (p == cmd) {
 				send_msg(NSINIT_MSG_EXIT, status, 0, -1);
-				// Our exit kills what is left in the jail.
-				_exit(0);
+				// Our exit kills what is left in the jail. Its status
+				// is the command's as a shell reports it, for a parent
+				// whose launcher is gone (client.c).
+				_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 			}
 		}
 	}
 }
 
-static int run_init(void)
+int nsinit_run_init(void)
 {
 	// Only 0-2 and the sync socket are meant for this process: whatever
 	// else the launcher's caller left open without close-on-exec came
@@ -653,8 +655,9 @@ static int run_init(void)
 
 __attribute__((constructor)) static void nsinit(int argc, char **argv, char **envp)
 {
-	(void)envp;
+	if (argc >= 2 && strcmp(argv[1], NSINIT_RUN_VERB) == 0)
+		nsinit_client(argc, argv, envp);
 	if (argc < 2 || strcmp(argv[1], NSINIT_SENTINEL) != 0)
 		return;
-	_exit(run_init());
+	_exit(nsinit_run_init());
 }

@@ -51,6 +51,20 @@ const (
 // ExitSetup is the init's exit status when it fails before the command runs.
 const ExitSetup = C.NSINIT_EXIT_SETUP
 
+// The resident launcher's socket and messages (client.c).
+const (
+	SocketEnv     = C.NSINIT_SOCKET_ENV
+	SocketDefault = C.NSINIT_SOCKET_DEFAULT
+	RunVerb       = C.NSINIT_RUN_VERB
+
+	ClientRun      = C.NSINIT_CLIENT_RUN
+	DaemonFallback = C.NSINIT_DAEMON_FALLBACK
+	DaemonClone    = C.NSINIT_DAEMON_CLONE
+	ClientSpawned  = C.NSINIT_CLIENT_SPAWNED
+	ClientReaped   = C.NSINIT_CLIENT_REAPED
+	DaemonDone     = C.NSINIT_DAEMON_DONE
+)
+
 // Plan is everything the init does, in order: the filesystem ops, the
 // hostname, then the process.
 type Plan struct {

@@ -53,4 +53,32 @@ enum {
 
 #define NSINIT_EXIT_SETUP 125
 
+// The resident launcher (`prison daemon`, prison/client.go) serves `prison
+// run` (client.c) over a SOCK_SEQPACKET socket: C = client, D = daemon.
+#define NSINIT_SOCKET_ENV "PRISON_SOCKET" // a path, or "none"
+#define NSINIT_SOCKET_DEFAULT "/run/prison.sock"
+#define NSINIT_RUN_VERB "run"
+enum {
+	// C -> D: u32 type, u32 nargs, u64 client start (CLOCK_MONOTONIC ns);
+	// then args\0 (without the program name), cwd\0, TERM\0.
+	NSINIT_CLIENT_RUN = 1,
+	// D -> C: u32 type: launch the jail in the client process instead.
+	NSINIT_DAEMON_FALLBACK = 2,
+	// D -> C: u32 type, u32 pad, u64 clone flags; fds: the init's sync
+	// socket, the jail's state lock (held by the client for the jail's life).
+	NSINIT_DAEMON_CLONE = 3,
+	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
+	NSINIT_CLIENT_SPAWNED = 4,
+	// C -> D: u32 type, i32 the init's wait status.
+	NSINIT_CLIENT_REAPED = 5,
+	// D -> C: u32 type, i32 exit status, u32 stdout length; stdout, stderr.
+	NSINIT_DAEMON_DONE = 6,
+};
+
+// The init's main: fd 3 is the sync socket. Returns the exit status.
+int nsinit_run_init(void);
+// Serves `prison run` through the daemon; returns only if the daemon is
+// absent or declines, and the Go launcher must run.
+void nsinit_client(int argc, char **argv, char **envp);
+
 #endif
