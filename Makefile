@@ -49,6 +49,8 @@ test: deps build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	@echo "the jail suite again, every jail served by a prison daemon:"
+	PRISON_TEST_DAEMON=1 $(GO) test -count=1 -timeout 20m ./test
 
 bench: deps build
 	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -219,6 +219,16 @@ func getLinkMsg(name string) *nl.NetlinkRequest {
 	return req
 }
 
+// renameMsg renames a down link.
+func renameMsg(index int, name string) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, 0)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	return req
+}
+
 func delLinkMsg(index int) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_DELLINK, 0)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
@@ -409,8 +419,9 @@ func ruleMsg(add bool, fam int, iif string, prio, table int, action uint8) *nl.N
 // target names the jail's network namespace: by a process in it (pid,
 // with its pidfd) or by a namespace fd. setns(2) takes either fd.
 type target struct {
-	fd  int // pidfd or network namespace fd
-	pid int // 0: the namespace is named by fd alone
+	fd    int    // pidfd or network namespace fd
+	pid   int    // 0: the namespace is named by fd alone
+	spare *Spare // a pair made in it ahead of the jail, or nil
 }
 
 // attr is the attribute that puts a new link in the jail's namespace.

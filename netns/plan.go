@@ -289,3 +289,7 @@ func (p *Plan) hasFamily(v4 bool) bool {
 	}
 	return false
 }
+
+// Fits tells whether a jail of plan p can use a Spare: a routed one
+// without an uplink (an uplink sets the pair's MTU to its own).
+func (p *Plan) Fits() bool { return p.EffectiveMode() == ModeVeth && p.Uplink == "" }

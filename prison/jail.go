@@ -49,6 +49,8 @@ type Jail struct {
 	// and limits. Stdin, Stdout, Stderr and Executable are then unused,
 	// and Spec.Process.Terminal must be false.
 	Client *Client
+	// Pool, when set, supplies the jail's network namespace.
+	Pool *Pool
 
 	state    *State
 	reaped   bool // the init has been waited for

@@ -38,18 +38,19 @@ func (j *Jail) Start() (err error) {
 	if err := ValidateSpec(j.Spec); err != nil {
 		return err
 	}
+	netPlan, err := netPlanOf(j.Name, j.Spec)
+	if err != nil {
+		return &ParamError{Err: err}
+	}
 	// The jail's network namespace is made by the launcher, on the other
 	// core while the plan and the claim run: it needs neither, and its
 	// creation is the most expensive of the jail's namespaces. The init
 	// enters it after its mounts (rootfs.JoinNet).
 	madeNet := make(chan netNS, 1)
 	if hasNetNamespace(j.Spec) {
-		go func() {
-			fd, err := newNetNS()
-			madeNet <- netNS{fd, err}
-		}()
+		go func() { madeNet <- j.Pool.take(netPlan.Fits()) }()
 	} else {
-		madeNet <- netNS{-1, nil} // --net host
+		madeNet <- netNS{fd: -1} // --net host
 	}
 	netTaken := false // by the attaching goroutine below
 	defer func() {
@@ -62,10 +63,6 @@ func (j *Jail) Start() (err error) {
 	plan, err := j.plan()
 	if err != nil {
 		return err
-	}
-	netPlan, err := netPlanOf(j.Name, j.Spec)
-	if err != nil {
-		return &ParamError{Err: err}
 	}
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
 	j.initPlan = plan // Wait names the init's failures with it
@@ -92,7 +89,11 @@ func (j *Jail) Start() (err error) {
 	go func() {
 		n := <-madeNet
 		made <- n
-		if n.err == nil && n.fd >= 0 && netPlan.touchesHost() {
+		switch {
+		case n.err != nil || n.fd < 0 || !netPlan.touchesHost():
+		case n.spare != nil:
+			j.net, n.err = netns.AttachSpare(&netPlan.Plan, n.fd, n.spare)
+		default:
 			j.net, n.err = netns.AttachNS(&netPlan.Plan, n.fd)
 		}
 		attached <- n.err
@@ -154,14 +155,16 @@ func (j *Jail) Start() (err error) {
 		j.stopHost = func() { cancel(); listener.Close() }
 		go func() { _ = seccomp.ServeHostname(ctx, listener) }()
 	}
+	j.Pool.refill()
 	j.Timing.mark("filter+exec")
 	return nil
 }
 
 // netNS is a network namespace the launcher made, or why it could not.
 type netNS struct {
-	fd  int
-	err error
+	fd    int
+	spare *netns.Spare // a veth pair made in it, from a Pool
+	err   error
 }
 
 // plan lowers the spec into the init's plan. It compiles the seccomp

@@ -40,9 +40,16 @@ func jailName(t testing.TB) string {
 // /dev/null) and a generous timeout.
 func prison(t testing.TB, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return prisonEnv(t, nil, stdin, args...)
+}
+
+// prisonEnv is prison with variables added to the environment.
+func prisonEnv(t testing.TB, env []string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prisonBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
 	err := cmd.Run()
@@ -123,14 +130,25 @@ func hostLink(jail string) string {
 	return p.HostLink()
 }
 
-// jailInits lists the pids of the running inits of jail name.
+// jailInits lists the pids of the running inits of jail name: processes
+// named prison-init whose command line names the jail. The Go launcher
+// runs the init as "prison __prison_init NAME"; a daemon's client forks it,
+// so it keeps the client's "prison run --name NAME …".
 func jailInits(name string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && bytes.Equal(b, []byte("prison\x00__prison_init\x00"+name+"\x00")) {
-			out = append(out, e.Name())
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err != nil || string(comm) != "prison-init\n" {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		args := strings.Split(string(b), "\x00")
+		for i := 1; i+1 < len(args); i++ {
+			if (args[i] == "__prison_init" || args[i] == "--name") && args[i+1] == name {
+				out = append(out, e.Name())
+				break
+			}
 		}
 	}
 	return out

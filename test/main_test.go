@@ -4,11 +4,16 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -58,5 +63,62 @@ func testMain(m *testing.M) int {
 			return 1
 		}
 	}
+	// A daemon on the machine's default socket would serve these jails
+	// with another binary's code: the suite says which daemon, if any.
+	os.Setenv("PRISON_SOCKET", "none")
+	if os.Getenv("PRISON_TEST_DAEMON") == "1" {
+		return withSuiteDaemon(m, dir)
+	}
 	return m.Run()
+}
+
+// withSuiteDaemon runs the whole suite through a prison daemon: every
+// jail that a daemon can serve is served by it.
+func withSuiteDaemon(m *testing.M, dir string) int {
+	sock := filepath.Join(dir, "daemon.sock")
+	var log lockedBuffer
+	d := exec.Command(prisonBin, "daemon", "--socket", sock, "-v")
+	d.Stderr = &log
+	if err := d.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "test: start the daemon:", err)
+		return 1
+	}
+	for i := 0; i < 500 && !strings.Contains(log.String(), "listening"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.Setenv("PRISON_SOCKET", sock)
+	code := m.Run()
+	d.Process.Signal(syscall.SIGTERM)
+	err := d.Wait()
+	fmt.Fprintf(os.Stderr, "test: the daemon served %d jails\n", strings.Count(log.String(), ": served "))
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "test: the daemon: %v\n%s", err, log.String())
+		code = 1
+	case !strings.Contains(log.String(), ": served "):
+		fmt.Fprintf(os.Stderr, "test: the daemon served no jail:\n%s", log.String())
+		code = 1
+	case fileExists(sock):
+		fmt.Fprintln(os.Stderr, "test: the daemon left its socket")
+		code = 1
+	}
+	return code
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while tests read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -18,17 +18,24 @@ import (
 	"prison/prison"
 )
 
-type clientKey struct{}
+type servedKey struct{}
 
-// clientOf is the daemon's client that the command line runs for, or nil.
-func clientOf(ctx context.Context) *prison.Client {
-	c, _ := ctx.Value(clientKey{}).(*prison.Client)
-	return c
+// served is what a command line that the daemon runs for a client gets.
+type served struct {
+	client *prison.Client
+	pool   *prison.Pool
+}
+
+// servedOf is the daemon's part in the command line's run, or nil.
+func servedOf(ctx context.Context) *served {
+	s, _ := ctx.Value(servedKey{}).(*served)
+	return s
 }
 
 func newDaemonCmd() *cobra.Command {
 	var socket string
 	var verbose bool
+	var pool int
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Serve `prison run` from a resident launcher, for faster starts",
@@ -42,7 +49,10 @@ or SIGINT stops accepting (new runs launch on their own) and waits for the
 jails being served; a second one exits at once, and the jails run on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serveDaemon(cmd.Context(), socket, verbose, cmd.ErrOrStderr())
+			if pool < 0 {
+				return &prison.ParamError{Err: fmt.Errorf("--pool %d: want 0 or more", pool)}
+			}
+			return serveDaemon(cmd.Context(), socket, pool, verbose, cmd.ErrOrStderr())
 		},
 	}
 	def := os.Getenv(nsinit.SocketEnv)
@@ -51,16 +61,22 @@ jails being served; a second one exits at once, and the jails run on.`,
 	}
 	cmd.Flags().StringVar(&socket, "socket", def, "the socket to listen on ($"+nsinit.SocketEnv+" for prison run)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every prison run served")
+	cmd.Flags().IntVar(&pool, "pool", 4, "network namespaces made ahead of the jails that need them")
 	return cmd
 }
 
-func serveDaemon(ctx context.Context, socket string, verbose bool, log io.Writer) error {
+func serveDaemon(ctx context.Context, socket string, poolSize int, verbose bool, log io.Writer) error {
 	if os.Geteuid() != 0 {
 		return prison.ErrNotRoot
 	}
 	l, err := prison.Listen(socket)
 	if err != nil {
 		return err
+	}
+	var pool *prison.Pool
+	if poolSize > 0 {
+		pool = prison.NewPool(poolSize)
+		defer pool.Close()
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -94,7 +110,7 @@ func serveDaemon(ctx context.Context, socket string, verbose bool, log io.Writer
 		served.Add(1)
 		go func() {
 			defer served.Done()
-			serveClient(ctx, conn, verbose, logf)
+			serveClient(ctx, conn, pool, verbose, logf)
 		}()
 	}
 	drained := make(chan struct{})
@@ -111,7 +127,7 @@ func serveDaemon(ctx context.Context, socket string, verbose bool, log io.Writer
 
 // serveClient runs one client's command line as `prison run` would have in
 // the client itself, and sends it the outcome.
-func serveClient(ctx context.Context, conn *net.UnixConn, verbose bool, logf func(string, ...any)) {
+func serveClient(ctx context.Context, conn *net.UnixConn, pool *prison.Pool, verbose bool, logf func(string, ...any)) {
 	defer conn.Close()
 	client, err := prison.AcceptClient(conn)
 	if errors.Is(err, io.EOF) {
@@ -129,7 +145,7 @@ func serveClient(ctx context.Context, conn *net.UnixConn, verbose bool, logf fun
 	}
 	defer client.Close()
 	var stdout, stderr bytes.Buffer
-	status := run(context.WithValue(ctx, clientKey{}, client), client.Args, nil, &stdout, &stderr)
+	status := run(context.WithValue(ctx, servedKey{}, &served{client, pool}), client.Args, nil, &stdout, &stderr)
 	if err := client.Finish(status, stdout.Bytes(), stderr.Bytes()); err != nil && verbose {
 		logf("pid %d: %v", client.PID, err)
 	}

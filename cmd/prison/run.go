@@ -48,13 +48,13 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a command in a new jail and return its exit status",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client := clientOf(cmd.Context())
+			sv := servedOf(cmd.Context())
 			var t *prison.Timing
 			if timing {
 				t = &prison.Timing{}
 				t.Begin(processStart)
-				if client != nil {
-					t.Begin(client.Begun)
+				if sv != nil {
+					t.Begin(sv.client.Begun)
 				}
 			}
 			c.Args = args
@@ -67,8 +67,8 @@ func newRunCmd() *cobra.Command {
 			}
 			var code int
 			var err error
-			if client != nil {
-				code, err = serveJail(&c, t, client)
+			if sv != nil {
+				code, err = serveJail(&c, t, sv)
 			} else {
 				code, err = runJail(&c, t)
 			}
@@ -137,16 +137,16 @@ func newJail(c *prison.Config, t *prison.Timing) (*prison.Jail, error) {
 // serveJail runs the jail of a daemon's client. The client has no terminal
 // (client.c sends none), and holds the jail's stdio and forwards its
 // signals itself.
-func serveJail(c *prison.Config, t *prison.Timing, client *prison.Client) (int, error) {
-	c.Term = client.Term
+func serveJail(c *prison.Config, t *prison.Timing, sv *served) (int, error) {
+	c.Term = sv.client.Term
 	if c.Root != "" && !filepath.IsAbs(c.Root) {
-		c.Root = filepath.Join(client.Cwd, c.Root)
+		c.Root = filepath.Join(sv.client.Cwd, c.Root)
 	}
 	j, err := newJail(c, t)
 	if err != nil {
 		return 0, err
 	}
-	j.Client = client
+	j.Client, j.Pool = sv.client, sv.pool
 	st, err := j.Run()
 	if err != nil {
 		return 0, err

@@ -1,0 +1,278 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemon is a prison daemon that one test started on a socket of its own.
+type daemon struct {
+	cmd  *exec.Cmd
+	sock string
+	log  *lockedBuffer
+}
+
+// startDaemon starts a daemon; the test's cleanup stops it and checks that
+// it exited cleanly and took its socket with it.
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	d := &daemon{sock: filepath.Join(t.TempDir(), "d.sock"), log: &lockedBuffer{}}
+	d.cmd = exec.Command(prisonBin, "daemon", "--socket", d.sock, "-v")
+	d.cmd.Stderr = d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			if err := d.cmd.Wait(); err != nil {
+				t.Errorf("daemon: %v\n%s", err, d.log)
+			}
+		}
+		if fileExists(d.sock) {
+			t.Errorf("the daemon left its socket %s", d.sock)
+		}
+		// Its pool's spare veth pairs die with their namespaces, which
+		// the kernel tears down asynchronously: wait, bounded.
+		prefix := fmt.Sprintf("prs%x.", d.cmd.Process.Pid&0xfffff)
+		var left []string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			left = left[:0]
+			links, _ := os.ReadDir("/sys/class/net")
+			for _, l := range links {
+				if strings.HasPrefix(l.Name(), prefix) {
+					left = append(left, l.Name())
+				}
+			}
+			if len(left) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(left) > 0 {
+			t.Errorf("the daemon's spare links outlived it: %v", left)
+		}
+	})
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.log.String(), "listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not start:\n%s", d.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return d
+}
+
+func (d *daemon) env() []string { return []string{"PRISON_SOCKET=" + d.sock} }
+
+// served tells whether the daemon's log says it ran the jail named name.
+func (d *daemon) served(name string) bool {
+	sc := bufio.NewScanner(strings.NewReader(d.log.String()))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), ": served ") && strings.Contains(sc.Text(), `"`+name+`"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// refused tells whether the daemon's log has a client launching on its
+// own for reason.
+func (d *daemon) refused(reason string) bool {
+	for _, l := range strings.Split(d.log.String(), "\n") {
+		if strings.Contains(l, "launches on its own") && strings.Contains(l, reason) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDaemonServesRun(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	root := probeRoot(t)
+	// A relative --root is the client's, not the daemon's.
+	dir, base := filepath.Split(root)
+	cmd := exec.Command(prisonBin, "run", "--name", n, "--root", base, "--ip", "10.254.30.1", "--host", "served",
+		"/bin/sh", "-c", "hostname; ip -4 -o addr show dev eth0 | awk '{print $4}'; echo to-stderr >&2; exit 7")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), d.env()...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 7 {
+		t.Fatalf("exit %d (%v), want the command's 7; stderr: %s", code, err, errb.String())
+	}
+	if got := strings.Fields(out.String()); strings.Join(got, " ") != "served 10.254.30.1/32" {
+		t.Errorf("stdout %q, want the jail's hostname and address", out.String())
+	}
+	if errb.String() != "to-stderr\n" {
+		t.Errorf("stderr %q, want only the command's", errb.String())
+	}
+	if !d.served(n) {
+		t.Errorf("the daemon did not serve the jail:\n%s", d.log)
+	}
+}
+
+func TestDaemonBadInput(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	r := prisonEnv(t, d.env(), nil, "run", "--name", n, "--ip", "10.254.30.999", "true")
+	if r.code != 125 {
+		t.Errorf("bad --ip through the daemon: exit %d, want 125", r.code)
+	}
+	assertOneLine(t, r, `--ip "10.254.30.999"`)
+	r = prisonEnv(t, d.env(), nil, "run", "--name", n, "/no/such/command")
+	if r.code != 127 {
+		t.Errorf("missing command through the daemon: exit %d, want 127", r.code)
+	}
+	assertOneLine(t, r, "command not found")
+	if !d.served(n) {
+		t.Errorf("the daemon did not serve the runs:\n%s", d.log)
+	}
+}
+
+// A root that lacks the daemon's capabilities must not get them from it:
+// it launches on its own, and fails as it would without a daemon.
+func TestDaemonRefusesRootWithoutCapabilities(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	cmd := exec.Command("setpriv", "--bounding-set", "-all", "--inh-caps", "-all",
+		prisonBin, "run", "--name", n, "echo", "ran")
+	cmd.Env = append(os.Environ(), d.env()...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 125 {
+		t.Errorf("exit %d, want 125; stderr: %s", code, errb.String())
+	}
+	assertOneLine(t, result{stderr: errb.String()}, "operation not permitted")
+	if out.String() != "" {
+		t.Errorf("the command ran for a root without capabilities: %q", out.String())
+	}
+	if !d.refused("lacks capabilities") {
+		t.Errorf("the daemon did not refuse the client:\n%s", d.log)
+	}
+}
+
+// A client in another mount namespace sees other paths: it launches on
+// its own, and its jail works.
+func TestDaemonOtherMountNamespace(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", prisonBin, "run", "--name", n, "echo", "ok")
+	cmd.Env = append(os.Environ(), d.env()...)
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("run from another mount namespace: %v, %q", err, out)
+	}
+	if !d.refused("ns/mnt differs") {
+		t.Errorf("the daemon served a client of another mount namespace:\n%s", d.log)
+	}
+}
+
+// The jail belongs to its client: a daemon killed while jails run leaves
+// them running, and each client still ends with its command's status.
+func TestDaemonKilledWhileJailRuns(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; read x; exit 9")
+	cmd.Env = append(os.Environ(), d.env()...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
+		t.Fatalf("jail did not start: %q %s", l, errb.String())
+	}
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	stdin.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 9 {
+		t.Errorf("exit %d after the daemon died, want the command's 9", code)
+	}
+	assertOneLine(t, result{stderr: errb.String()}, "the daemon stopped while the jail ran")
+	// The next prison call removes the jail's state (the cleanup checks).
+	os.Remove(d.sock)
+	mustRun(t, "run", "true")
+}
+
+// SIGTERM stops the daemon from taking new jails at once, and lets the
+// ones it serves finish.
+func TestDaemonStopWaitsForJails(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; read x; exit 4")
+	cmd.Env = append(os.Environ(), d.env()...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
+		t.Fatalf("jail did not start: %q", l)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for fileExists(d.sock) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// New runs launch on their own meanwhile.
+	if out := mustRun(t, "run", "echo", "still"); strings.TrimSpace(out) != "still" {
+		t.Errorf("a run while the daemon stops: %q", out)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- d.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("the daemon exited (%v) while it served a jail", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	stdin.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 4 {
+		t.Errorf("served jail: exit %d, want 4", code)
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("daemon: %v\n%s", err, d.log)
+	}
+}
+
+// The client's SIGKILL ends its jail, and the daemon removes the jail's
+// state and address without waiting for another prison call.
+func TestDaemonClientKilled(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	cmd := exec.Command(prisonBin, "run", "--name", n, "--ip", "10.254.30.2", "/bin/sh", "-c", "echo ready; sleep 300")
+	cmd.Env = append(os.Environ(), d.env()...)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
+		t.Fatalf("jail did not start: %q", l)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for (len(jailInits(n)) > 0 || fileExists("/run/prison/"+n)) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := jailInits(n); len(left) > 0 {
+		t.Errorf("jail init alive after its client's SIGKILL: %v", left)
+	}
+	if fileExists("/run/prison/" + n) {
+		t.Errorf("the daemon kept the state of a jail whose client was killed")
+	}
+}
