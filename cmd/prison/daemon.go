@@ -144,7 +144,19 @@ func serveClient(ctx context.Context, conn *net.UnixConn, pool *prison.Pool, ver
 		return
 	}
 	defer client.Close()
+	if len(client.Args) == 0 || client.Args[0] != nsinit.RunVerb {
+		_ = client.Fallback()
+		return
+	}
 	var stdout, stderr bytes.Buffer
+	defer func() {
+		// One client's bug must not end the daemon, and with it the
+		// host side of every jail it serves.
+		if r := recover(); r != nil {
+			logf("pid %d: bug: %v", client.PID, r)
+			_ = client.Finish(exitFailure, nil, fmt.Appendf(nil, "prison: bug in the daemon: %v\n", r))
+		}
+	}()
 	status := run(context.WithValue(ctx, servedKey{}, &served{client, pool}), client.Args, nil, &stdout, &stderr)
 	if err := client.Finish(status, stdout.Bytes(), stderr.Bytes()); err != nil && verbose {
 		logf("pid %d: %v", client.PID, err)
