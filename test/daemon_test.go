@@ -183,26 +183,15 @@ func TestDaemonOtherMountNamespace(t *testing.T) {
 func TestDaemonKilledWhileJailRuns(t *testing.T) {
 	d := startDaemon(t)
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; read x; exit 9")
-	cmd.Env = append(os.Environ(), d.env()...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("jail did not start: %q %s", l, errb.String())
-	}
+	b := startJailEnv(t, d.env(), n, "/bin/sh", "-c", "echo ready; read x; exit 9")
 	d.cmd.Process.Kill()
 	d.cmd.Wait()
-	stdin.Close()
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 9 {
+	b.stdin.Close()
+	b.cmd.Wait()
+	if code := b.cmd.ProcessState.ExitCode(); code != 9 {
 		t.Errorf("exit %d after the daemon died, want the command's 9", code)
 	}
-	assertOneLine(t, result{stderr: errb.String()}, "the daemon stopped while the jail ran")
+	assertOneLine(t, result{stderr: b.stderr.String()}, "the daemon stopped while the jail ran")
 	// The next prison call removes the jail's state (the cleanup checks).
 	os.Remove(d.sock)
 	mustRun(t, "run", "true")
@@ -213,16 +202,7 @@ func TestDaemonKilledWhileJailRuns(t *testing.T) {
 func TestDaemonStopWaitsForJails(t *testing.T) {
 	d := startDaemon(t)
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; read x; exit 4")
-	cmd.Env = append(os.Environ(), d.env()...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("jail did not start: %q", l)
-	}
+	b := startJailEnv(t, d.env(), n, "/bin/sh", "-c", "echo ready; read x; exit 4")
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	deadline := time.Now().Add(10 * time.Second)
 	for fileExists(d.sock) && time.Now().Before(deadline) {
@@ -239,9 +219,9 @@ func TestDaemonStopWaitsForJails(t *testing.T) {
 		t.Fatalf("the daemon exited (%v) while it served a jail", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	stdin.Close()
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 4 {
+	b.stdin.Close()
+	b.cmd.Wait()
+	if code := b.cmd.ProcessState.ExitCode(); code != 4 {
 		t.Errorf("served jail: exit %d, want 4", code)
 	}
 	if err := <-exited; err != nil {
@@ -254,17 +234,8 @@ func TestDaemonStopWaitsForJails(t *testing.T) {
 func TestDaemonClientKilled(t *testing.T) {
 	d := startDaemon(t)
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "--ip", "10.254.30.2", "/bin/sh", "-c", "echo ready; sleep 300")
-	cmd.Env = append(os.Environ(), d.env()...)
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
-		t.Fatalf("jail did not start: %q", l)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	b := startJailEnv(t, d.env(), n, "--ip", "10.254.30.2", "/bin/sh", "-c", "echo ready; sleep 300")
+	b.kill()
 	deadline := time.Now().Add(10 * time.Second)
 	for (len(jailInits(n)) > 0 || fileExists("/run/prison/"+n)) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

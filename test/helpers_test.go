@@ -156,25 +156,33 @@ func jailInits(name string) []string {
 
 // background is a jail running until its stdin closes or it is stopped.
 type background struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	name  string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	stderr *lockedBuffer
+	name   string
 }
 
 // startJail starts a jail in the background and waits (bounded) until its
 // command printed "ready". The test's cleanup stops it.
 func startJail(t *testing.T, name string, args ...string) *background {
 	t.Helper()
+	return startJailEnv(t, nil, name, args...)
+}
+
+// startJailEnv is startJail with variables added to prison's environment.
+func startJailEnv(t *testing.T, env []string, name string, args ...string) *background {
+	t.Helper()
 	cmd := exec.Command(prisonBin, append([]string{"run", "--name", name}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	var errb strings.Builder
-	cmd.Stderr = &errb
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &background{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), name: name}
+	b := &background{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), stderr: errb, name: name}
 	t.Cleanup(b.stop)
 	line := make(chan string, 1)
 	go func() { l, _ := b.out.ReadString('\n'); line <- l }()

@@ -98,30 +98,6 @@ static ssize_t recv_msg(int s, char **buf, int fds[2])
 	return n;
 }
 
-static int send_fd(int s, const void *msg, size_t len, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t n;
-	while ((n = sendmsg(s, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-		;
-	return n < 0 ? -1 : 0;
-}
-
 static uint32_t rd32(const char *p)
 {
 	uint32_t v;
@@ -194,7 +170,7 @@ static int send_request(int s, int argc, char **argv, char **envp, uint64_t star
 	p = stpcpy(p, cwd) + 1;
 	stpcpy(p, term);
 	// A request too large for one message (EMSGSIZE) falls back.
-	int r = send_fd(s, req, len, -1);
+	int r = nsinit_send(s, req, len, -1);
 	free(req);
 	return r;
 }
@@ -265,7 +241,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 		spawned[1] = -errno;
 	}
 	close(syncfd);
-	if (send_fd(s, spawned, sizeof(spawned), pidfd) < 0 && pid > 0)
+	if (nsinit_send(s, spawned, sizeof(spawned), pidfd) < 0 && pid > 0)
 		kill(pid, SIGKILL);
 	if (pidfd >= 0)
 		close(pidfd);
@@ -289,7 +265,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 			reaped = 1;
 			int32_t msg[2] = {NSINIT_CLIENT_REAPED, status};
 			if (!gone)
-				send_fd(s, msg, sizeof(msg), -1);
+				nsinit_send(s, msg, sizeof(msg), -1);
 		}
 		if (p[0].revents) {
 			n = recv_msg(s, &m, fds);

@@ -71,10 +71,9 @@ struct plan {
 static int rootfd = -1;
 static int ptymaster = -1, ptyslave = -1;
 
-static void send_msg(uint32_t type, int32_t a, int32_t b, int fd)
+int nsinit_send(int sock, const void *msg, size_t len, int fd)
 {
-	int32_t msg[3] = {(int32_t)type, a, b};
-	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
+	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
@@ -90,8 +89,16 @@ static void send_msg(uint32_t type, int32_t a, int32_t b, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	while (sendmsg(SYNC_FD, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+	ssize_t n;
+	while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
+	return n < 0 ? -1 : 0;
+}
+
+static void send_msg(uint32_t type, int32_t a, int32_t b, int fd)
+{
+	int32_t msg[3] = {(int32_t)type, a, b};
+	nsinit_send(SYNC_FD, msg, sizeof(msg), fd);
 }
 
 static _Noreturn void fail(int op, int err)

@@ -3,6 +3,8 @@
 #ifndef PRISON_NSINIT_H
 #define PRISON_NSINIT_H
 
+#include <stddef.h>
+
 #define NSINIT_SENTINEL "__prison_init"
 
 // Plan records: u32 type, u32 length, payload padded to 8 bytes.
@@ -75,6 +77,8 @@ enum {
 	NSINIT_DAEMON_DONE = 6,
 };
 
+// Sends one message on sock, with fd when it is not -1; 0 or -1 (errno).
+int nsinit_send(int sock, const void *msg, size_t len, int fd);
 // The init's main: fd 3 is the sync socket. Returns the exit status.
 int nsinit_run_init(void);
 // Serves `prison run` through the daemon; returns only if the daemon is
