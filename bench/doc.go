@@ -18,6 +18,12 @@
 //		Contenders: []*Contender{e.prison("prison exec", false, nil, "/bin/true")},
 //	}
 //
+// prison's start-up, network, parallelism and phase contenders come in both
+// launch modes: "(daemon)" rows are served by a `prison daemon` that the
+// driver starts for the run (PRISON_SOCKET names its socket; see Daemon),
+// "(no daemon)" rows launch the jail themselves (PRISON_SOCKET=none), so a
+// daemon on the default socket never changes what is measured.
+//
 // A Runner measures a Section in alternating rounds: every round runs every
 // contender once, in shuffled order, so drift on a noisy machine spreads
 // over all contenders instead of landing on one. The reports give medians

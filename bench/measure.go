@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -38,6 +39,10 @@ func invoke(ctx context.Context, c *Contender, args []string) (*output, error) {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	out := &output{}
 	cmd.Stdout, cmd.Stderr = &out.stdout, &out.stderr
+	if len(c.Env) > 0 {
+		// A later duplicate wins: the contender's value, not the driver's.
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
 	// A process left behind holding the output pipes must not stall the
 	// measurement past its end.
 	cmd.WaitDelay = time.Second

@@ -122,3 +122,69 @@ func TestShellQuote(t *testing.T) {
 		t.Errorf("ShellQuote = %s, want %s", got, want)
 	}
 }
+
+// TestTargetsBothModes evaluates the suite's own targets on made-up
+// medians: each is listed for the daemon rows and again for the rows
+// without a daemon, with its own verdict.
+func TestTargetsBothModes(t *testing.T) {
+	env := &Env{Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock", Bundle: "/b", State: "/s",
+		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
+			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter"}}
+	// Medians in ms, per contender; network rows give start and exit.
+	wall := map[string]float64{
+		nameNone + daemonSuffix: 4.8, nameIP + daemonSuffix: 5.4, nameNone + directSuffix: 6.8, nameIP + directSuffix: 7.5,
+		nameBwrap: 5.0, nameCrun: 15, nameRunc: 24, nameFloor: 3.3,
+		nameNone + daemonSuffix + " ×50 parallel": 100, nameNone + daemonSuffix + " ×50 sequential": 250,
+		nameIP + daemonSuffix + " ×50 parallel": 200, nameIP + daemonSuffix + " ×50 sequential": 300,
+		nameNone + directSuffix + " ×50 parallel": 210, nameNone + directSuffix + " ×50 sequential": 300,
+		nameIP + directSuffix + " ×50 parallel": 310, nameIP + directSuffix + " ×50 sequential": 340,
+		nameBwrap + " ×50 parallel": 117, nameBwrap + " ×50 sequential": 189,
+	}
+	net := map[string][2]float64{
+		nameNone + daemonSuffix: {4, 1}, nameIP + daemonSuffix: {4.4, 1.1},
+		nameNone + directSuffix: {6.4, 1.2}, nameIP + directSuffix: {7, 1.4},
+	}
+	rep := &Report{}
+	for _, s := range Suite(env) {
+		if s.ID == SecSeccomp || s.ID == SecPhases {
+			continue
+		}
+		res := &Result{Section: s, Rounds: 1}
+		for _, c := range s.Contenders {
+			sr := &Series{Contender: c}
+			switch {
+			case s.ID != SecNetwork:
+				sr.Samples = []Sample{{{"wall", wall[c.Name]}}}
+			case c.Name == nameIPSh:
+				sr.Samples = []Sample{{{"total", 30}}}
+			default:
+				v := net[c.Name]
+				sr.Samples = []Sample{{{"start", v[0]}, {"exit", v[1]}, {"total", v[0] + v[1]}}}
+			}
+			res.Series = append(res.Series, sr)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	got := rep.TargetsTable()
+	for _, want := range []string{
+		"| start-up, prison --ip via daemon (seccomp, caps) vs bwrap --unshare-all | 1.08× | ≤ 1.00× | **MISS** |\n" +
+			"| start-up, prison --ip without daemon (seccomp, caps) vs bwrap --unshare-all | 1.50× | ≤ 1.00× | **MISS** |\n" +
+			"| start-up, prison --ip via daemon (seccomp, caps) vs crun run | 0.36× | ≤ 0.50× | PASS |\n" +
+			"| start-up, prison --ip without daemon (seccomp, caps) vs crun run | 0.50× | ≤ 0.50× | PASS |\n",
+		"| --ip over --net none (start + exit), via daemon | +0.50 ms | ≤ +0.60 ms | PASS |\n" +
+			"| --ip over --net none (start + exit), without daemon | +0.80 ms | ≤ +0.60 ms | **MISS** |\n",
+		"| --ip's cost over --net none via daemon, as a share of the same setup done with ip(8) | 0.02× | ≤ 1.00× | PASS |\n" +
+			"| --ip's cost over --net none without daemon, as a share of the same setup done with ip(8) | 0.03× | ≤ 1.00× | PASS |\n",
+		"| 50 parallel vs sequential, prison --net none via daemon | 0.40× | ≤ 0.55× | PASS |\n" +
+			"| 50 parallel vs sequential, prison --net none without daemon | 0.70× | ≤ 0.55× | **MISS** |\n" +
+			"| 50 parallel vs sequential, prison --ip via daemon | 0.67× | ≤ 0.55× | **MISS** |\n" +
+			"| 50 parallel vs sequential, prison --ip without daemon | 0.91× | ≤ 0.55× | **MISS** |\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("TargetsTable lacks\n%s\ngot:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "n/a") {
+		t.Errorf("TargetsTable has an n/a:\n%s", got)
+	}
+}

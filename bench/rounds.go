@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -29,7 +30,8 @@ type Runner struct {
 // Series is one contender's measurements in a Result.
 type Series struct {
 	Contender *Contender
-	// Command is one invocation's command line, as printed in the report.
+	// Command is one invocation's command line, as printed in the report,
+	// after the contender's Env assignments.
 	Command []string
 	// Samples holds one entry per measured round; nil where the invocation
 	// failed.
@@ -69,7 +71,7 @@ func (r *Runner) Run(ctx context.Context, s *Section) *Result {
 		if c.NA != "" {
 			continue
 		}
-		sr.Command = c.Args()
+		sr.Command = append(slices.Clone(c.Env), c.Args()...)
 		// The preflight doubles as the first warm-up: it pulls binaries
 		// and the root into the page cache.
 		if _, err := s.measure(ctx, c); err != nil {

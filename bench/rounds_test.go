@@ -121,3 +121,37 @@ func TestEvaluate(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerAround checks that a contender's Around wraps its preflight,
+// warm-ups and rounds, that its failures count as failed rounds, and that
+// the printed command carries the contender's environment.
+func TestRunnerAround(t *testing.T) {
+	var calls []string
+	s := fakeSection(map[string]float64{"a": 1, "b": 2, "c": 3}, &calls)
+	s.Contenders = s.Contenders[:3]
+	wrapped := 0
+	b := s.Contender("b")
+	b.Env = []string{SocketEnv + "=/tmp/d.sock"}
+	b.Around = func(measure func() (Sample, error)) (Sample, error) {
+		wrapped++
+		smp, err := measure()
+		if wrapped == 3 { // after the preflight and the warm-up: the first round
+			return nil, errors.New("not served by the prison daemon, which wrote: launches on its own")
+		}
+		return smp, err
+	}
+	res := (&Runner{Warmup: -1, Rand: rand.New(rand.NewPCG(1, 2))}).Run(context.Background(), s)
+	if want := 1 + s.Warmup + s.Rounds; wrapped != want {
+		t.Errorf("Around ran %d times, want %d (preflight, warm-up, rounds)", wrapped, want)
+	}
+	sr := res.Get("b")
+	if sr.Failures != 1 || !strings.Contains(sr.FirstErr, "launches on its own") || sr.Samples[0] != nil {
+		t.Errorf("b: %d failures, first %q, samples %v; want the first round failed", sr.Failures, sr.FirstErr, sr.Samples)
+	}
+	if got := ShellQuote(sr.Command); got != "PRISON_SOCKET=/tmp/d.sock /bin/b" {
+		t.Errorf("b's command = %s", got)
+	}
+	if got := ShellQuote(res.Get("a").Command); got != "/bin/a" {
+		t.Errorf("a's command = %s", got)
+	}
+}

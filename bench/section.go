@@ -18,6 +18,16 @@ type Contender struct {
 	// sit inside the timed region.
 	Args func() []string
 
+	// Env holds KEY=VALUE pairs added to the driver's environment for
+	// every invocation (prison's PRISON_SOCKET). The report prints them
+	// before the command line.
+	Env []string
+
+	// ViaDaemon marks a contender whose invocations the suite's prison
+	// daemon serves: the driver starts the daemon only when a section to
+	// run has one.
+	ViaDaemon bool
+
 	// Start starts cmd. Nil means cmd.Start. It exists for contenders that
 	// must be started from a prepared thread (see MountNSRunner).
 	Start func(cmd *exec.Cmd) error
@@ -26,6 +36,12 @@ type Contender struct {
 	// contender (for example a parallel and a sequential batch side by
 	// side).
 	Measure Measure
+
+	// Around, when set, wraps every measurement of the contender (the
+	// preflight, the warm-ups and the rounds, a whole batch at a time): it
+	// runs measure and may fail it. The daemon contenders use it to fail an
+	// invocation that the daemon did not serve (see Daemon.Around).
+	Around func(measure func() (Sample, error)) (Sample, error)
 
 	// NA, when set, is why the contender cannot run here; its rows print
 	// "n/a: NA" and no invocation is attempted. The Runner also sets it
@@ -115,10 +131,14 @@ type Section struct {
 
 // measure runs one invocation of c under the measure that applies to it.
 func (s *Section) measure(ctx context.Context, c *Contender) (Sample, error) {
+	m := s.Measure
 	if c.Measure != nil {
-		return c.Measure(ctx, c)
+		m = c.Measure
 	}
-	return s.Measure(ctx, c)
+	if c.Around != nil {
+		return c.Around(func() (Sample, error) { return m(ctx, c) })
+	}
+	return m(ctx, c)
 }
 
 // Contender returns the contender called name, or nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync/atomic"
 )
@@ -31,6 +32,11 @@ type Env struct {
 	IPScript string
 	// CrunStart starts crun; nil means directly (see MountNSRunner).
 	CrunStart func(*exec.Cmd) error
+	// Socket is the socket of the suite's own prison daemon, which serves
+	// the daemon contenders; DaemonNA says why there is none. Daemon, when
+	// set, is that daemon: it checks each of their invocations.
+	Socket, DaemonNA string
+	Daemon           *Daemon
 
 	ids atomic.Uint64
 }
@@ -48,9 +54,10 @@ func (e *Env) nextIP() string {
 
 // prison returns a contender running prison with the given arguments before
 // and after the --net/--ip choice; ip selects a fresh --ip per invocation
-// instead of --net none.
+// instead of --net none. prison launches the jail itself: PRISON_SOCKET=none
+// keeps a daemon on the default socket from serving it (see viaDaemon).
 func (e *Env) prison(name string, ip bool, pre []string, cmd ...string) *Contender {
-	c := &Contender{Name: name, NA: e.PrisonNA}
+	c := &Contender{Name: name, NA: e.PrisonNA, Env: []string{SocketEnv + "=none"}}
 	c.Args = func() []string {
 		a := append([]string{e.Prison, "run"}, pre...)
 		a = append(a, "--root", e.Root)
@@ -62,6 +69,44 @@ func (e *Env) prison(name string, ip bool, pre []string, cmd ...string) *Contend
 		return append(a, cmd...)
 	}
 	return c
+}
+
+// viaDaemon makes c, a prison contender, one that the suite's daemon
+// serves: PRISON_SOCKET names its socket, and every measurement is checked
+// to have been served (Daemon.Around). Without a daemon it is n/a.
+func (e *Env) viaDaemon(c *Contender) *Contender {
+	c.ViaDaemon = true
+	c.Env = []string{SocketEnv + "=" + e.Socket}
+	switch {
+	case c.NA != "":
+	case e.DaemonNA != "":
+		c.NA = e.DaemonNA
+	case e.Socket == "":
+		c.NA = "no prison daemon"
+	}
+	if e.Daemon != nil {
+		c.Around = e.Daemon.Around
+	}
+	return c
+}
+
+// prisonModes returns the same prison contender launched both ways: served
+// by the daemon, named NAME (daemon), and on its own, NAME (no daemon).
+func (e *Env) prisonModes(name string, ip bool, pre []string, cmd ...string) (daemon, direct *Contender) {
+	return e.viaDaemon(e.prison(name+daemonSuffix, ip, pre, cmd...)), e.prison(name+directSuffix, ip, pre, cmd...)
+}
+
+// NeedsDaemon reports whether any contender of sections is served by the
+// daemon.
+func NeedsDaemon(sections []*Section) bool {
+	for _, s := range sections {
+		for _, c := range s.Contenders {
+			if c.ViaDaemon {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tool returns a contender running the named tool, or an n/a one.
@@ -148,7 +193,8 @@ const (
 	SecPhases   = "phases"
 )
 
-// Contender names that targets and the chart refer to.
+// Contender names that targets and the chart refer to. prison's rows come
+// in both launch modes: the name plus daemonSuffix or directSuffix.
 const (
 	nameNone  = "prison --net none"
 	nameIP    = "prison --ip"
@@ -157,16 +203,32 @@ const (
 	nameRunc  = "runc run"
 	nameFloor = "unshare + chroot (floor)"
 	nameIPSh  = "the same network with ip(8)"
+
+	daemonSuffix = " (daemon)"
+	directSuffix = " (no daemon)"
 )
 
 // ParallelJails is the batch size of the parallelism section.
 const ParallelJails = 50
+
+// inModes returns a target once per launch mode, daemon first (the
+// configuration for hosts that start many jails): mk gets the mode's name
+// suffix and the words that say it in a label.
+func inModes(mk func(suffix, how string) Target) []Target {
+	return []Target{mk(daemonSuffix, "via daemon"), mk(directSuffix, "without daemon")}
+}
 
 // Suite returns the report's sections, in report order. Adding a contender
 // or a section is adding a value here.
 func Suite(e *Env) []*Section {
 	seccompOff := []string{"--seccomp=off"}
 	timing := []string{"--timing"}
+	noneD, none := e.prisonModes(nameNone, false, nil, "/bin/true")
+	ipD, ip := e.prisonModes(nameIP, true, nil, "/bin/true")
+	stampNoneD, stampNone := e.prisonModes(nameNone, false, nil, "/loop", "stamp")
+	stampIPD, stampIP := e.prisonModes(nameIP, true, nil, "/loop", "stamp")
+	timeNoneD, timeNone := e.prisonModes("--net none", false, timing, "/bin/true")
+	timeIPD, timeIP := e.prisonModes("--ip", true, timing, "/bin/true")
 
 	return []*Section{{
 		ID:    SecStartup,
@@ -177,18 +239,24 @@ func Suite(e *Env) []*Section {
 		Measure:  WallTime,
 		Baseline: nameBwrap,
 		Contenders: []*Contender{
-			e.prison(nameNone, false, nil, "/bin/true"),
-			e.prison(nameIP, true, nil, "/bin/true"),
+			noneD, ipD, none, ip,
 			e.bwrap(nameBwrap, "/bin/true"),
 			e.oci(nameCrun, "crun"),
 			e.oci(nameRunc, "runc"),
 			e.floor(nameFloor, "/bin/true"),
 		},
-		Targets: []Target{
-			{Label: "start-up, prison --ip (seccomp, caps) vs bwrap --unshare-all", Num: nameIP, Den: nameBwrap, Max: 1.0},
-			{Label: "start-up, prison --ip (seccomp, caps) vs crun run", Num: nameIP, Den: nameCrun, Max: 0.5},
-		},
+		Targets: slices.Concat(
+			inModes(func(sfx, how string) Target {
+				return Target{Label: "start-up, prison --ip " + how + " (seccomp, caps) vs bwrap --unshare-all", Num: nameIP + sfx, Den: nameBwrap, Max: 1.0}
+			}),
+			inModes(func(sfx, how string) Target {
+				return Target{Label: "start-up, prison --ip " + how + " (seccomp, caps) vs crun run", Num: nameIP + sfx, Den: nameCrun, Max: 0.5}
+			}),
+		),
 		Notes: []string{
+			"The (daemon) rows are served by the suite's resident prison daemon (see Method): the timed " +
+				"process is prison run's C client, which forks the jail's init while the warm daemon does the " +
+				"rest. The (no daemon) rows launch the jail themselves, one Go process per jail.",
 			"What each contender does besides running /bin/true: prison makes its namespaces, pivot_roots, " +
 				"mounts /proc and a minimal /dev, drops capabilities and installs its default seccomp filter " +
 				"(--ip adds a veth pair with the address and routes). bwrap --unshare-all, run as root, also makes " +
@@ -203,21 +271,28 @@ func Suite(e *Env) []*Section {
 		ID:    SecNetwork,
 		Title: "Network: --ip over --net none",
 		About: "The jail runs `/loop stamp`, which prints CLOCK_MONOTONIC as its first act. " +
-			"start = fork → stamp, exit = stamp → reap, total = both. The last column is the difference " +
-			"of the medians, with the p10–p90 band of the per-round differences (both variants run in every round).",
+			"start = fork → stamp, exit = stamp → reap, total = both. The last columns are the differences " +
+			"of the medians, with the p10–p90 band of the per-round differences (every variant runs in every " +
+			"round), for each launch mode.",
 		Unit: "ms", Rounds: 200, Warmup: 3,
 		Measure: StartExit,
 		Contenders: []*Contender{
-			e.prison(nameNone, false, nil, "/loop", "stamp"),
-			e.prison(nameIP, true, nil, "/loop", "stamp"),
+			stampNoneD, stampIPD, stampNone, stampIP,
 			e.ipScript(nameIPSh),
 		},
-		Diffs: []Diff{{Label: "--ip − --net none", A: nameNone, B: nameIP}},
-		Targets: []Target{
-			{Label: "--ip over --net none (start + exit)", Num: nameIP, Den: nameNone, Metric: "total", Diff: true, Max: 0.6},
-			{Label: "--ip's cost over --net none, as a share of the same setup done with ip(8)",
-				Num: nameIP, Den: nameNone, Base: nameIPSh, Metric: "total", Max: 1.0},
+		Diffs: []Diff{
+			{Label: "--ip − --net none" + daemonSuffix, A: nameNone + daemonSuffix, B: nameIP + daemonSuffix},
+			{Label: "--ip − --net none" + directSuffix, A: nameNone + directSuffix, B: nameIP + directSuffix},
 		},
+		Targets: slices.Concat(
+			inModes(func(sfx, how string) Target {
+				return Target{Label: "--ip over --net none (start + exit), " + how, Num: nameIP + sfx, Den: nameNone + sfx, Metric: "total", Diff: true, Max: 0.6}
+			}),
+			inModes(func(sfx, how string) Target {
+				return Target{Label: "--ip's cost over --net none " + how + ", as a share of the same setup done with ip(8)",
+					Num: nameIP + sfx, Den: nameNone + sfx, Base: nameIPSh, Metric: "total", Max: 1.0}
+			}),
+		),
 		Notes: []string{"The same network with ip(8) is bench/ipsetup.sh: a network namespace from " +
 			"unshare(1) gets the veth pair, addresses, routes and rules prison sets, with ip(8) and " +
 			"nsenter(1), and loses them again. Its row is its whole wall time, in the total column."},
@@ -229,7 +304,8 @@ func Suite(e *Env) []*Section {
 			"outright; it allows personality(0xffffffff) (a query) and socket(AF_UNIX, …) only after " +
 			"checking their arguments. --seccomp=off is prison's hidden switch that skips the filter and " +
 			"nothing else. socket+close does a socket's real work each time, so the filter's share of it is " +
-			"small; personality is the strict test of an argument check.",
+			"small; personality is the strict test of an argument check. The jails launch without the daemon: " +
+			"the loop's cost does not depend on who launched it.",
 		// Each run takes ~0.2 s: short enough for many rounds, which beat
 		// long runs on a machine whose neighbours come and go.
 		Unit: "ns/op", Rounds: 30, Warmup: 1,
@@ -247,19 +323,22 @@ func Suite(e *Env) []*Section {
 			"(one goroutine each) or one after another. On 2 cores the ideal ratio is 0.5.", ParallelJails),
 		Unit: "ms", Rounds: 10, Warmup: 1,
 		Measure: Batch(ParallelJails, false),
-		Contenders: []*Contender{
-			parallel(e.prison(nameNone+" ×50 parallel", false, nil, "/bin/true")),
-			e.prison(nameNone+" ×50 sequential", false, nil, "/bin/true"),
-			parallel(e.prison(nameIP+" ×50 parallel", true, nil, "/bin/true")),
-			e.prison(nameIP+" ×50 sequential", true, nil, "/bin/true"),
+		Contenders: slices.Concat(parallelPairs(e, nameNone, false), parallelPairs(e, nameIP, true), []*Contender{
 			parallel(e.bwrap(nameBwrap+" ×50 parallel", "/bin/true")),
 			e.bwrap(nameBwrap+" ×50 sequential", "/bin/true"),
-		},
-		Targets: []Target{
-			{Label: "50 parallel vs sequential, prison --net none", Num: nameNone + " ×50 parallel", Den: nameNone + " ×50 sequential", Max: 0.55},
-			{Label: "50 parallel vs sequential, prison --ip", Num: nameIP + " ×50 parallel", Den: nameIP + " ×50 sequential", Max: 0.55},
-		},
-		Notes: []string{"bwrap's pair shows what this machine allows; it has no target."},
+		}),
+		Targets: slices.Concat(
+			inModes(func(sfx, how string) Target {
+				return Target{Label: "50 parallel vs sequential, prison --net none " + how,
+					Num: nameNone + sfx + " ×50 parallel", Den: nameNone + sfx + " ×50 sequential", Max: 0.55}
+			}),
+			inModes(func(sfx, how string) Target {
+				return Target{Label: "50 parallel vs sequential, prison --ip " + how,
+					Num: nameIP + sfx + " ×50 parallel", Den: nameIP + sfx + " ×50 sequential", Max: 0.55}
+			}),
+		),
+		Notes: []string{"bwrap's pair shows what this machine allows; it has no target. " +
+			"Through the daemon, the 50 clients of a parallel batch are served by one daemon at once."},
 	}, {
 		ID:    SecPhases,
 		Title: "Where the time goes: prison's start path by phase",
@@ -267,12 +346,29 @@ func Suite(e *Env) []*Section {
 			"in µs; the table gives each phase's median (p10–p90) over the rounds, in prison's order, " +
 			"after the driver's own wall time.",
 		Unit: "µs", Rounds: 200, Warmup: 3,
-		Measure: PrisonTiming,
-		Contenders: []*Contender{
-			e.prison("--net none", false, timing, "/bin/true"),
-			e.prison("--ip", true, timing, "/bin/true"),
-		},
+		Measure:    PrisonTiming,
+		Contenders: []*Contender{timeNoneD, timeIPD, timeNone, timeIP},
+		Notes: []string{"Through the daemon, the phases are the daemon's, and launcher_start runs from the " +
+			"start of prison run's C client to the daemon's start of the jail: the request's way to the " +
+			"warm daemon. Without it, launcher_start is the Go launcher's own start-up, from its exec."},
 	}}
+}
+
+// parallelPairs returns prison's batch contenders of one network choice in
+// both launch modes: ×50 parallel and ×50 sequential, daemon first.
+func parallelPairs(e *Env, name string, ip bool) []*Contender {
+	var cs []*Contender
+	for _, sfx := range []string{daemonSuffix, directSuffix} {
+		mk := func(batch string) *Contender {
+			c := e.prison(name+sfx+" ×50 "+batch, ip, nil, "/bin/true")
+			if sfx == daemonSuffix {
+				c = e.viaDaemon(c)
+			}
+			return c
+		}
+		cs = append(cs, parallel(mk("parallel")), mk("sequential"))
+	}
+	return cs
 }
 
 // seccompPairs returns, for each loop mode and count, the loop in a jail

@@ -1,8 +1,9 @@
 //go:build linux
 
-// Command benchjail measures prison against bwrap, crun, runc and a bare
-// unshare+chroot floor, and writes RESULTS.md and startup.svg. `make bench`
-// runs it as
+// Command benchjail measures prison, with and without a resident prison
+// daemon (which it starts for the run and stops at the end), against bwrap,
+// crun, runc and a bare unshare+chroot floor, and writes RESULTS.md and
+// startup.svg. `make bench` runs it as
 //
 //	go run ./bench/cmd/benchjail -out bench
 //
@@ -113,8 +114,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env.Root = filepath.Join(tmp, "root")
 	env.Bundle = filepath.Join(tmp, "bundle")
 	env.State = filepath.Join(tmp, "state")
+	env.Socket = filepath.Join(tmp, "daemon.sock")
 	var closeRunner func()
 	defer func() {
+		if env.Daemon != nil {
+			stopDaemon(env.Daemon, stderr)
+		}
 		if err := bench.Cleanup(env, tmp); err != nil {
 			fmt.Fprintln(stderr, "benchjail: cleanup:", err)
 		}
@@ -151,11 +156,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	sections := bench.Suite(env)
-	if o.only != "" {
-		ids := strings.Split(o.only, ",")
-		sections = slices.DeleteFunc(sections, func(s *bench.Section) bool { return !slices.Contains(ids, s.ID) })
+	suite := func() []*bench.Section {
+		sections := bench.Suite(env)
+		if o.only != "" {
+			ids := strings.Split(o.only, ",")
+			sections = slices.DeleteFunc(sections, func(s *bench.Section) bool { return !slices.Contains(ids, s.ID) })
+		}
+		return sections
 	}
+	if env.PrisonNA == "" && bench.NeedsDaemon(suite()) {
+		d, err := startDaemon(ctx, env, tmp, stderr)
+		if err != nil {
+			env.DaemonNA = err.Error()
+			fmt.Fprintln(stderr, "benchjail:", err)
+		}
+		env.Daemon = d
+		setup = append(setup, daemonMethod)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	// Built again: the daemon contenders take the daemon, or its failure.
+	sections := suite()
 	runner := &bench.Runner{Rounds: o.rounds, Warmup: -1, Rand: rand.New(rand.NewPCG(o.seed, 0)), Progress: stderr}
 	if o.quick {
 		runner.Warmup = 1
@@ -183,6 +205,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return writeOutputs(o.out, rep)
+}
+
+// daemonMethod is the Method paragraph on the daemon rows.
+const daemonMethod = "The (daemon) rows measure prison run served by a resident `prison daemon`, which the " +
+	"suite starts once before the measurements (on a socket in its temporary directory, named to those rows " +
+	"in PRISON_SOCKET) and stops with SIGTERM at the end. prison run is then a small C client that forks the " +
+	"jail's init; the warm daemon plans, claims the name and the address, makes the network and drives the " +
+	"init, so no Go runtime starts per jail. The (no daemon) and seccomp rows get PRISON_SOCKET=none and " +
+	"launch the jail themselves. A probe first checks that the daemon serves the suite's jails (with " +
+	"GODEBUG=inittrace=1, a client that starts Go would print its package inits), and a daemon row's " +
+	"invocation fails if the daemon has died or written anything (it speaks only to refuse or fail a client)."
+
+// daemonStartTimeout bounds the wait for the daemon's socket.
+const daemonStartTimeout = 10 * time.Second
+
+// startDaemon starts the suite's prison daemon and checks that it serves
+// the suite's jails. On failure no daemon is left running.
+func startDaemon(ctx context.Context, env *bench.Env, tmp string, log io.Writer) (*bench.Daemon, error) {
+	logPath := filepath.Join(tmp, "daemon.log")
+	d, err := bench.StartDaemon(ctx, env.Prison, env.Socket, logPath, daemonStartTimeout)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "benchjail: prison daemon (pid %d) listening on %s\n", d.PID(), env.Socket)
+	if err := d.SelfTest(ctx, env.Prison, env.Root, log); err != nil {
+		stopDaemon(d, log)
+		return nil, fmt.Errorf("prison daemon self-test: %w", err)
+	}
+	return d, nil
+}
+
+// stopDaemon stops d and shows what it wrote besides its greeting.
+func stopDaemon(d *bench.Daemon, log io.Writer) {
+	if err := d.Stop(5 * time.Second); err != nil {
+		fmt.Fprintln(log, "benchjail:", strings.ReplaceAll(err.Error(), "\n", "\nbenchjail: "))
+	}
+	out := strings.TrimSpace(d.Output())
+	if _, rest, _ := strings.Cut(out, "\n"); rest != "" || !strings.HasPrefix(out, "prison daemon: listening on ") {
+		fmt.Fprintf(log, "benchjail: the prison daemon wrote:\n%s\n", out)
+	}
+	fmt.Fprintf(log, "benchjail: prison daemon (pid %d) stopped\n", d.PID())
 }
 
 // findPrison returns the prison binary to measure, building it when the
