@@ -110,7 +110,38 @@ func MakeSpare(nsFd int, name string) (*Spare, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What every routed jail's pair gets is done now, off the start path:
+	// the links up, without IPv6 link-local addresses, and the host end's
+	// IPv4 gateway and forwarding. Nothing can pass: the namespace holds no
+	// process, and the host has no route to it.
+	host.queue(noLinkLocalMsg(hostIdx), "set addr_gen_mode of "+name)
+	host.queue(inetForwardingMsg(hostIdx), "enable forwarding on "+name)
+	gw := netip.PrefixFrom(netip.AddrFrom4(gateway4), 32)
+	host.queue(addrMsg(hostIdx, gw, unix.RT_SCOPE_LINK, 0), "add gateway "+gw.String()+" to "+name)
+	host.queue(linkUpMsg(hostIdx), "set "+name+" up")
+	err = host.flush(nil)
+	if err == nil {
+		var jail *conn
+		if jail, err = openJail(nsFd, nil); err == nil {
+			queueJailLinks(jail, jailIdx)
+			err = jail.flush(nil)
+			jail.Close()
+		}
+	}
+	if err != nil {
+		host.queue(delLinkMsg(hostIdx), "delete "+name)
+		_ = host.flush(nil)
+		return nil, fmt.Errorf("network: %w", err)
+	}
 	return &Spare{Name: name, hostIdx: hostIdx, jailIndex: jailIdx}, nil
+}
+
+// queueJailLinks sets lo and eth0 up in a jail, eth0 without an IPv6
+// link-local address.
+func queueJailLinks(jail *conn, eth int) {
+	jail.queue(linkUpMsg(loopbackIndex), "set lo up")
+	jail.queue(noLinkLocalMsg(eth), "set addr_gen_mode of jail "+jailLink)
+	jail.queue(linkUpMsg(eth), "set jail "+jailLink+" up")
 }
 
 // AttachSpare is AttachNS with a Spare made in nsFd. Preconditions:
@@ -279,13 +310,14 @@ func attachVeth(a *Attachment, ns target) (err error) {
 	}()
 
 	hostErr := make(chan error, 1)
-	go func() { hostErr <- setupHostEnd(host, a, hostIdx) }()
+	preset := ns.spare != nil
+	go func() { hostErr <- setupHostEnd(host, a, hostIdx, preset) }()
 	jail, jailOpen = <-jailCh, true
 	if jail.err != nil {
 		<-hostErr
 		return jail.err
 	}
-	jerr := setupJailEnd(jail.c, p, peerIdx, netip.AddrFrom4(gateway4), netip.AddrFrom16(gateway6), true)
+	jerr := setupJailEnd(jail.c, p, peerIdx, netip.AddrFrom4(gateway4), netip.AddrFrom16(gateway6), true, preset)
 	if err := <-hostErr; err != nil {
 		return err
 	}
@@ -357,12 +389,16 @@ func renameSpare(host *conn, s *Spare, name string) (hostIdx, peerIdx int, err e
 // setupJailEnd configures lo and eth0 inside the jail in one batch.
 // gw4 and gw6 are the default gateways (invalid: none). hostPrefixes
 // installs every address as /32 (/128), as veth mode does.
-func setupJailEnd(jail *conn, p *Plan, eth int, gw4, gw6 netip.Addr, hostPrefixes bool) error {
-	jail.queue(linkUpMsg(loopbackIndex), "set lo up")
-	if hostPrefixes {
-		jail.queue(noLinkLocalMsg(eth), "set addr_gen_mode of jail "+jailLink)
+// preset: the links are up already (MakeSpare).
+func setupJailEnd(jail *conn, p *Plan, eth int, gw4, gw6 netip.Addr, hostPrefixes, preset bool) error {
+	switch {
+	case preset:
+	case hostPrefixes:
+		queueJailLinks(jail, eth)
+	default:
+		jail.queue(linkUpMsg(loopbackIndex), "set lo up")
+		jail.queue(linkUpMsg(eth), "set jail "+jailLink+" up")
 	}
-	jail.queue(linkUpMsg(eth), "set jail "+jailLink+" up")
 	for _, pfx := range p.Addrs {
 		if hostPrefixes {
 			pfx = netip.PrefixFrom(pfx.Addr(), pfx.Addr().BitLen())
@@ -411,11 +447,14 @@ func onLink(p *Plan, gw netip.Addr, hostPrefixes bool) bool {
 // IPv6, conf.all.forwarding was the only switch until Linux 6.17 added
 // the per-device force_forwarding, which ip6_forward checks on the
 // input device.
-func setupHostEnd(host *conn, a *Attachment, idx int) error {
+// preset: MakeSpare did the host end's part that every jail's is.
+func setupHostEnd(host *conn, a *Attachment, idx int, preset bool) error {
 	p := &a.Plan
 	v4, v6 := p.hasFamily(true), p.hasFamily(false)
-	host.queue(noLinkLocalMsg(idx), "set addr_gen_mode of "+a.HostLink)
-	host.queue(linkUpMsg(idx), "set "+a.HostLink+" up")
+	if !preset {
+		host.queue(noLinkLocalMsg(idx), "set addr_gen_mode of "+a.HostLink)
+		host.queue(linkUpMsg(idx), "set "+a.HostLink+" up")
+	}
 	if v6 {
 		// Not settable through netlink (inet6_set_link_af takes only the
 		// token and addr_gen_mode).
@@ -425,7 +464,7 @@ func setupHostEnd(host *conn, a *Attachment, idx int) error {
 		gw := netip.PrefixFrom(netip.AddrFrom16(gateway6), 64)
 		host.queue(addrMsg(idx, gw, unix.RT_SCOPE_LINK, unix.IFA_F_NODAD), "add gateway "+gw.String()+" to "+a.HostLink)
 	}
-	if v4 {
+	if v4 && !preset {
 		host.queue(inetForwardingMsg(idx), "enable forwarding on "+a.HostLink)
 		// Scope link: never picked as the source of traffic that leaves
 		// through another interface (inet_select_addr).

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -83,7 +84,9 @@ func (c *conn) flush(echo func(h unix.NlMsghdr, data []byte)) error {
 	}
 	var errs []error
 	acked := 0
-	buf := make([]byte, 32<<10)
+	bp := recvBufs.Get().(*[]byte)
+	defer recvBufs.Put(bp)
+	buf := *bp
 	for acked < len(pending) {
 		n, _, err := unix.Recvfrom(c.fd, buf, 0)
 		if errors.Is(err, unix.EINTR) {
@@ -122,6 +125,9 @@ func (c *conn) flush(echo func(h unix.NlMsghdr, data []byte)) error {
 	}
 	return errors.Join(errs...)
 }
+
+// recvBufs keeps flush's receive buffers: a daemon flushes for every jail.
+var recvBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // kernelError is an errno with the kernel's extended ack message.
 type kernelError struct {

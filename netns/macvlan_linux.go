@@ -57,5 +57,5 @@ func attachMacvlan(p *Plan, ns target) error {
 	} else {
 		gw6 = p.Gateway
 	}
-	return setupJailEnd(jail, p, eth, gw4, gw6, false)
+	return setupJailEnd(jail, p, eth, gw4, gw6, false, false)
 }

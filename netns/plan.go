@@ -291,5 +291,8 @@ func (p *Plan) hasFamily(v4 bool) bool {
 }
 
 // Fits tells whether a jail of plan p can use a Spare: a routed one
-// without an uplink (an uplink sets the pair's MTU to its own).
-func (p *Plan) Fits() bool { return p.EffectiveMode() == ModeVeth && p.Uplink == "" }
+// without an uplink (an uplink sets the pair's MTU to its own), with an
+// IPv4 address (a spare's host end has the IPv4 gateway).
+func (p *Plan) Fits() bool {
+	return p.EffectiveMode() == ModeVeth && p.Uplink == "" && p.hasFamily(true)
+}

@@ -44,11 +44,15 @@ func (e *RefusedError) Error() string { return "client refused: " + e.Reason }
 // falls back.
 const maxRequest = 256 << 10
 
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, maxRequest); return &b }}
+
 // AcceptClient reads a client's request from conn and checks that the
 // client may have it served. A *RefusedError means conn still wants an
 // answer: send it Fallback.
 func AcceptClient(conn *net.UnixConn) (*Client, error) {
-	buf := make([]byte, maxRequest)
+	bp := requestBufs.Get().(*[]byte)
+	defer requestBufs.Put(bp)
+	buf := *bp
 	n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
 	if err == nil && n == 0 {
 		err = io.EOF // a probe such as Listen's

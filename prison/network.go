@@ -174,32 +174,36 @@ func newNetNS() (int, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		host, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, fmt.Errorf("network: %w", err)}
-			return
-		}
-		defer unix.Close(host)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, fmt.Errorf("network: new namespace: %w", os.NewSyscallError("unshare", err))}
-			return
-		}
-		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		// Back to the host's namespace; a thread that cannot go back
-		// stays locked, and the runtime discards it with this goroutine.
-		if unix.Setns(host, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		if err != nil {
-			ch <- result{-1, fmt.Errorf("network: %w", err)}
-			return
-		}
-		ch <- result{fd, nil}
+		fd, err := netNSHere()
+		ch <- result{fd, err}
 	}()
 	r := <-ch
 	return r.fd, r.err
+}
+
+// netNSHere makes a network namespace on the calling goroutine's thread,
+// which the caller locked, and unlocks it once it is back in the host's
+// namespace. A thread that cannot go back stays locked, and the runtime
+// discards it with its goroutine.
+func netNSHere() (int, error) {
+	host, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return -1, fmt.Errorf("network: %w", err)
+	}
+	defer unix.Close(host)
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return -1, fmt.Errorf("network: new namespace: %w", os.NewSyscallError("unshare", err))
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if unix.Setns(host, unix.CLONE_NEWNET) == nil {
+		runtime.UnlockOSThread()
+	}
+	if err != nil {
+		return -1, fmt.Errorf("network: %w", err)
+	}
+	return fd, nil
 }
 
 // sweepNetwork removes host network entries of jails that are gone.

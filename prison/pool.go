@@ -3,6 +3,7 @@ package prison
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,20 +106,41 @@ func (p *Pool) fill() {
 	}
 }
 
-func (p *Pool) make(spare bool) (netNS, error) {
-	fd, err := newNetNS()
-	if err != nil || !spare {
-		return netNS{fd: fd}, err
-	}
-	// Unique on the host while the pair waits, and never a jail's host
-	// link name (netns.HostLink: "pr-…").
-	name := fmt.Sprintf("prs%x.%x", os.Getpid()&0xfffff, p.serial.Add(1)&0xffff)
-	s, err := netns.MakeSpare(fd, name)
-	if err != nil {
-		unix.Close(fd)
-		return netNS{}, err
-	}
-	return netNS{fd: fd, spare: s}, nil
+// make makes a pooled namespace, at SCHED_IDLE: the refill takes only CPU
+// time that jails leave, or on a small machine it would slow down the very
+// jails it serves.
+func (p *Pool) make(spare bool) (n netNS, err error) {
+	atIdle(func() {
+		runtime.LockOSThread()
+		if n.fd, err = netNSHere(); err != nil || !spare {
+			return
+		}
+		// Unique on the host while the pair waits, and never a jail's
+		// host link name (netns.HostLink: "pr-…").
+		name := fmt.Sprintf("prs%x.%x", os.Getpid()&0xfffff, p.serial.Add(1)&0xffff)
+		if n.spare, err = netns.MakeSpare(n.fd, name); err != nil {
+			unix.Close(n.fd)
+		}
+	})
+	return n, err
+}
+
+// atIdle runs fn on a thread of its own at SCHED_IDLE, which goes back to
+// the runtime at normal priority or not at all.
+func atIdle(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		idle := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
+		normal := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}
+		_ = unix.SchedSetAttr(0, &idle, 0)
+		fn()
+		if unix.SchedSetAttr(0, &normal, 0) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	<-done
 }
 
 // Close stops the refill and frees the pooled namespaces.
