@@ -58,6 +58,9 @@ func policyKey(s *specs.LinuxSeccomp) [sha256.Size]byte {
 	h := sha256.New()
 	var buf []byte
 	str := func(v string) { buf = append(append(buf, v...), 0) }
+	// A program compiled by another prison binary may differ: the compiler
+	// changes with prison, and libseccomp with the host.
+	str(compilerID())
 	num := func(v uint64) { buf = binary.LittleEndian.AppendUint64(buf, v) }
 	opt := func(v *uint) {
 		if v == nil {
@@ -149,3 +152,13 @@ func writeAtomic(path string, b []byte) error {
 	}
 	return nil
 }
+
+// compilerID names the running binary: a rebuilt or upgraded prison is a
+// new file, with a new inode or mtime.
+var compilerID = sync.OnceValue(func() string {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d:%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+})

@@ -3,8 +3,8 @@
 package seccomp
 
 import (
-	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -24,80 +24,90 @@ type seccompData struct {
 	args [6]uint64
 }
 
-// runResult is the filter's return value and the highest byte offset of
-// seccomp_data it read.
-type runResult struct {
-	ret     uint32
-	maxRead uint32
+// runBPF runs a program in the package's interpreter (interpret).
+func runBPF(t *testing.T, prog []unix.SockFilter, d seccompData) result {
+	t.Helper()
+	r, err := interpret(prog, callData{nr: uint32(d.nr), arch: d.arch, args: d.args})
+	if err != nil {
+		t.Fatalf("interpret: %v", err)
+	}
+	return r
 }
 
-// runBPF interprets the instructions the seccomp verifier accepts
-// (kernel/seccomp.c seccomp_check_filter) that libseccomp emits.
-func runBPF(t *testing.T, prog []unix.SockFilter, d seccompData) runResult {
-	t.Helper()
-	var data [64]byte
-	binary.NativeEndian.PutUint32(data[0:], uint32(d.nr))
-	binary.NativeEndian.PutUint32(data[4:], d.arch)
-	for i, a := range d.args {
-		binary.NativeEndian.PutUint64(data[16+8*i:], a)
+// TestCompactAnswersAsLibseccomp: the program Compile returns answers every
+// call as libseccomp's own program for the policy does, for every set of
+// parameters: every syscall number up to past the last one, samples of the
+// larger and the x32 ones, every single-bit and boundary value in each
+// argument of the calls checked by argument, and random ones.
+func TestCompactAnswersAsLibseccomp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 7))
+	var nrs []uint32
+	for nr := range uint32(1100) {
+		nrs = append(nrs, nr)
 	}
-	var a, x uint32
-	var mem [16]uint32
-	var res runResult
-	for pc := 0; pc < len(prog); pc++ {
-		in := prog[pc]
-		switch in.Code {
-		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
-			if in.K > 60 || in.K%4 != 0 {
-				t.Fatalf("pc %d: load of offset %d", pc, in.K)
+	nrs = append(nrs, 0x3fffffff, 0x40000000, 0x40000000|unix.SYS_SOCKET, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff)
+	for range 300 {
+		nrs = append(nrs, rng.Uint32())
+	}
+	var values []uint64
+	for bit := range 64 {
+		values = append(values, 1<<bit, ^uint64(1<<bit))
+	}
+	values = append(values, 0, ^uint64(0), 0xffffffff, 0xffffffff<<32, unix.TIOCSTI, 0xffffffff00000000|unix.TIOCSTI)
+	for v := range uint64(64) {
+		values = append(values, v) // families, protocols, personalities
+	}
+	for _, sp := range sysprobe.AllParams() {
+		s := Policy(Params(sp))
+		def, err := action(s.DefaultAction, s.DefaultErrnoRet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, _, err := build(s, def, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := compact(s, def, full)
+		if !ok {
+			t.Fatalf("%+v: not compacted", sp)
+		}
+		if len(c)*10 > len(full)*6 {
+			t.Errorf("%+v: %d instructions, libseccomp's %d: want at most 60%%", sp, len(c), len(full))
+		}
+		check := func(d seccompData) {
+			want, got := runBPF(t, full, d), runBPF(t, c, d)
+			if got.ret != want.ret {
+				t.Fatalf("%+v: nr %#x arch %#x args %#x: compact says %s, libseccomp %s",
+					sp, uint32(d.nr), d.arch, d.args, retText(got.ret), retText(want.ret))
 			}
-			a = binary.NativeEndian.Uint32(data[in.K:])
-			res.maxRead = max(res.maxRead, in.K+3)
-		case unix.BPF_LD | unix.BPF_IMM:
-			a = in.K
-		case unix.BPF_LDX | unix.BPF_IMM:
-			x = in.K
-		case unix.BPF_ST:
-			mem[in.K] = a
-		case unix.BPF_LD | unix.BPF_MEM:
-			a = mem[in.K]
-		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
-			a &= in.K
-		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_X:
-			a &= x
-		case unix.BPF_MISC | unix.BPF_TAX:
-			x = a
-		case unix.BPF_MISC | unix.BPF_TXA:
-			a = x
-		case unix.BPF_JMP | unix.BPF_JA:
-			pc += int(in.K)
-		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
-			pc += jump(a == in.K, in)
-		case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
-			pc += jump(a > in.K, in)
-		case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
-			pc += jump(a >= in.K, in)
-		case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
-			pc += jump(a&in.K != 0, in)
-		case unix.BPF_RET | unix.BPF_K:
-			res.ret = in.K
-			return res
-		case unix.BPF_RET | unix.BPF_A:
-			res.ret = a
-			return res
-		default:
-			t.Fatalf("pc %d: instruction %#x not interpreted", pc, in.Code)
+			if want.maxRead < 16 && got.maxRead >= 16 {
+				t.Fatalf("%+v: nr %#x: compact reads the arguments of a call decided by number", sp, uint32(d.nr))
+			}
+		}
+		for _, nr := range nrs {
+			d := seccompData{nr: int32(nr), arch: unix.AUDIT_ARCH_X86_64}
+			check(d)
+			for _, arch := range []uint32{unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64, 0} {
+				check(seccompData{nr: int32(nr), arch: arch})
+			}
+			if runBPF(t, full, d).maxRead < 16 {
+				continue
+			}
+			for arg := range 6 {
+				for _, v := range values {
+					d.args = [6]uint64{}
+					d.args[arg] = v
+					check(d)
+				}
+			}
+			for range 200 {
+				for i := range d.args {
+					d.args[i] = rng.Uint64() & (rng.Uint64() | 0xffffffff00000000)
+				}
+				check(d)
+			}
 		}
 	}
-	t.Fatal("filter ran off its end")
-	return res
-}
-
-func jump(cond bool, in unix.SockFilter) int {
-	if cond {
-		return int(in.Jt)
-	}
-	return int(in.Jf)
 }
 
 func retText(r uint32) string {

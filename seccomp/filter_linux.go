@@ -47,72 +47,87 @@ func Compile(s *specs.LinuxSeccomp) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: compile: default action: %w", err)
 	}
+	full, listener, err := build(s, def, nil)
+	if err != nil {
+		return nil, err
+	}
+	prog := &Program{Filter: full, Listener: listener}
+	if c, ok := compact(s, def, full); ok {
+		prog.Filter = c
+	}
+	return prog, nil
+}
+
+// build has libseccomp compile the section, with only the rules of the
+// syscalls that keep says to keep when keep is not nil. It reports whether
+// the program has notify rules.
+func build(s *specs.LinuxSeccomp, def libseccomp.ScmpAction, keep func(nr uint32) bool) ([]unix.SockFilter, bool, error) {
 	f, err := libseccomp.NewFilter(def)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp: compile: %w", err)
+		return nil, false, fmt.Errorf("seccomp: compile: %w", err)
 	}
 	defer f.Release()
 
 	if err := f.SetBadArchAction(libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
-		return nil, fmt.Errorf("seccomp: compile: bad-arch action: %w", err)
+		return nil, false, fmt.Errorf("seccomp: compile: bad-arch action: %w", err)
 	}
 	// A binary tree of syscall numbers instead of a linear list: the cost
 	// of a filter pass grows with log(rules), not with their count.
 	if err := f.SetOptimize(2); err != nil {
-		return nil, fmt.Errorf("seccomp: compile: binary tree optimisation (needs libseccomp >= 2.5): %w", err)
+		return nil, false, fmt.Errorf("seccomp: compile: binary tree optimisation (needs libseccomp >= 2.5): %w", err)
 	}
 	for _, a := range s.Architectures {
 		arch, err := archFromSpec(a)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: compile: %w", err)
+			return nil, false, fmt.Errorf("seccomp: compile: %w", err)
 		}
 		if err := f.AddArch(arch); err != nil {
-			return nil, fmt.Errorf("seccomp: compile: add arch %s: %w", a, err)
+			return nil, false, fmt.Errorf("seccomp: compile: add arch %s: %w", a, err)
 		}
 	}
 
-	prog := &Program{}
+	listener := false
 	for i, r := range s.Syscalls {
 		act, err := action(r.Action, r.ErrnoRet)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
+			return nil, false, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
 		}
 		if act == def {
 			continue
 		}
 		conds, err := conditions(r.Args)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
+			return nil, false, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
 		}
 		for _, name := range r.Names {
 			nr, ok := syscallNumber(name)
-			if !ok {
+			if !ok || keep != nil && !keep(uint32(nr)) {
 				continue
 			}
 			if err := addRule(f, nr, act, conds); err != nil {
-				return nil, fmt.Errorf("seccomp: compile: %s: %w", name, err)
+				return nil, false, fmt.Errorf("seccomp: compile: %s: %w", name, err)
 			}
 			if act == libseccomp.ActNotify {
-				prog.Listener = true
+				listener = true
 			}
 		}
 	}
 
 	raw, err := exportBPF(f)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp: compile: export: %w", err)
+		return nil, false, fmt.Errorf("seccomp: compile: export: %w", err)
 	}
-	prog.Filter = make([]unix.SockFilter, len(raw)/8)
-	for i := range prog.Filter {
+	prog := make([]unix.SockFilter, len(raw)/8)
+	for i := range prog {
 		b := raw[i*8:]
-		prog.Filter[i] = unix.SockFilter{
+		prog[i] = unix.SockFilter{
 			Code: binary.NativeEndian.Uint16(b[0:]),
 			Jt:   b[2],
 			Jf:   b[3],
 			K:    binary.NativeEndian.Uint32(b[4:]),
 		}
 	}
-	return prog, nil
+	return prog, listener, nil
 }
 
 // addRule adds one OCI rule for one syscall. conds has one entry per
