@@ -159,11 +159,20 @@ func TestAddressConflicts(t *testing.T) {
 	if err := netlink.AddrAdd(parent, addr); err != nil {
 		t.Fatal(err)
 	}
-	r = prison(t, nil, "run", "--name", b, "--ip", "10.254.7.9", "true")
-	if r.code != 125 {
-		t.Errorf("address of a host interface: exit %d, want 125", r.code)
+	addr6, _ := netlink.ParseAddr("fd00:254::7:9/128")
+	addr6.Flags = unix.IFA_F_NODAD
+	if err := netlink.AddrAdd(parent, addr6); err != nil {
+		t.Fatal(err)
 	}
-	assertOneLine(t, r, "already held by host interface "+parent.Attrs().Name)
+	for _, ip := range []string{"10.254.7.9", "fd00:254::7:9"} {
+		r = prison(t, nil, "run", "--name", b, "--ip", ip, "true")
+		if r.code != 125 {
+			t.Errorf("address %s of a host interface: exit %d, want 125", ip, r.code)
+		}
+		assertOneLine(t, r, "--ip "+ip+": already held by host interface "+parent.Attrs().Name)
+	}
+	// The same network, another address: free.
+	mustRun(t, "run", "--name", b, "--ip", "10.254.7.10", "true")
 
 	for _, bad := range []struct{ arg, want string }{
 		{"10.0.0.300", `--ip "10.0.0.300": not an IP address`},
