@@ -59,14 +59,19 @@ func held(dir string) bool {
 type store struct{ lock *os.File }
 
 func openStore() (*store, error) {
-	if err := os.MkdirAll(StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	// Raw calls on the start path: os.MkdirAll and os.Open cost several
+	// system calls each (stat, poller registration, fcntl).
+	if err := unix.Mkdir(StateDir, 0o700); err != nil && err != unix.EEXIST {
+		if err := os.MkdirAll(StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
 	// The lock is the directory itself: the store holds nothing but jails.
-	f, err := os.Open(StateDir)
+	fd, err := unix.Open(StateDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("state: %w", &os.PathError{Op: "open", Path: StateDir, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), StateDir)
 	if err := flock(f, unix.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("state: lock %s: %w", f.Name(), err)
@@ -119,7 +124,7 @@ func readState(name string) (*State, error) {
 // lets go of the directory.
 func (s *State) remove() error {
 	s.releaseAddrs()
-	err := os.RemoveAll(s.Dir())
+	err := removeStateDir(s.Dir())
 	if s.lock != nil {
 		s.lock.Close()
 		s.lock = nil
@@ -128,6 +133,18 @@ func (s *State) remove() error {
 		return fmt.Errorf("state: remove %s: %w", s.Dir(), err)
 	}
 	return nil
+}
+
+// removeStateDir removes a jail's directory: what claim puts there takes
+// three unlinks; anything else, os.RemoveAll.
+func removeStateDir(dir string) error {
+	_ = unix.Unlink(dir + "/state.json")
+	_ = unix.Rmdir(dir + "/root")
+	err := unix.Rmdir(dir)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	return os.RemoveAll(dir)
 }
 
 // sweep removes the state of jails whose launcher is gone. Preconditions:
@@ -226,19 +243,21 @@ func (st *store) claim(s *State) error {
 		}
 	}
 	tmp := filepath.Join(StateDir, claimPrefix+s.Name)
-	os.RemoveAll(tmp) // a claim of this name whose launcher was killed
-	if err := os.Mkdir(tmp, 0o700); err != nil {
+	if err := removeStateDir(tmp); err != nil { // a claim of this name whose launcher was killed
 		return fmt.Errorf("state: %w", err)
+	}
+	if err := unix.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: tmp, Err: err})
 	}
 	lock, err := hold(tmp)
 	if err == nil && s.Root == filepath.Join(s.Dir(), "root") {
 		// The mount point of a host-derived root.
-		err = os.Mkdir(filepath.Join(tmp, "root"), 0o755)
+		err = unix.Mkdirat(int(lock.Fd()), "root", 0o755)
 	}
 	if err == nil {
 		var b []byte
 		if b, err = json.MarshalIndent(s, "", "  "); err == nil {
-			err = os.WriteFile(filepath.Join(tmp, "state.json"), b, 0o600)
+			err = writeFileAt(int(lock.Fd()), "state.json", b)
 		}
 	}
 	if err == nil {
@@ -261,15 +280,29 @@ func (st *store) claim(s *State) error {
 
 // hold opens dir and takes the shared lock that says its jail is alive.
 func hold(dir string) (*os.File, error) {
-	f, err := os.Open(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), dir)
 	if err := flock(f, unix.LOCK_SH); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// writeFileAt creates name in the directory dirfd with data.
+func writeFileAt(dirfd int, name string, data []byte) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: name, Err: err}
+	}
+	_, err = unix.Write(fd, data)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // addrDir indexes the addresses of running jails: one symlink per address,
@@ -286,18 +319,18 @@ func (s *State) claimAddrs() error {
 	if len(s.Addrs) == 0 {
 		return nil
 	}
-	if err := os.MkdirAll(addrDir(), 0o700); err != nil {
-		return fmt.Errorf("state: %w", err)
+	if err := unix.Mkdir(addrDir(), 0o700); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: addrDir(), Err: err})
 	}
 	for _, a := range s.Addrs {
 		p := filepath.Join(addrDir(), a)
 		for {
-			err := os.Symlink(s.Name, p)
+			err := unix.Symlink(s.Name, p)
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("state: %w", err)
+			if err != unix.EEXIST {
+				return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: p, Err: err})
 			}
 			holder, _ := os.Readlink(p)
 			if h, err := readState(holder); err == nil && alive(holder) && slices.Contains(h.Addrs, a) {
