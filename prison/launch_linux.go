@@ -135,7 +135,7 @@ func (j *Jail) Start() (err error) {
 	if err == nil && msg.Type != nsinit.MsgReady {
 		err = j.initError(msg, plan)
 	}
-	j.Timing.mark("mounts+network")
+	j.Timing.mark("root+filter+network")
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (j *Jail) Start() (err error) {
 		go func() { _ = seccomp.ServeHostname(ctx, listener) }()
 	}
 	j.Pool.refill()
-	j.Timing.mark("filter+exec")
+	j.Timing.mark("exec")
 	return nil
 }
 

@@ -17,10 +17,11 @@
 //
 //	L -> I  plan
 //	I       ops: make / private, mount root, mounts, files, pty, pivot_root, hostname
+//	I       bounding set, seccomp filter, capset
 //	I -> L  READY [+ pty master fd]             or ERROR(op, errno)
-//	L       cgroup, network into /proc/<pid>/ns/net
+//	L       cgroup, network (made ahead, and queued as NETNS for JOINNET)
 //	L -> I  GO
-//	I       bounding set, seccomp filter, capset, fork
+//	I       fork
 //	I -> L  STARTED [+ seccomp listener fd]
 //	I(child)  setsid, ctty, stdio, uid/gid, cwd, execve
 //	I(child) -> L  EXEC_FAILED(errno)           only when execve fails
@@ -613,18 +614,11 @@ int nsinit_run_init(void)
 	if (pl.argc == 0)
 		fail(NSINIT_OP_EXEC, EINVAL);
 
-	send_msg(NSINIT_MSG_READY, 0, 0, ptymaster);
-	if (ptymaster >= 0) {
-		close(ptymaster);
-		ptymaster = -1;
-	}
-	int32_t go = 0;
-	if (recv(SYNC_FD, &go, sizeof(go), 0) != sizeof(go) || go != NSINIT_MSG_GO)
-		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
-
 	// The bounding set goes first (it needs CAP_SETPCAP), the filter while
 	// CAP_SYS_ADMIN is still held (no no_new_privs by default, so that su
 	// works inside), the capability sets last (runc standard_init_linux.go).
+	// All of it before READY: while the launcher finishes the host side,
+	// not after its GO.
 	drop_bounding(pl.caps);
 	int listener = -1;
 	if (pl.filter_len) {
@@ -638,6 +632,15 @@ int nsinit_run_init(void)
 	}
 	if (set_caps(pl.caps) < 0)
 		fail(NSINIT_OP_CAPS, errno);
+
+	send_msg(NSINIT_MSG_READY, 0, 0, ptymaster);
+	if (ptymaster >= 0) {
+		close(ptymaster);
+		ptymaster = -1;
+	}
+	int32_t go = 0;
+	if (recv(SYNC_FD, &go, sizeof(go), 0) != sizeof(go) || go != NSINIT_MSG_GO)
+		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
 
 	pid_t cmd = fork();
 	if (cmd < 0)
