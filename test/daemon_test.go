@@ -192,9 +192,31 @@ func TestDaemonKilledWhileJailRuns(t *testing.T) {
 		t.Errorf("exit %d after the daemon died, want the command's 9", code)
 	}
 	assertOneLine(t, result{stderr: b.stderr.String()}, "the daemon stopped while the jail ran")
-	// The next prison call removes the jail's state (the cleanup checks).
-	os.Remove(d.sock)
-	mustRun(t, "run", "true")
+	// The socket the killed daemon left refuses connections: the next
+	// prison run launches on its own, and removes the jail's state (the
+	// cleanup checks).
+	if r := prisonEnv(t, d.env(), nil, "run", "echo", "alone"); r.code != 0 || r.stdout != "alone\n" {
+		t.Errorf("run beside a dead daemon's socket: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	os.Remove(d.sock) // a SIGKILL leaves it; the cleanup checks for a clean stop's
+}
+
+// A command line too long for one message to the daemon launches on its
+// own.
+func TestDaemonLongCommandLine(t *testing.T) {
+	d := startDaemon(t)
+	n := jailName(t)
+	args := []string{"run", "--name", n, "/bin/sh", "-c", `echo $#`, "sh"}
+	for range 3000 {
+		args = append(args, strings.Repeat("x", 100))
+	}
+	r := prisonEnv(t, d.env(), nil, args...)
+	if r.code != 0 || r.stdout != "3000\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if d.served(n) {
+		t.Errorf("the daemon served a request larger than its limit")
+	}
 }
 
 // SIGTERM stops the daemon from taking new jails at once, and lets the
