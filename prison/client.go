@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,6 +303,9 @@ func Listen(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if errors.Is(err, unix.ENOENT) {
+		return nil, &ParamError{Err: fmt.Errorf("--socket %s: no such directory %s", path, filepath.Dir(path))}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

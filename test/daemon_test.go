@@ -269,3 +269,24 @@ func TestDaemonClientKilled(t *testing.T) {
 		t.Errorf("the daemon kept the state of a jail whose client was killed")
 	}
 }
+
+func TestDaemonCommandErrors(t *testing.T) {
+	d := startDaemon(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"daemon", "--socket", d.sock}, "--socket " + d.sock + ": a daemon listens there already"},
+		{[]string{"daemon", "--socket", "/nonexistent/d.sock"}, "--socket /nonexistent/d.sock: no such directory /nonexistent"},
+		{[]string{"daemon", "--socket", d.sock + "2", "--pool", "-1"}, "--pool -1: want 0 or more"},
+	} {
+		r := prison(t, nil, c.args...)
+		if r.code != 125 {
+			t.Errorf("%v: exit %d, want 125", c.args, r.code)
+		}
+		assertOneLine(t, r, c.want)
+	}
+	if !fileExists(d.sock) {
+		t.Errorf("a second daemon took the first one's socket away")
+	}
+}
