@@ -325,7 +325,11 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		if j.Spec.Process.Terminal {
 			return errors.New("bug: a daemon's client has no terminal")
 		}
-		return j.Client.requestSpawn(cloneFlags(j.Spec), fds[1], int(j.state.lock.Fd()))
+		if err := j.Client.requestSpawn(cloneFlags(j.Spec), fds[1], int(j.state.lock.Fd())); err != nil {
+			return err
+		}
+		j.state.handOver()
+		return nil
 	}
 	exe := j.Executable
 	if exe == "" {
@@ -528,6 +532,19 @@ func (j *Jail) teardownHost() {
 		}
 		if j.sock != nil {
 			j.sock.Close()
+		}
+		if j.state != nil && j.state.lock == nil {
+			// Handed over to a client: what is left of the jail is the
+			// daemon's to remove only while no other jail has claimed
+			// its name since the client died.
+			st, err := openStore()
+			if err != nil {
+				return
+			}
+			defer st.Close()
+			if !j.state.owned() {
+				return
+			}
 		}
 		if j.net != nil {
 			_ = j.net.Detach()

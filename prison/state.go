@@ -33,7 +33,8 @@ type State struct {
 	Launcher int       `json:"launcherPid"`
 	Created  time.Time `json:"created"`
 
-	lock *os.File // the launcher's hold on Dir, for the jail's life
+	lock *os.File  // the launcher's hold on Dir, for the jail's life
+	id   [2]uint64 // Dir's device and inode, which a claim of the name anew changes
 }
 
 // Dir is the jail's state directory.
@@ -133,6 +134,25 @@ func (s *State) remove() error {
 		return fmt.Errorf("state: remove %s: %w", s.Dir(), err)
 	}
 	return nil
+}
+
+// handOver lets go of the launcher's hold once the daemon's client holds
+// it: the jail is then alive exactly as long as the client, as it is as
+// long as the launcher without a daemon.
+func (s *State) handOver() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// owned tells whether Dir is still this jail's. Once a client that holds
+// its jail has died, another jail may claim the name and the addresses;
+// the daemon's teardown then leaves them alone. Preconditions: the store
+// is locked.
+func (s *State) owned() bool {
+	var st unix.Stat_t
+	return unix.Lstat(s.Dir(), &st) == nil && [2]uint64{st.Dev, st.Ino} == s.id
 }
 
 // removeStateDir removes a jail's directory: what claim puts there takes
@@ -271,6 +291,10 @@ func (st *store) claim(s *State) error {
 		return fmt.Errorf("state: claim %s: %w", s.Name, err)
 	}
 	s.lock = lock
+	var fi unix.Stat_t
+	if err := unix.Fstat(int(lock.Fd()), &fi); err == nil {
+		s.id = [2]uint64{fi.Dev, fi.Ino}
+	}
 	if err := s.claimAddrs(); err != nil {
 		s.remove()
 		return err

@@ -173,6 +173,25 @@ func TestAddressConflicts(t *testing.T) {
 	}
 	// The same network, another address: free.
 	mustRun(t, "run", "--name", b, "--ip", "10.254.7.10", "true")
+	// An address on a link that is down is the host's all the same: it
+	// comes back with the link.
+	down := testVeth(t, "prd"+b[1:5])
+	if err := netlink.LinkSetDown(down); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"10.254.7.11/32", "fd00:254::7:11/128"} {
+		addr, _ := netlink.ParseAddr(a)
+		if err := netlink.AddrAdd(down, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ip := range []string{"10.254.7.11", "fd00:254::7:11"} {
+		r = prison(t, nil, "run", "--name", b, "--ip", ip, "true")
+		if r.code != 125 {
+			t.Errorf("address %s of a host interface that is down: exit %d, want 125", ip, r.code)
+		}
+		assertOneLine(t, r, "--ip "+ip+": already held by host interface "+down.Attrs().Name)
+	}
 
 	for _, bad := range []struct{ arg, want string }{
 		{"10.0.0.300", `--ip "10.0.0.300": not an IP address`},

@@ -17,12 +17,26 @@ import (
 )
 
 // startOnPty runs prison with a new terminal as its stdin, stdout and stderr,
-// as a user at a terminal would.
-func startOnPty(t *testing.T, rows, cols uint16, args ...string) (*exec.Cmd, *ptyReader) {
+// as a user at a terminal would. It returns the terminal's mode from before
+// prison started too.
+func startOnPty(t *testing.T, rows, cols uint16, args ...string) (*exec.Cmd, *ptyReader, *unix.Termios) {
 	t.Helper()
 	cmd := exec.Command(prisonBin, args...)
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
+	ptmx, tty, err := pty.Open()
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+		t.Fatal(err)
+	}
+	mode, err := unix.IoctlGetTermios(int(ptmx.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -35,7 +49,7 @@ func startOnPty(t *testing.T, rows, cols uint16, args ...string) (*exec.Cmd, *pt
 	})
 	r := &ptyReader{f: ptmx, lines: make(chan string, 64)}
 	go r.pump()
-	return cmd, r
+	return cmd, r, mode
 }
 
 type ptyReader struct {
@@ -75,12 +89,8 @@ func (r *ptyReader) expect(t *testing.T, want string) string {
 
 func TestTerminal(t *testing.T) {
 	n := jailName(t)
-	cmd, r := startOnPty(t, 30, 100, "run", "--name", n, "/bin/sh")
+	cmd, r, before := startOnPty(t, 30, 100, "run", "--name", n, "/bin/sh")
 	fd := int(r.f.Fd())
-	before, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	io.WriteString(r.f, "echo tty=$(tty) size=$(stty size) term=$TERM\n")
 	line := r.expect(t, "tty=/")
 	// The jail's own devpts: its first pty is pts/0, whatever the host has.
