@@ -258,6 +258,11 @@ func TestDaemonClientKilled(t *testing.T) {
 	n := jailName(t)
 	b := startJailEnv(t, d.env(), n, "--ip", "10.254.30.2", "/bin/sh", "-c", "echo ready; sleep 300")
 	b.kill()
+	// The name and the address are free at once, as after a launcher's
+	// SIGKILL without a daemon: the jail lived as long as its client.
+	if r := prisonEnv(t, d.env(), nil, "run", "--name", n, "--ip", "10.254.30.2", "true"); r.code != 0 {
+		t.Errorf("the same jail again, at once: exit %d, %s", r.code, r.stderr)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for (len(jailInits(n)) > 0 || fileExists("/run/prison/"+n)) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
