@@ -94,7 +94,7 @@ func AttachNS(p *Plan, nsFd int) (*Attachment, error) {
 // until then. A spare lives as long as its namespace, like any jail's
 // pair.
 type Spare struct {
-	Name               string // the host end's until attached
+	Name               string // the host end's
 	hostIdx, jailIndex int
 }
 
@@ -368,8 +368,31 @@ func createVeth(host *conn, name string, mtu int, ns target) (hostIdx, peerIdx i
 	return hostIdx, peerIdx, nil
 }
 
-// renameSpare gives a spare's host end the jail's host link name.
+// NameSpare gives a spare's host end the host link name of a jail of plan p
+// at once, before the jail's name and addresses are claimed, so that the
+// rename (a wait for an RCU grace period, under rtnl) is off the jail's
+// path. A name still taken, by a jail of that name that is not gone yet,
+// is left for AttachSpare, which waits for it. Until AttachSpare, the pair
+// carries nothing: no address, no route, no process in its namespace.
+func NameSpare(p *Plan, s *Spare) {
+	host, err := dialRoute()
+	if err != nil {
+		return
+	}
+	defer host.Close()
+	name := p.HostLink()
+	host.queue(renameMsg(s.hostIdx, name), "rename "+s.Name+" to "+name)
+	if host.flush(nil) == nil {
+		s.Name = name
+	}
+}
+
+// renameSpare gives a spare's host end the jail's host link name, unless
+// NameSpare did.
 func renameSpare(host *conn, s *Spare, name string) (hostIdx, peerIdx int, err error) {
+	if s.Name == name {
+		return s.hostIdx, s.jailIndex, nil
+	}
 	what := "rename " + s.Name + " to " + name
 	host.queue(renameMsg(s.hostIdx, name), what)
 	err = host.flush(nil)

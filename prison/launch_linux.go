@@ -48,7 +48,13 @@ func (j *Jail) Start() (err error) {
 	// enters it after its mounts (rootfs.JoinNet).
 	madeNet := make(chan netNS, 1)
 	if hasNetNamespace(j.Spec) {
-		go func() { madeNet <- j.Pool.take(netPlan.Fits()) }()
+		go func() {
+			n := j.Pool.take(netPlan.Fits())
+			if n.spare != nil {
+				netns.NameSpare(&netPlan.Plan, n.spare)
+			}
+			madeNet <- n
+		}()
 	} else {
 		madeNet <- netNS{fd: -1} // --net host
 	}
