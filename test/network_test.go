@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -153,45 +154,35 @@ func TestAddressConflicts(t *testing.T) {
 	}
 	assertOneLine(t, r, fmt.Sprintf("--ip 10.254.7.1: already held by jail %q", a))
 
-	// An address a host interface holds: on a veth the test makes.
-	parent := testVeth(t, "prt"+b[1:5])
-	addr, _ := netlink.ParseAddr("10.254.7.9/32")
-	if err := netlink.AddrAdd(parent, addr); err != nil {
-		t.Fatal(err)
-	}
-	addr6, _ := netlink.ParseAddr("fd00:254::7:9/128")
-	addr6.Flags = unix.IFA_F_NODAD
-	if err := netlink.AddrAdd(parent, addr6); err != nil {
-		t.Fatal(err)
-	}
-	for _, ip := range []string{"10.254.7.9", "fd00:254::7:9"} {
-		r = prison(t, nil, "run", "--name", b, "--ip", ip, "true")
-		if r.code != 125 {
-			t.Errorf("address %s of a host interface: exit %d, want 125", ip, r.code)
+	// An address a host interface holds, on a veth the test makes, is
+	// refused; so is one on a link that is down (it comes back with the
+	// link) or not ready yet (IPv6 tentative).
+	hostHolds := func(link netlink.Link, ips ...string) {
+		t.Helper()
+		for _, ip := range ips {
+			a := netip.MustParseAddr(ip)
+			addr, _ := netlink.ParseAddr(netip.PrefixFrom(a, a.BitLen()).String())
+			addr.Flags = unix.IFA_F_NODAD
+			if err := netlink.AddrAdd(link, addr); err != nil {
+				t.Fatal(err)
+			}
 		}
-		assertOneLine(t, r, "--ip "+ip+": already held by host interface "+parent.Attrs().Name)
+		for _, ip := range ips {
+			r := prison(t, nil, "run", "--name", b, "--ip", ip, "true")
+			if r.code != 125 {
+				t.Errorf("address %s of host interface %s: exit %d, want 125", ip, link.Attrs().Name, r.code)
+			}
+			assertOneLine(t, r, "--ip "+ip+": already held by host interface "+link.Attrs().Name)
+		}
 	}
+	hostHolds(testVeth(t, "prt"+b[1:5]), "10.254.7.9", "fd00:254::7:9")
 	// The same network, another address: free.
 	mustRun(t, "run", "--name", b, "--ip", "10.254.7.10", "true")
-	// An address on a link that is down is the host's all the same: it
-	// comes back with the link.
 	down := testVeth(t, "prd"+b[1:5])
 	if err := netlink.LinkSetDown(down); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []string{"10.254.7.11/32", "fd00:254::7:11/128"} {
-		addr, _ := netlink.ParseAddr(a)
-		if err := netlink.AddrAdd(down, addr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ip := range []string{"10.254.7.11", "fd00:254::7:11"} {
-		r = prison(t, nil, "run", "--name", b, "--ip", ip, "true")
-		if r.code != 125 {
-			t.Errorf("address %s of a host interface that is down: exit %d, want 125", ip, r.code)
-		}
-		assertOneLine(t, r, "--ip "+ip+": already held by host interface "+down.Attrs().Name)
-	}
+	hostHolds(down, "10.254.7.11", "fd00:254::7:11")
 
 	for _, bad := range []struct{ arg, want string }{
 		{"10.0.0.300", `--ip "10.0.0.300": not an IP address`},
