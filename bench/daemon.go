@@ -35,6 +35,7 @@ type Daemon struct {
 	Socket string
 
 	cmd     *exec.Cmd
+	start   func(*exec.Cmd) error // how it and SelfTest's clients start
 	logPath string
 	exited  chan struct{} // closed when the daemon has been reaped
 	waitErr error         // its exit, once exited is closed
@@ -49,7 +50,13 @@ type Daemon struct {
 // sends nothing for a probe). It fails, with the daemon's output, when the
 // daemon exits first or is not accepting within timeout; it then leaves no
 // daemon running.
-func StartDaemon(ctx context.Context, bin, socket, logPath string, timeout time.Duration) (*Daemon, error) {
+//
+// start starts the daemon, and SelfTest's clients: nil means cmd.Start,
+// a MountNSRunner's Start runs the daemon in the runner's mount namespace,
+// where it serves the clients that Start starts there (a daemon refuses
+// clients of another mount namespace). Its Pdeathsig then goes with the
+// runner's thread: stop the daemon before closing the runner.
+func StartDaemon(ctx context.Context, start func(*exec.Cmd) error, bin, socket, logPath string, timeout time.Duration) (*Daemon, error) {
 	if len(socket) > maxSocketPath {
 		return nil, fmt.Errorf("socket path %s is longer than %d bytes: prison run would not use it", socket, maxSocketPath)
 	}
@@ -63,12 +70,15 @@ func StartDaemon(ctx context.Context, bin, socket, logPath string, timeout time.
 	// stop it behind the driver's back: Stop does that. Where the platform
 	// has it, it gets SIGTERM when the driver dies.
 	cmd.SysProcAttr = daemonProcAttr()
-	err = cmd.Start()
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	err = start(cmd)
 	log.Close() // the daemon has its own copy
 	if err != nil {
 		return nil, fmt.Errorf("start %s daemon: %w", bin, err)
 	}
-	d := &Daemon{Socket: socket, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	d := &Daemon{Socket: socket, cmd: cmd, start: start, logPath: logPath, exited: make(chan struct{})}
 	go func() {
 		d.waitErr = cmd.Wait()
 		close(d.exited)
@@ -196,13 +206,13 @@ func (d *Daemon) Stop(grace time.Duration) error {
 }
 
 // SelfTest makes sure that the daemon serves the jails of bin run as the
-// driver runs them, before any number depends on it. A client that the
-// daemon serves never starts a Go runtime; one that launches the jail
-// itself does. GODEBUG=inittrace=1 makes a Go runtime print a line per
-// package init ("init …"), so the served run must print none, and the same
-// run with PRISON_SOCKET=none, the control, must print some. A missing
-// control line is not an error (the check is then inconclusive; log says
-// so).
+// driver runs them (started as the daemon was), before any number depends
+// on it. A client that the daemon serves never starts a Go runtime; one
+// that launches the jail itself does. GODEBUG=inittrace=1 makes a Go
+// runtime print a line per package init ("init …"), so the served run must
+// print none, and the same run with PRISON_SOCKET=none, the control, must
+// print some. A missing control line is not an error (the check is then
+// inconclusive; log says so).
 func (d *Daemon) SelfTest(ctx context.Context, bin, root string, log io.Writer) error {
 	run := func(socket string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, InvocationTimeout)
@@ -211,7 +221,11 @@ func (d *Daemon) SelfTest(ctx context.Context, bin, root string, log io.Writer) 
 		cmd.Env = append(os.Environ(), SocketEnv+"="+socket, "GODEBUG=inittrace=1")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
+		err := d.start(cmd)
+		if err == nil {
+			err = cmd.Wait()
+		}
+		if err != nil {
 			return out.String(), fmt.Errorf("%s=%s %s: %w%s", SocketEnv, socket, ShellQuote(cmd.Args), err, tail(out.String()))
 		}
 		return out.String(), nil

@@ -88,7 +88,7 @@ func startFake(t *testing.T, mode string, timeout time.Duration) (*Daemon, strin
 	}
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "daemon.sock")
-	d, err := StartDaemon(context.Background(), exe, socket, filepath.Join(dir, "daemon.log"), timeout)
+	d, err := StartDaemon(context.Background(), nil, exe, socket, filepath.Join(dir, "daemon.log"), timeout)
 	return d, socket, err
 }
 
@@ -178,7 +178,7 @@ func TestDaemonStartFails(t *testing.T) {
 		t.Errorf("StartDaemon of a daemon that never listens = %v", err)
 	}
 	long := "/tmp/" + strings.Repeat("x", 120) + "/daemon.sock"
-	if _, err := StartDaemon(context.Background(), "/bin/true", long, os.DevNull, time.Second); err == nil || !strings.Contains(err.Error(), "longer than") {
+	if _, err := StartDaemon(context.Background(), nil, "/bin/true", long, os.DevNull, time.Second); err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("StartDaemon with a long socket path = %v", err)
 	}
 }

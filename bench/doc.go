@@ -24,6 +24,13 @@
 // "(no daemon)" rows launch the jail themselves (PRISON_SOCKET=none), so a
 // daemon on the default socket never changes what is measured.
 //
+// The mounts section repeats the start-up measurement on a host with many
+// mounts: its contenders start in a private mount namespace that the
+// driver makes once, with ExtraMounts tmpfs mounts more than its own (see
+// MountNSRunner, which also serves crun), and its daemon rows are served by
+// a second daemon that runs there, since a daemon serves only clients of
+// its own mount namespace.
+//
 // A Runner measures a Section in alternating rounds: every round runs every
 // contender once, in shuffled order, so drift on a noisy machine spreads
 // over all contenders instead of landing on one. The reports give medians

@@ -83,7 +83,7 @@ func (rep *Report) Markdown() string {
 	b.WriteString(rep.TargetsTable())
 	for _, res := range rep.Results {
 		b.WriteString("\n")
-		b.WriteString(res.Markdown())
+		b.WriteString(res.markdown(rep.Results))
 	}
 	b.WriteString("\n" + profileHeading + "\n\n")
 	notes := rep.ProfileNotes
@@ -99,7 +99,7 @@ func (rep *Report) Markdown() string {
 func (rep *Report) Text() string {
 	var b strings.Builder
 	for _, res := range rep.Results {
-		b.WriteString(res.Markdown())
+		b.WriteString(res.markdown(rep.Results))
 		b.WriteString("\n")
 	}
 	b.WriteString("## Targets\n\n")
@@ -151,7 +151,11 @@ func verdict(pass bool) string {
 
 // Markdown renders one section: its description, its table, the n/a
 // reasons, its notes and the exact commands.
-func (res *Result) Markdown() string {
+func (res *Result) Markdown() string { return res.markdown(nil) }
+
+// markdown is Markdown within a report whose results are all (for the
+// section's Remarks).
+func (res *Result) markdown(all []*Result) string {
 	s := res.Section
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s\n\n%s\n\n", s.Title, s.About)
@@ -163,7 +167,11 @@ func (res *Result) Markdown() string {
 	}
 	b.WriteString("\n")
 	res.writeProblems(&b)
-	for _, n := range s.Notes {
+	var remarks []string
+	if s.Remarks != nil {
+		remarks = s.Remarks(res, all)
+	}
+	for _, n := range append(remarks, s.Notes...) {
 		fmt.Fprintf(&b, "%s\n\n", n)
 	}
 	fmt.Fprintf(&b, "%d rounds in %s.", res.Rounds, res.Elapsed.Round(time.Second))

@@ -198,6 +198,13 @@ func (res *Result) PairedDiff(a, b, key string) (sum Summary, ok bool) {
 	return Summarize(ds), true
 }
 
+// Ratio returns the ratio of the medians of the contenders num and den,
+// and whether both have any.
+func (res *Result) Ratio(num, den string) (float64, bool) {
+	v := res.Evaluate(Target{Num: num, Den: den, Max: math.Inf(1)})
+	return v.Value, v.NA == ""
+}
+
 // Verdict is a Target evaluated against a Result.
 type Verdict struct {
 	Target Target

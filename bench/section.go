@@ -32,6 +32,12 @@ type Contender struct {
 	// must be started from a prepared thread (see MountNSRunner).
 	Start func(cmd *exec.Cmd) error
 
+	// ManyMounts marks a contender that starts in the mounts section's
+	// namespace (Env.MountsStart); when ViaDaemon too, the daemon in that
+	// namespace serves it. The driver makes the namespace only when a
+	// section to run has one.
+	ManyMounts bool
+
 	// Measure, when set, replaces the Section's Measure for this
 	// contender (for example a parallel and a sequential batch side by
 	// side).
@@ -127,6 +133,10 @@ type Section struct {
 	Targets    []Target
 	// Notes are printed under the section's table.
 	Notes []string
+	// Remarks, when set, returns notes that depend on the measurements
+	// (res) and on the other sections' results of the report (all, res
+	// among them; nil when res is rendered alone). They come before Notes.
+	Remarks func(res *Result, all []*Result) []string
 }
 
 // measure runs one invocation of c under the measure that applies to it.

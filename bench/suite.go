@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -38,7 +40,23 @@ type Env struct {
 	Socket, DaemonNA string
 	Daemon           *Daemon
 
-	ids atomic.Uint64
+	// MountsStart starts a command in the mounts section's namespace: a
+	// private mount namespace with ExtraMounts tmpfs mounts more than the
+	// driver's (see NewManyMountsRunner). Nil makes that section n/a, for
+	// the reason in MountsNA. MountsCount is the number of mounts a
+	// process there sees and HostMounts the driver's own; 0 when unknown.
+	MountsStart             func(*exec.Cmd) error
+	MountsNA                string
+	MountsCount, HostMounts int
+	// MountsSocket, MountsDaemonNA and MountsDaemon are Socket, DaemonNA
+	// and Daemon for the second daemon, which runs in that namespace and
+	// serves that section's daemon rows: a daemon serves only clients of
+	// its own mount namespace.
+	MountsSocket, MountsDaemonNA string
+	MountsDaemon                 *Daemon
+
+	ids       atomic.Uint64
+	mountsIPs atomic.Uint64
 }
 
 // nextID returns a counter value unique within this Env.
@@ -52,17 +70,33 @@ func (e *Env) nextIP() string {
 	return fmt.Sprintf("10.254.%d.%d", 1+(n/254)%254, 1+n%254)
 }
 
+// nextMountsIP returns the next address of the mounts section's own range,
+// 10.254.21.0/24 (nextIP's stay below it in a run of the default rounds),
+// going round after 254: by then the first jail's is long released.
+func (e *Env) nextMountsIP() string {
+	return fmt.Sprintf("10.254.21.%d", 1+(e.mountsIPs.Add(1)-1)%254)
+}
+
 // prison returns a contender running prison with the given arguments before
 // and after the --net/--ip choice; ip selects a fresh --ip per invocation
 // instead of --net none. prison launches the jail itself: PRISON_SOCKET=none
 // keeps a daemon on the default socket from serving it (see viaDaemon).
 func (e *Env) prison(name string, ip bool, pre []string, cmd ...string) *Contender {
+	var addr func() string
+	if ip {
+		addr = e.nextIP
+	}
+	return e.prisonAt(name, addr, pre, cmd...)
+}
+
+// prisonAt is prison with the addresses from addr; nil means --net none.
+func (e *Env) prisonAt(name string, addr func() string, pre []string, cmd ...string) *Contender {
 	c := &Contender{Name: name, NA: e.PrisonNA, Env: []string{SocketEnv + "=none"}}
 	c.Args = func() []string {
 		a := append([]string{e.Prison, "run"}, pre...)
 		a = append(a, "--root", e.Root)
-		if ip {
-			a = append(a, "--ip", e.nextIP())
+		if addr != nil {
+			a = append(a, "--ip", addr())
 		} else {
 			a = append(a, "--net", "none")
 		}
@@ -75,19 +109,56 @@ func (e *Env) prison(name string, ip bool, pre []string, cmd ...string) *Contend
 // serves: PRISON_SOCKET names its socket, and every measurement is checked
 // to have been served (Daemon.Around). Without a daemon it is n/a.
 func (e *Env) viaDaemon(c *Contender) *Contender {
+	return servedBy(c, e.Socket, e.DaemonNA, e.Daemon)
+}
+
+// servedBy makes c a contender that the daemon d, on socket, serves; na
+// says why there is no such daemon.
+func servedBy(c *Contender, socket, na string, d *Daemon) *Contender {
 	c.ViaDaemon = true
-	c.Env = []string{SocketEnv + "=" + e.Socket}
+	c.Env = []string{SocketEnv + "=" + socket}
 	switch {
 	case c.NA != "":
-	case e.DaemonNA != "":
-		c.NA = e.DaemonNA
-	case e.Socket == "":
+	case na != "":
+		c.NA = na
+	case socket == "":
 		c.NA = "no prison daemon"
 	}
-	if e.Daemon != nil {
-		c.Around = e.Daemon.Around
+	if d != nil {
+		c.Around = d.Around
 	}
 	return c
+}
+
+// inManyMounts makes c a contender of the mounts section: it starts in
+// that section's namespace and, when served is set, is served by the daemon
+// there. Without the namespace it is n/a: on the host's own mount table it
+// would measure the start-up section again.
+func (e *Env) inManyMounts(c *Contender, served bool) *Contender {
+	c.ManyMounts = true
+	c.Start = e.MountsStart
+	if c.NA == "" && e.MountsStart == nil {
+		c.NA = cmp.Or(e.MountsNA, "no namespace with many mounts")
+	}
+	if served {
+		servedBy(c, e.MountsSocket, e.MountsDaemonNA, e.MountsDaemon)
+	}
+	return c
+}
+
+// NeedsManyMounts reports whether any contender of sections runs in the
+// mounts section's namespace, and whether any of those is served by a
+// daemon (the one in that namespace).
+func NeedsManyMounts(sections []*Section) (namespace, daemon bool) {
+	for _, s := range sections {
+		for _, c := range s.Contenders {
+			if c.ManyMounts {
+				namespace = true
+				daemon = daemon || c.ViaDaemon
+			}
+		}
+	}
+	return namespace, daemon
 }
 
 // prisonModes returns the same prison contender launched both ways: served
@@ -97,11 +168,11 @@ func (e *Env) prisonModes(name string, ip bool, pre []string, cmd ...string) (da
 }
 
 // NeedsDaemon reports whether any contender of sections is served by the
-// daemon.
+// suite's daemon (the one in the driver's namespace).
 func NeedsDaemon(sections []*Section) bool {
 	for _, s := range sections {
 		for _, c := range s.Contenders {
-			if c.ViaDaemon {
+			if c.ViaDaemon && !c.ManyMounts {
 				return true
 			}
 		}
@@ -187,6 +258,7 @@ func (e *Env) floor(name string, cmd ...string) *Contender {
 // Section ids, for -only.
 const (
 	SecStartup  = "startup"
+	SecMounts   = "mounts"
 	SecNetwork  = "network"
 	SecSeccomp  = "seccomp"
 	SecParallel = "parallel"
@@ -210,6 +282,11 @@ const (
 
 // ParallelJails is the batch size of the parallelism section.
 const ParallelJails = 50
+
+// ExtraMounts is how many tmpfs mounts the mounts section's namespace has
+// more than the driver's: with the 20 or so of a plain host, as many as a
+// container host has.
+const ExtraMounts = 300
 
 // inModes returns a target once per launch mode, daemon first (the
 // configuration for hosts that start many jails): mk gets the mode's name
@@ -267,6 +344,37 @@ func Suite(e *Env) []*Section {
 				"no capabilities or seccomp and no cgroup: what is left of any runtime once its policy is gone. " +
 				"chroot alone, without namespaces, would measure process creation only.",
 		},
+	}, {
+		ID:    SecMounts,
+		Title: "Mounts: start-up on a host with many mounts",
+		About: fmt.Sprintf("Start-up as above (/bin/true on the busybox root, fork to reap), with every "+
+			"contender started from one private mount namespace that the suite made once, before the "+
+			"measurements, with %d tmpfs mounts more than the host's: a container host has hundreds of "+
+			"mounts. The (daemon) rows are served by a second prison daemon, which runs in that namespace "+
+			"on a socket of its own (a daemon serves only clients of its own mount namespace) and is "+
+			"checked and stopped as the first.", ExtraMounts),
+		Unit: "ms", Rounds: 200, Warmup: 3,
+		Measure:  WallTime,
+		Baseline: nameBwrap,
+		Contenders: []*Contender{
+			e.inManyMounts(e.prisonAt(nameNone+daemonSuffix, nil, nil, "/bin/true"), true),
+			e.inManyMounts(e.prisonAt(nameIP+daemonSuffix, e.nextMountsIP, nil, "/bin/true"), true),
+			e.inManyMounts(e.prisonAt(nameNone+directSuffix, nil, nil, "/bin/true"), false),
+			e.inManyMounts(e.bwrap(nameBwrap, "/bin/true"), false),
+		},
+		Remarks: func(res *Result, all []*Result) []string {
+			return mountsRemarks(res, all, e.MountsCount, e.HostMounts)
+		},
+		Notes: []string{mountsNote(e.MountsCount, e.HostMounts),
+			"bwrap reads the whole of /proc/self/mountinfo, a line per mount, for each of its bind mounts " +
+				"(bubblewrap's bind-mount.c: get_mountflags for the flags of the mount it remounts, " +
+				"get_submounts for the mounts under it); bwrap 0.8 opens it 9 times in a start of this " +
+				"command line (strace), so its start-up grows with the host's mount table. prison reads no " +
+				"mount table: its init copies the tree with its new mount namespace, makes it private, binds " +
+				"the root, pivot_roots and detaches the old root. What the kernel does per mount (copying the " +
+				"tree, changing its propagation, tearing it down when the jail exits) every contender pays " +
+				"alike, bwrap too: it is why prison's rows here are a little slower than in the start-up " +
+				"section."},
 	}, {
 		ID:    SecNetwork,
 		Title: "Network: --ip over --net none",
@@ -352,6 +460,85 @@ func Suite(e *Env) []*Section {
 			"start of prison run's C client to the daemon's start of the jail: the request's way to the " +
 			"warm daemon. Without it, launcher_start is the Go launcher's own start-up, from its exec."},
 	}}
+}
+
+// mountsNote says what the mounts section's namespace holds: count mounts,
+// the driver's host of them and ExtraMounts; 0 means not counted.
+func mountsNote(count, host int) string {
+	held := "The namespace's mounts could not be counted"
+	if count > 0 {
+		held = fmt.Sprintf("The namespace holds %d mounts (the lines of /proc/PID/mountinfo of a process in it", count)
+		if host > 0 {
+			held += fmt.Sprintf("; the driver's own namespace has %d", host)
+		}
+		held += ")"
+	}
+	return held + fmt.Sprintf(": a copy of the driver's mounts, made private, and %d empty tmpfs mounts on "+
+		"directories in the suite's temporary directory. Private propagation keeps them from the host's "+
+		"namespace, and they end with the namespace, at the end of the run.", ExtraMounts)
+}
+
+// mountsRemarks states the mounts section's ratios: each prison row's to
+// bwrap, there and in the start-up section when all has it, and each row's
+// median against its start-up twin's.
+func mountsRemarks(res *Result, all []*Result, count, host int) []string {
+	rows := []string{nameNone + daemonSuffix, nameIP + daemonSuffix, nameNone + directSuffix}
+	var startup *Result
+	for _, r := range all {
+		if r.Section.ID == SecStartup {
+			startup = r
+		}
+	}
+	mounts := "many mounts"
+	if count > 0 {
+		mounts = fmt.Sprintf("%d mounts", count)
+	}
+	var here, there []string
+	for _, name := range rows {
+		v, ok := res.Ratio(name, nameBwrap)
+		if !ok {
+			continue
+		}
+		here = append(here, fmt.Sprintf("%s %.2f×", name, v))
+		if startup == nil {
+			continue
+		}
+		if w, ok := startup.Ratio(name, nameBwrap); ok {
+			there = append(there, fmt.Sprintf("%.2f×", w))
+		} else {
+			there = append(there, "n/a")
+		}
+	}
+	var out []string
+	if len(here) > 0 {
+		s := fmt.Sprintf("With %s, against %s: %s", mounts, nameBwrap, strings.Join(here, ", "))
+		if startup != nil {
+			own := "the driver's own mounts"
+			if host > 0 {
+				own = fmt.Sprintf("the driver's own %d mounts", host)
+			}
+			s += fmt.Sprintf(" (on %s, in the start-up section: %s)", own, strings.Join(there, ", "))
+		}
+		out = append(out, s+".")
+	}
+	if startup == nil {
+		return out
+	}
+	var slower []string
+	for _, name := range append([]string{nameBwrap}, rows...) {
+		a, b := res.Get(name), startup.Get(name)
+		if a == nil || b == nil || a.Contender.NA != "" || b.Contender.NA != "" || len(a.Values("")) == 0 || len(b.Values("")) == 0 {
+			continue
+		}
+		ma, mb := a.Summary("").Median, b.Summary("").Median
+		slower = append(slower, fmt.Sprintf("%s %.2f× (%s against %s %s)", name, ma/mb, num(ma), num(mb), res.Section.Unit))
+	}
+	if len(slower) > 0 {
+		out = append(out, "Each row's median here against its start-up twin's: "+strings.Join(slower, ", ")+
+			". The two sections run one after the other, not in alternating rounds, so this comparison "+
+			"carries the machine's drift between them.")
+	}
+	return out
 }
 
 // parallelPairs returns prison's batch contenders of one network choice in

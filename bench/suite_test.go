@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -14,6 +16,7 @@ func TestSuiteIsConsistent(t *testing.T) {
 		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot",
 			"ip": "/bin/ip", "nsenter": "/bin/nsenter"},
 		IPScript: "/repo/bench/ipsetup.sh", Socket: "/tmp/pb/daemon.sock",
+		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock",
 	}
 	ids := map[string]bool{}
 	for _, s := range Suite(env) {
@@ -101,6 +104,7 @@ func TestNextIP(t *testing.T) {
 // without a daemon.
 func TestSuiteLaunchModes(t *testing.T) {
 	env := &Env{Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock",
+		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock",
 		Tools: map[string]string{"bwrap": "/bin/bwrap", "ip": "/bin/ip", "nsenter": "/bin/nsenter"}}
 	served := 0
 	for _, s := range Suite(env) {
@@ -112,7 +116,11 @@ func TestSuiteLaunchModes(t *testing.T) {
 				continue
 			}
 			want := SocketEnv + "=none"
-			if c.ViaDaemon {
+			switch {
+			case c.ViaDaemon && c.ManyMounts:
+				want = SocketEnv + "=" + env.MountsSocket
+				served++
+			case c.ViaDaemon:
 				want = SocketEnv + "=" + env.Socket
 				served++
 			}
@@ -145,22 +153,27 @@ func TestSuiteLaunchModes(t *testing.T) {
 			}
 		}
 	}
-	// Start-up, network, parallelism (4) and phases each have the daemon
-	// pair.
-	if served != 2+2+4+2 {
-		t.Errorf("%d daemon contenders, want 10", served)
+	// Start-up, mounts, network, parallelism (4) and phases each have the
+	// daemon pair.
+	if served != 2+2+2+4+2 {
+		t.Errorf("%d daemon contenders, want 12", served)
 	}
 }
 
 func TestSuiteWithoutDaemon(t *testing.T) {
 	env := &Env{Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock", DaemonNA: "prison daemon exited before it listened",
+		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock", MountsDaemonNA: "prison daemon self-test: refused",
 		Tools: map[string]string{"bwrap": "/bin/bwrap", "ip": "/bin/ip", "nsenter": "/bin/nsenter"}}
 	for _, s := range Suite(env) {
 		for _, c := range s.Contenders {
+			want := env.DaemonNA
+			if c.ManyMounts {
+				want = env.MountsDaemonNA
+			}
 			switch {
-			case c.ViaDaemon && c.NA != env.DaemonNA:
-				t.Errorf("%s: %s: NA = %q, want the daemon's failure", s.ID, c.Name, c.NA)
-			case !c.ViaDaemon && c.NA == env.DaemonNA:
+			case c.ViaDaemon && c.NA != want:
+				t.Errorf("%s: %s: NA = %q, want its daemon's failure %q", s.ID, c.Name, c.NA, want)
+			case !c.ViaDaemon && (c.NA == env.DaemonNA || c.NA == env.MountsDaemonNA):
 				t.Errorf("%s: %s is n/a for want of a daemon it does not use", s.ID, c.Name)
 			}
 		}
@@ -175,6 +188,9 @@ func TestSuiteWithoutDaemon(t *testing.T) {
 	if NeedsDaemon(seccomp) {
 		t.Error("NeedsDaemon(seccomp) = true")
 	}
+	if ns, d := NeedsManyMounts(seccomp); ns || d {
+		t.Errorf("NeedsManyMounts(seccomp) = %v, %v", ns, d)
+	}
 	if !NeedsDaemon(Suite(env)) {
 		t.Error("NeedsDaemon(the suite) = false")
 	}
@@ -185,5 +201,215 @@ func TestSuiteWithoutDaemon(t *testing.T) {
 	}
 	if c := Suite(env)[0].Contender(nameIP + directSuffix); c.Around != nil {
 		t.Error("a contender without the daemon has an Around")
+	}
+}
+
+// mountsEnv returns an Env with every tool, both daemons' sockets and a
+// mounts namespace whose Start records the commands it is given.
+func mountsEnv(started *[]string) *Env {
+	return &Env{Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
+		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
+			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter"},
+		Socket: "/tmp/pb/daemon.sock", MountsSocket: "/tmp/pb/mounts-daemon.sock",
+		MountsStart: func(cmd *exec.Cmd) error {
+			*started = append(*started, ShellQuote(cmd.Args))
+			return nil
+		},
+		MountsCount: 320, HostMounts: 20,
+	}
+}
+
+// TestMountsSection checks the mounts section's wiring: after start-up,
+// the start-up section's command lines for its four rows (addresses aside),
+// all started in the namespace, the daemon rows on the second daemon's
+// socket, bwrap as the baseline and no target.
+func TestMountsSection(t *testing.T) {
+	var started []string
+	env := mountsEnv(&started)
+	suite := Suite(env)
+	var ids []string
+	for _, s := range suite {
+		ids = append(ids, s.ID)
+	}
+	if got := strings.Join(ids, ","); got != "startup,mounts,network,seccomp,parallel,phases" {
+		t.Errorf("sections = %s", got)
+	}
+	startup, s := suite[0], suite[1]
+	if s.ID != SecMounts || s.Baseline != nameBwrap || len(s.Targets) != 0 || s.Measure == nil || s.Rounds != startup.Rounds {
+		t.Errorf("mounts section: id %q, baseline %q, %d targets, rounds %d", s.ID, s.Baseline, len(s.Targets), s.Rounds)
+	}
+	want := []string{nameNone + daemonSuffix, nameIP + daemonSuffix, nameNone + directSuffix, nameBwrap}
+	if len(s.Contenders) != len(want) {
+		t.Fatalf("%d contenders, want %d", len(s.Contenders), len(want))
+	}
+	for i, c := range s.Contenders {
+		if c.Name != want[i] {
+			t.Errorf("contender %d = %q, want %q", i, c.Name, want[i])
+		}
+		if !c.ManyMounts || c.Start == nil || c.NA != "" {
+			t.Errorf("%s: ManyMounts %v, Start set %v, NA %q", c.Name, c.ManyMounts, c.Start != nil, c.NA)
+			continue
+		}
+		started = nil
+		if err := c.Start(exec.Command("/bin/x")); err != nil || len(started) != 1 {
+			t.Errorf("%s: Start does not start in the namespace: %v, %q", c.Name, err, started)
+		}
+		twin := startup.Contender(c.Name)
+		got, orig := ShellQuote(c.Args()), ShellQuote(twin.Args())
+		if c.Name == nameIP+daemonSuffix {
+			if !strings.Contains(got, " --ip 10.254.21.") {
+				t.Errorf("%s: %s: want an address in 10.254.21.0/24", c.Name, got)
+			}
+			if again := ShellQuote(c.Args()); again == got {
+				t.Errorf("%s: two invocations share the address: %s", c.Name, got)
+			}
+			cut := func(s string) string { return s[:strings.Index(s, " --ip ")] }
+			got, orig = cut(got), cut(orig)
+		}
+		if got != orig {
+			t.Errorf("%s: command line %s, start-up's %s", c.Name, got, orig)
+		}
+		if c.ViaDaemon != strings.HasSuffix(c.Name, daemonSuffix) {
+			t.Errorf("%s: ViaDaemon = %v", c.Name, c.ViaDaemon)
+		}
+		if c.ViaDaemon && (len(c.Env) != 1 || c.Env[0] != SocketEnv+"="+env.MountsSocket) {
+			t.Errorf("%s: environment %q, want the second daemon's socket", c.Name, c.Env)
+		}
+	}
+
+	// The first daemon never serves the namespace's rows; the second one
+	// checks its own.
+	env = mountsEnv(&started)
+	env.Daemon = &Daemon{}
+	for _, c := range Suite(env)[1].Contenders {
+		if c.Around != nil {
+			t.Errorf("%s is checked by the first daemon", c.Name)
+		}
+	}
+	env.MountsDaemon = &Daemon{}
+	for _, c := range Suite(env)[1].Contenders {
+		if (c.Around != nil) != c.ViaDaemon {
+			t.Errorf("%s: Around set %v, ViaDaemon %v", c.Name, c.Around != nil, c.ViaDaemon)
+		}
+	}
+
+	// Without the namespace every row is n/a, with its reason: on the
+	// host's mount table they would measure the start-up section again.
+	env = mountsEnv(&started)
+	env.MountsStart, env.MountsNA = nil, "namespace with many mounts: operation not permitted"
+	for _, c := range Suite(env)[1].Contenders {
+		if c.NA != env.MountsNA {
+			t.Errorf("%s: NA = %q without the namespace", c.Name, c.NA)
+		}
+	}
+}
+
+// TestNeedsManyMounts checks what the driver sets up for a choice of
+// sections: the namespace and its daemon for the mounts section only, and
+// the first daemon not for it.
+func TestNeedsManyMounts(t *testing.T) {
+	var started []string
+	suite := Suite(mountsEnv(&started))
+	only := func(id string) []*Section {
+		for _, s := range suite {
+			if s.ID == id {
+				return []*Section{s}
+			}
+		}
+		t.Fatalf("no section %s", id)
+		return nil
+	}
+	if ns, d := NeedsManyMounts(only(SecMounts)); !ns || !d {
+		t.Errorf("NeedsManyMounts(mounts) = %v, %v", ns, d)
+	}
+	if NeedsDaemon(only(SecMounts)) {
+		t.Error("NeedsDaemon(mounts) = true: the first daemon would start for nothing")
+	}
+	if ns, d := NeedsManyMounts(only(SecStartup)); ns || d {
+		t.Errorf("NeedsManyMounts(startup) = %v, %v", ns, d)
+	}
+	if ns, d := NeedsManyMounts(suite); !ns || !d {
+		t.Errorf("NeedsManyMounts(the suite) = %v, %v", ns, d)
+	}
+}
+
+func TestNextMountsIP(t *testing.T) {
+	env := &Env{}
+	seen := map[string]bool{}
+	for i := range 254 {
+		ip := env.nextMountsIP()
+		if want := fmt.Sprintf("10.254.21.%d", i+1); ip != want {
+			t.Fatalf("address %d = %s, want %s", i, ip, want)
+		}
+		seen[ip] = true
+	}
+	if ip := env.nextMountsIP(); ip != "10.254.21.1" {
+		t.Errorf("after 254 addresses: %s, want 10.254.21.1 again", ip)
+	}
+	// The other sections' addresses stay out of it in a run of the default
+	// rounds (some 4,500 of them).
+	for range 5000 {
+		if ip := env.nextIP(); seen[ip] {
+			t.Fatalf("nextIP handed out %s, the mounts section's", ip)
+		}
+	}
+}
+
+// fakeMountsResults returns made-up start-up and mounts results: bwrap
+// slows down with the mounts, prison does not.
+func fakeMountsResults(env *Env) (startup, mounts *Result) {
+	walls := map[string][2]float64{ // start-up, mounts
+		nameNone + daemonSuffix: {3.5, 3.4}, nameIP + daemonSuffix: {4, 3.9},
+		nameNone + directSuffix: {6, 6.3}, nameIP + directSuffix: {7, 7}, nameBwrap: {4, 6.8},
+		nameCrun: {15, 15}, nameRunc: {27, 27}, nameFloor: {3.3, 3.3},
+	}
+	suite := Suite(env)
+	for i, s := range suite[:2] {
+		res := &Result{Section: s, Rounds: 1}
+		for _, c := range s.Contenders {
+			res.Series = append(res.Series, &Series{Contender: c, Samples: []Sample{{{"wall", walls[c.Name][i]}}}})
+		}
+		if i == 0 {
+			startup = res
+		} else {
+			mounts = res
+		}
+	}
+	return startup, mounts
+}
+
+func TestMountsNotes(t *testing.T) {
+	var started []string
+	env := mountsEnv(&started)
+	startup, mounts := fakeMountsResults(env)
+	md := (&Report{Results: []*Result{startup, mounts}}).Markdown()
+	for _, want := range []string{
+		"## Mounts: start-up on a host with many mounts",
+		"| " + nameBwrap + " | 6.80 | 6.80 | 6.80 | 1.00× | 1 |",
+		"| " + nameNone + daemonSuffix + " | 3.40 | 3.40 | 3.40 | 0.50× | 1 |",
+		"The namespace holds 320 mounts (the lines of /proc/PID/mountinfo of a process in it; the driver's own namespace has 20): " +
+			"a copy of the driver's mounts, made private, and 300 empty tmpfs mounts",
+		"With 320 mounts, against bwrap --unshare-all: prison --net none (daemon) 0.50×, prison --ip (daemon) 0.57×, " +
+			"prison --net none (no daemon) 0.93× (on the driver's own 20 mounts, in the start-up section: 0.88×, 1.00×, 1.50×).",
+		"Each row's median here against its start-up twin's: bwrap --unshare-all 1.70× (6.80 against 4.00 ms), " +
+			"prison --net none (daemon) 0.97× (3.40 against 3.50 ms)",
+		"get_mountflags",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q; got:\n%s", want, md)
+		}
+	}
+	// Rendered alone (-only mounts), the section gives its own ratios only.
+	alone := mounts.Markdown()
+	if !strings.Contains(alone, "prison --net none (no daemon) 0.93×.") || strings.Contains(alone, "in the start-up section:") || strings.Contains(alone, "start-up twin") {
+		t.Errorf("mounts section alone:\n%s", alone)
+	}
+	// No target of its own.
+	if got := (&Report{Results: []*Result{mounts}}).TargetsTable(); got != "No section with targets was run.\n" {
+		t.Errorf("TargetsTable = %q", got)
+	}
+	// Uncounted, the note says so instead of a number.
+	if n := mountsNote(0, 0); !strings.HasPrefix(n, "The namespace's mounts could not be counted: ") {
+		t.Errorf("mountsNote(0, 0) = %q", n)
 	}
 }

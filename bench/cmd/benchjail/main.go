@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -115,10 +116,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env.Bundle = filepath.Join(tmp, "bundle")
 	env.State = filepath.Join(tmp, "state")
 	env.Socket = filepath.Join(tmp, "daemon.sock")
-	var closeRunner func()
+	env.MountsSocket = filepath.Join(tmp, "mounts-daemon.sock")
+	var closeRunner, closeMounts func()
 	defer func() {
 		if env.Daemon != nil {
 			stopDaemon(env.Daemon, stderr)
+		}
+		if closeMounts != nil {
+			closeMounts()
 		}
 		if err := bench.Cleanup(env, tmp); err != nil {
 			fmt.Fprintln(stderr, "benchjail: cleanup:", err)
@@ -165,13 +170,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return sections
 	}
 	if env.PrisonNA == "" && bench.NeedsDaemon(suite()) {
-		d, err := startDaemon(ctx, env, tmp, stderr)
+		d, err := startDaemon(ctx, nil, env.Prison, env.Root, env.Socket, filepath.Join(tmp, "daemon.log"), stderr)
 		if err != nil {
 			env.DaemonNA = err.Error()
 			fmt.Fprintln(stderr, "benchjail:", err)
 		}
 		env.Daemon = d
 		setup = append(setup, daemonMethod)
+	}
+	if ns, daemon := bench.NeedsManyMounts(suite()); ns {
+		closeMounts = setupManyMounts(ctx, env, tmp, daemon, stderr)
+		setup = append(setup, mountsMethod)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
@@ -217,23 +226,71 @@ const daemonMethod = "The (daemon) rows measure prison run served by a resident 
 	"GODEBUG=inittrace=1, a client that starts Go would print its package inits), and a daemon row's " +
 	"invocation fails if the daemon has died or written anything (it speaks only to refuse or fail a client)."
 
+// mountsMethod is the Method paragraph on the mounts section's namespace.
+var mountsMethod = fmt.Sprintf("The mounts section runs every contender from a private mount namespace "+
+	"that the suite makes once, before the measurements (a thread of the driver unshares it, mounts "+
+	"them and starts the contenders), with %d empty tmpfs mounts more than the driver's; the "+
+	"propagation is private, so none of them reaches the host's namespace, and they end with the "+
+	"namespace after the run. Its (daemon) rows are served by a second prison daemon started in that "+
+	"namespace, on its own socket, with the same probe and checks as the first, and stopped the same way.",
+	bench.ExtraMounts)
+
 // daemonStartTimeout bounds the wait for the daemon's socket.
 const daemonStartTimeout = 10 * time.Second
 
-// startDaemon starts the suite's prison daemon and checks that it serves
-// the suite's jails. On failure no daemon is left running.
-func startDaemon(ctx context.Context, env *bench.Env, tmp string, log io.Writer) (*bench.Daemon, error) {
-	logPath := filepath.Join(tmp, "daemon.log")
-	d, err := bench.StartDaemon(ctx, env.Prison, env.Socket, logPath, daemonStartTimeout)
+// startDaemon starts a prison daemon, with start (nil: directly), on
+// socket, and checks that it serves the suite's jails started the same way.
+// On failure no daemon is left running.
+func startDaemon(ctx context.Context, start func(*exec.Cmd) error, bin, root, socket, logPath string, log io.Writer) (*bench.Daemon, error) {
+	d, err := bench.StartDaemon(ctx, start, bin, socket, logPath, daemonStartTimeout)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "benchjail: prison daemon (pid %d) listening on %s\n", d.PID(), env.Socket)
-	if err := d.SelfTest(ctx, env.Prison, env.Root, log); err != nil {
+	fmt.Fprintf(log, "benchjail: prison daemon (pid %d) listening on %s\n", d.PID(), socket)
+	if err := d.SelfTest(ctx, bin, root, log); err != nil {
 		stopDaemon(d, log)
 		return nil, fmt.Errorf("prison daemon self-test: %w", err)
 	}
 	return d, nil
+}
+
+// setupManyMounts makes the mounts section's namespace and, when daemon is
+// set and there is a prison binary, starts the daemon there. What fails
+// goes to env's NA fields and makes those contenders n/a. The returned
+// function stops that daemon, then ends the namespace; nil when there is
+// none.
+func setupManyMounts(ctx context.Context, env *bench.Env, tmp string, daemon bool, log io.Writer) func() {
+	dir := filepath.Join(tmp, "mounts")
+	r, err := bench.NewManyMountsRunner(dir, bench.ExtraMounts)
+	if err != nil {
+		env.MountsNA = "namespace with many mounts: " + err.Error()
+		fmt.Fprintln(log, "benchjail:", env.MountsNA)
+		return nil
+	}
+	env.MountsStart = r.Start
+	if env.MountsCount, err = r.CountMounts(); err != nil {
+		fmt.Fprintln(log, "benchjail: count the mounts of the namespace:", err)
+	}
+	if env.HostMounts, err = bench.CountMountsHere(); err != nil {
+		fmt.Fprintln(log, "benchjail: count the driver's mounts:", err)
+	}
+	fmt.Fprintf(log, "benchjail: mount namespace with %d tmpfs mounts on %s: %d mounts in all (the driver's: %d)\n",
+		bench.ExtraMounts, dir, env.MountsCount, env.HostMounts)
+	if daemon && env.PrisonNA == "" {
+		d, err := startDaemon(ctx, r.Start, env.Prison, env.Root, env.MountsSocket, filepath.Join(tmp, "mounts-daemon.log"), log)
+		if err != nil {
+			env.MountsDaemonNA = err.Error()
+			fmt.Fprintln(log, "benchjail:", err)
+		}
+		env.MountsDaemon = d
+	}
+	return func() {
+		// First the daemon: its Pdeathsig goes with the runner's thread.
+		if env.MountsDaemon != nil {
+			stopDaemon(env.MountsDaemon, log)
+		}
+		r.Close()
+	}
 }
 
 // stopDaemon stops d and shows what it wrote besides its greeting.
