@@ -35,6 +35,8 @@ type Attachment struct {
 	HostLink string `json:",omitempty"`
 	// UplinkIndex is the ifindex of Plan.Uplink when it was attached.
 	UplinkIndex int `json:",omitempty"`
+	// UplinkSlot numbers the uplink's routing tables (uplinkSlot).
+	UplinkSlot int `json:",omitempty"`
 }
 
 // Attach connects the network namespace of process pid (a jail's init,
@@ -288,6 +290,9 @@ func attachVeth(a *Attachment, ns target) (err error) {
 			return fmt.Errorf("network: uplink %s: %w", p.Uplink, err)
 		}
 		mtu, a.UplinkIndex = up.MTU, up.Index
+		if a.UplinkSlot, err = uplinkSlot(p.Uplink, up.Index); err != nil {
+			return err
+		}
 	}
 
 	var hostIdx, peerIdx int
@@ -496,7 +501,7 @@ func setupHostEnd(host *conn, a *Attachment, idx int, preset bool) error {
 	}
 	tables := []int{unix.RT_TABLE_MAIN, TableJails}
 	if a.UplinkIndex != 0 {
-		tables = append(tables, tableUplinkIn+a.UplinkIndex)
+		tables = append(tables, tableUplinkIn+a.UplinkSlot)
 	}
 	for _, pfx := range p.Addrs {
 		dst := netip.PrefixFrom(pfx.Addr(), pfx.Addr().BitLen())
@@ -564,7 +569,7 @@ func (r rule) String() string {
 func jailRules(a *Attachment, v4 bool) []rule {
 	rules := []rule{{v4: v4, iif: a.HostLink, prio: PriorityJail, table: TableJails}}
 	if a.UplinkIndex != 0 {
-		rules = append(rules, rule{v4: v4, iif: a.HostLink, prio: PriorityJailUplink, table: tableUplinkOut + a.UplinkIndex})
+		rules = append(rules, rule{v4: v4, iif: a.HostLink, prio: PriorityJailUplink, table: tableUplinkOut + a.UplinkSlot})
 	}
 	return append(rules, rule{v4: v4, iif: a.HostLink, prio: PriorityJailEnd, action: unix.FR_ACT_UNREACHABLE})
 }

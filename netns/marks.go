@@ -20,13 +20,15 @@ const (
 	// refused; the main table never sees them.
 	TableJails = 0x70720000
 
-	// tableUplinkOut+ifindex holds the routes copied from the main table
-	// that leave through the uplink with that ifindex: the way out for
-	// jails that have that uplink.
+	// tableUplinkOut+slot holds the routes copied from the main table
+	// that leave through the uplink with that slot (uplinkSlot): the way
+	// out for jails that have that uplink.
 	tableUplinkOut = 0x70740000
-	// tableUplinkIn+ifindex holds the routes to the jails of that uplink:
-	// the only destinations forwarded for packets arriving on it.
+	// tableUplinkIn+slot holds the routes to the jails of that uplink: the
+	// only destinations forwarded for packets arriving on it.
 	tableUplinkIn = 0x70760000
+	// uplinkSlots bounds the slots: the two ranges must not meet.
+	uplinkSlots = 1 << 16
 
 	// PriorityJail is "iif pr-x lookup TableJails", for every veth jail.
 	// Below 32766 (main) and apart from the ranges of the usual suspects

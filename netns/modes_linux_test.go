@@ -104,7 +104,12 @@ func TestUplink(t *testing.T) {
 		}
 		checkNoUplinkState(t)
 	})
-	_, outPid := makeOutside(t, "prt-up0", mustParse(t, "10.213.4.254/24", "fd7a:5eed:4::fe/64"), outside)
+	// An ifindex past what a table id holds, as a host that has made many
+	// links gives a new one: the uplink's tables take a slot instead.
+	up, outPid := makeOutsideIndex(t, "prt-up0", 1<<20+unix.Getpid()%(1<<16), mustParse(t, "10.213.4.254/24", "fd7a:5eed:4::fe/64"), outside)
+	if up.Attrs().Index < uplinkSlots {
+		t.Fatalf("uplink ifindex %d: want one past the slots", up.Attrs().Index)
+	}
 	p1 := &Plan{Jail: "t-up-1", Addrs: a1, Uplink: "prt-up0"}
 	p2 := &Plan{Jail: "t-up-2", Addrs: a2}
 	pid1, pid2 := startJail(t), startJail(t)

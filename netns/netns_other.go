@@ -7,6 +7,7 @@ type Attachment struct {
 	Plan        Plan
 	HostLink    string `json:",omitempty"`
 	UplinkIndex int    `json:",omitempty"`
+	UplinkSlot  int    `json:",omitempty"`
 }
 
 // Attach returns ErrNotSupported except for ModeHost.

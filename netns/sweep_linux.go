@@ -73,14 +73,29 @@ func Sweep() error {
 			uplinkRules = append(uplinkRules, r)
 		}
 	}
+	// An uplink's slot is recorded by its in rule; its ifindex is where its
+	// proxy entries are.
+	slotOf := map[string]int{}
+	indexOf := map[int]int{}
+	for _, r := range uplinkRules {
+		if slot, ok := uplinkTableSlot(r.Table); ok && r.Priority == PriorityUplinkIn {
+			slotOf[r.IifName] = slot
+			if l, err := h.LinkByName(r.IifName); err == nil {
+				indexOf[slot] = l.Attrs().Index
+			}
+		}
+	}
 	released := map[int]bool{}
 	for _, r := range uplinkRules {
-		l, err := h.LinkByName(r.IifName)
-		if err == nil && usedOut[l.Attrs().Index] {
+		slot, inUse := slotOf[r.IifName]
+		_, err := h.LinkByName(r.IifName)
+		if err == nil && inUse && usedOut[slot] {
 			continue
 		}
 		if err == nil {
-			released[l.Attrs().Index] = true
+			if inUse {
+				released[slot] = true
+			}
 			if r.Priority == PriorityUplinkGuard {
 				// Forwarding off before the guard goes (fail closed).
 				var failed bool
@@ -109,12 +124,14 @@ func Sweep() error {
 	for _, r := range routes {
 		stale := false
 		switch {
-		case r.Table >= tableUplinkOut && r.Table < tableUplinkOut+1<<16:
+		case r.Table >= tableUplinkOut && r.Table < tableUplinkOut+uplinkSlots:
 			stale = !usedOut[r.Table-tableUplinkOut]
-		case r.Table >= tableUplinkIn && r.Table < tableUplinkIn+1<<16:
-			stale = released[r.Table-tableUplinkIn]
+		case r.Table >= tableUplinkIn && r.Table < tableUplinkIn+uplinkSlots:
+			slot := r.Table - tableUplinkIn
+			_, inUse := indexOf[slot]
+			stale = released[slot] || !inUse
 			if dst, ok := netip.AddrFromSlice(r.Dst.IP); ok && !stale {
-				routed[proxy{ifindex: r.Table - tableUplinkIn, addr: dst.Unmap()}] = true
+				routed[proxy{ifindex: indexOf[slot], addr: dst.Unmap()}] = true
 			}
 		}
 		if stale {

@@ -2,8 +2,8 @@ package netns
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -32,10 +32,7 @@ func setupUplink(a *Attachment) error {
 		return fmt.Errorf("network: %w", err)
 	}
 	defer c.Close()
-	out, in := tableUplinkOut+idx, tableUplinkIn+idx
-	if idx > math.MaxUint16 {
-		return fmt.Errorf("network: uplink %s: ifindex %d too large for prison's table ids", up, idx)
-	}
+	out, in := tableUplinkOut+a.UplinkSlot, tableUplinkIn+a.UplinkSlot
 	routes, err := retryDump(func() ([]netlink.Route, error) {
 		return h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN, LinkIndex: idx},
 			netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF)
@@ -145,4 +142,67 @@ func uplinkSwitches(up string, v4 bool) []string {
 	}
 	conf := "/proc/sys/net/ipv6/conf/" + up + "/"
 	return []string{conf + "force_forwarding", conf + "forwarding"}
+}
+
+// uplinkSlot numbers the routing tables of uplink up (ifindex idx). An
+// uplink in use keeps the slot its "iif UPLINK lookup <in table>" rule
+// records; a new one takes its ifindex when that is free and fits, or the
+// lowest free slot: ifindexes grow with every link a host ever made, a
+// veth per jail included, and soon pass what a table id can hold.
+// Preconditions: the host lock is held exclusive (uplinks take it so).
+func uplinkSlot(up string, idx int) (int, error) {
+	h, err := openRtnl()
+	if err != nil {
+		return 0, fmt.Errorf("network: %w", err)
+	}
+	defer h.Close()
+	// Each uplink rule is added for both families: IPv4's list is all.
+	rules, err := retryDump(func() ([]netlink.Rule, error) { return h.RuleList(unix.AF_INET) })
+	if err != nil {
+		return 0, fmt.Errorf("network: list rules: %w", err)
+	}
+	var used []int
+	for _, r := range rules {
+		slot, ok := uplinkTableSlot(r.Table)
+		if r.Protocol != Protocol || !ok {
+			continue
+		}
+		if r.Priority == PriorityUplinkIn && r.IifName == up {
+			return slot, nil
+		}
+		used = append(used, slot)
+	}
+	// A slot whose tables still hold routes (not swept yet) is not free:
+	// its out table would send a jail where another uplink goes.
+	routes, err := retryDump(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC, Protocol: Protocol},
+			netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("network: list routes: %w", err)
+	}
+	for _, r := range routes {
+		if slot, ok := uplinkTableSlot(r.Table); ok {
+			used = append(used, slot)
+		}
+	}
+	if idx > 0 && idx < uplinkSlots && !slices.Contains(used, idx) {
+		return idx, nil
+	}
+	for slot := 1; slot < uplinkSlots; slot++ {
+		if !slices.Contains(used, slot) {
+			return slot, nil
+		}
+	}
+	return 0, fmt.Errorf("network: uplink %s: no free routing table slot", up)
+}
+
+// uplinkTableSlot returns the slot of one of the uplinks' tables.
+func uplinkTableSlot(table int) (int, bool) {
+	for _, base := range []int{tableUplinkOut, tableUplinkIn} {
+		if table >= base && table < base+uplinkSlots {
+			return table - base, true
+		}
+	}
+	return 0, false
 }

@@ -164,8 +164,15 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // the pid holding the outside namespace.
 func makeOutside(tb testing.TB, name string, hostAddrs, outAddrs []netip.Prefix) (netlink.Link, int) {
 	tb.Helper()
+	return makeOutsideIndex(tb, name, 0, hostAddrs, outAddrs)
+}
+
+// makeOutsideIndex is makeOutside with the host end's ifindex chosen
+// (0: the kernel's next).
+func makeOutsideIndex(tb testing.TB, name string, index int, hostAddrs, outAddrs []netip.Prefix) (netlink.Link, int) {
+	tb.Helper()
 	pid := startJail(tb)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, Flags: net.FlagUp}, PeerName: "eth0", PeerNamespace: netlink.NsPid(pid)}
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index, Flags: net.FlagUp}, PeerName: "eth0", PeerNamespace: netlink.NsPid(pid)}
 	if err := netlink.LinkAdd(v); err != nil {
 		tb.Fatalf("add veth %s: %v", name, err)
 	}
