@@ -297,7 +297,7 @@ func attachVeth(a *Attachment, ns target) (err error) {
 
 	var hostIdx, peerIdx int
 	if ns.spare != nil {
-		hostIdx, peerIdx, err = renameSpare(host, ns.spare, a.HostLink)
+		hostIdx, peerIdx, err = ns.spare.hostIdx, ns.spare.jailIndex, ns.spare.rename(host, a.HostLink, true)
 	} else {
 		hostIdx, peerIdx, err = createVeth(host, a.HostLink, mtu, ns)
 	}
@@ -385,33 +385,30 @@ func NameSpare(p *Plan, s *Spare) {
 		return
 	}
 	defer host.Close()
-	name := p.HostLink()
-	host.queue(renameMsg(s.hostIdx, name), "rename "+s.Name+" to "+name)
-	if host.flush(nil) == nil {
-		s.Name = name
-	}
+	_ = s.rename(host, p.HostLink(), false)
 }
 
-// renameSpare gives a spare's host end the jail's host link name, unless
-// NameSpare did.
-func renameSpare(host *conn, s *Spare, name string) (hostIdx, peerIdx int, err error) {
+// rename gives the spare's host end name, unless it has it already; with
+// wait, a name still taken by a jail of that name that just died (as in
+// createVeth) is waited for.
+func (s *Spare) rename(host *conn, name string, wait bool) error {
 	if s.Name == name {
-		return s.hostIdx, s.jailIndex, nil
+		return nil
 	}
 	what := "rename " + s.Name + " to " + name
 	host.queue(renameMsg(s.hostIdx, name), what)
-	err = host.flush(nil)
-	if errors.Is(err, unix.EEXIST) {
-		// As in createVeth: a jail of that name that just died.
+	err := host.flush(nil)
+	if wait && errors.Is(err, unix.EEXIST) {
 		if err = waitLinkGone(name, staleLinkWait); err == nil {
 			host.queue(renameMsg(s.hostIdx, name), what)
 			err = host.flush(nil)
 		}
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("network: %w", err)
+		return fmt.Errorf("network: %w", err)
 	}
-	return s.hostIdx, s.jailIndex, nil
+	s.Name = name
+	return nil
 }
 
 // setupJailEnd configures lo and eth0 inside the jail in one batch.
