@@ -219,11 +219,16 @@ func (c *Client) Close() error {
 // requestSpawn has the client clone the init with flags, fd 3 of the init
 // being sync; the client also keeps the jail's state lock for the jail's
 // life. awaitSpawn reads the outcome.
-func (c *Client) requestSpawn(flags uintptr, sync, lock int) error {
+func (c *Client) requestSpawn(flags uintptr, name string, sync, lock int) error {
+	exe, err := sealedSelf()
+	if err != nil {
+		return err
+	}
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
 	m = binary.NativeEndian.AppendUint32(m, 0)
 	m = binary.NativeEndian.AppendUint64(m, uint64(flags))
-	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(sync, lock), nil); err != nil {
+	m = append(append(m, name...), 0)
+	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(sync, lock, int(exe.Fd())), nil); err != nil {
 		return fmt.Errorf("start init: client: %w", err)
 	}
 	c.spawning = true

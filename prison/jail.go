@@ -26,8 +26,10 @@ type Jail struct {
 	Spec *specs.Spec
 
 	// Stdin, Stdout and Stderr are the command's standard files when it has
-	// no terminal. An *os.File is handed to the jail as is; anything else
-	// goes through a pipe (see exec.Cmd). nil is /dev/null.
+	// no terminal. An *os.File that is an anonymous pipe is handed to the
+	// jail as is; anything else goes through a pipe that the launcher
+	// copies (see exec.Cmd), because the jail's root could reopen, chmod or
+	// truncate a host file it holds. nil reads as empty and discards.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 
@@ -40,20 +42,18 @@ type Jail struct {
 	// Timing, when not nil, records how long each phase took.
 	Timing *Timing
 
-	// Executable is the prison binary run as the jail's init; the running
-	// one when empty.
-	Executable string
-
 	// Client, when set, forks the init for this launcher (prison daemon):
 	// the init is the client's child and inherits its stdio, credentials
-	// and limits. Stdin, Stdout, Stderr and Executable are then unused,
+	// and limits. Stdin, Stdout and Stderr are then unused,
 	// and Spec.Process.Terminal must be false.
 	Client *Client
 	// Pool, when set, supplies the jail's network namespace.
 	Pool *Pool
 
 	state    *State
-	reaped   bool // the init has been waited for
+	sigMu    sync.Mutex // guards reaped and pidfd against Signal
+	reaped   bool       // the init has been waited for
+	pidfd    int        // the init's, from Start until it is reaped
 	copies   sync.WaitGroup
 	closers  []*os.File   // the init's ends of stdio pipes and /dev/null
 	sock     *os.File     // launcher's end of the sync socket

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ var ErrNotRoot = errors.New("prison must run as root")
 // exits, not the process (golang/go#27505).
 func (j *Jail) Start() (err error) {
 	j.Timing.mark("launcher_start")
+	j.pidfd = -1
 	if os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
@@ -331,18 +333,23 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		if j.Spec.Process.Terminal {
 			return errors.New("bug: a daemon's client has no terminal")
 		}
-		if err := j.Client.requestSpawn(cloneFlags(j.Spec), fds[1], int(j.state.lock.Fd())); err != nil {
+		if err := j.Client.requestSpawn(cloneFlags(j.Spec), j.Name, fds[1], int(j.state.lock.Fd())); err != nil {
 			return err
 		}
 		j.state.handOver()
 		return nil
 	}
-	exe := j.Executable
-	if exe == "" {
-		// Resolved here, on the host, before anything of the jail exists
-		// (CVE-2019-5736: never re-resolve inside the jail).
-		exe = "/proc/self/exe"
+	// Resolved here, on the host, before anything of the jail exists, and
+	// executed from a read-only mount (exe_linux.go).
+	exeFD, err := readOnlyExecutable()
+	if err != nil {
+		return err
 	}
+	defer unix.Close(exeFD)
+	if exeFD <= 3 {
+		return fmt.Errorf("bug: init executable on fd %d, which the init's stdio and sync socket take", exeFD)
+	}
+	exe := "/proc/self/fd/" + strconv.Itoa(exeFD)
 	stdio, err := j.openStdio()
 	if err != nil {
 		return err
@@ -368,6 +375,12 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		return fmt.Errorf("start init: %w", err)
 	}
 	j.initPID = pid
+	// The init is our child, so its pid cannot be reused before Wait
+	// reaps it; the pidfd keeps Signal right after that too.
+	if j.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("start init: pidfd: %w", err)
+	}
 	return nil
 }
 
@@ -485,35 +498,60 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	return st, err
 }
 
+// ErrNotRunning is returned by Signal for a jail whose init is not (or no
+// longer) running.
+var ErrNotRunning = errors.New("jail not running")
+
 // Signal sends sig to the jail's command (through its PID 1, which forwards
-// it).
+// it). It may be called from any goroutine while Wait runs.
 func (j *Jail) Signal(sig os.Signal) error {
+	j.sigMu.Lock()
+	defer j.sigMu.Unlock()
 	if j.initPID == 0 || j.reaped {
-		return errors.New("jail not running")
+		return ErrNotRunning
 	}
+	var err error
 	if j.Client != nil {
-		return j.Client.signal(sig.(syscall.Signal))
+		err = j.Client.signal(sig.(syscall.Signal))
+	} else {
+		err = unix.PidfdSendSignal(j.pidfd, sig.(syscall.Signal), nil, 0)
 	}
-	return unix.Kill(j.initPID, sig.(syscall.Signal))
+	if errors.Is(err, unix.ESRCH) {
+		return ErrNotRunning // exited, not yet reaped
+	}
+	return err
 }
 
 // waitInit reaps the init.
 func (j *Jail) waitInit() (syscall.WaitStatus, error) {
 	if j.Client != nil {
-		j.reaped = true
-		return j.Client.reaped(), nil
+		ws := j.Client.reaped()
+		j.setReaped()
+		return ws, nil
 	}
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(j.initPID, &ws, 0, nil)
-		if err == syscall.EINTR {
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
 			return ws, fmt.Errorf("wait for init: %w", err)
 		}
-		j.reaped = true
+		j.setReaped()
 		return ws, nil
+	}
+}
+
+// setReaped records that the init is gone, so that Signal no longer
+// reaches for it.
+func (j *Jail) setReaped() {
+	j.sigMu.Lock()
+	defer j.sigMu.Unlock()
+	j.reaped = true
+	if j.pidfd >= 0 {
+		unix.Close(j.pidfd)
+		j.pidfd = -1
 	}
 }
 

@@ -4,25 +4,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
-// openStdio returns the init's fds 0, 1 and 2, as exec.Cmd would: an
-// *os.File goes to the jail as is, anything else through a pipe the
-// launcher copies, nil is /dev/null. A jail with a terminal gets /dev/null:
-// its command's stdio is the pty.
+// openStdio returns the init's fds 0, 1 and 2. The jail gets byte streams
+// and never a host object: root inside holds CAP_FOWNER and
+// CAP_DAC_OVERRIDE, so a host file (a `> log` redirection, systemd's
+// StandardOutput=append:, even /dev/null) could be reopened read-write
+// through /proc/self/fd/N, truncated, chmodded 4755 or chowned, a named
+// FIFO likewise, and a socket could carry forged credentials to its host
+// peer. Only an anonymous pipe goes in as it is: reopening it gives the
+// same pipe, and its inode belongs to no filesystem of the host. Anything
+// else is relayed through a pipe the launcher copies, which reads and
+// writes the same bytes. A jail with a terminal gets empty pipes: its
+// command's stdio is the pty.
 func (j *Jail) openStdio() ([]uintptr, error) {
-	var null *os.File
-	devNull := func() (*os.File, error) {
-		if null == nil {
-			f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-			if err != nil {
-				return nil, err
-			}
-			null = f
-			j.closers = append(j.closers, f)
-		}
-		return null, nil
-	}
 	in, out, errw := j.Stdin, j.Stdout, j.Stderr
 	if j.Spec.Process.Terminal {
 		in, out, errw = nil, nil, nil
@@ -33,11 +30,11 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 		var err error
 		switch i {
 		case 0:
-			f, err = j.reader(in, devNull)
+			f, err = j.reader(in)
 		case 1:
-			f, err = j.writer(out, devNull)
+			f, err = j.writer(out)
 		case 2:
-			f, err = j.writer(errw, devNull)
+			f, err = j.writer(errw)
 		}
 		if err != nil {
 			j.closeAfterStart()
@@ -48,18 +45,28 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 	return fds, nil
 }
 
-func (j *Jail) reader(r io.Reader, devNull func() (*os.File, error)) (*os.File, error) {
-	switch r := r.(type) {
-	case nil:
-		return devNull()
-	case *os.File:
-		return r, nil
+// IsAnonymousPipe reports whether f is a pipe that no filesystem names:
+// the only kind of descriptor a jail may hold of the host's.
+func IsAnonymousPipe(f *os.File) bool {
+	var st unix.Stat_t
+	var fs unix.Statfs_t
+	return unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO &&
+		unix.Fstatfs(int(f.Fd()), &fs) == nil && fs.Type == unix.PIPEFS_MAGIC
+}
+
+func (j *Jail) reader(r io.Reader) (*os.File, error) {
+	if f, ok := r.(*os.File); ok && IsAnonymousPipe(f) {
+		return f, nil
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	j.closers = append(j.closers, pr)
+	if r == nil {
+		pw.Close() // end of file at once, as /dev/null gives
+		return pr, nil
+	}
 	// Not waited for: a reader such as a terminal may never return.
 	go func() {
 		_, _ = io.Copy(pw, r)
@@ -68,12 +75,12 @@ func (j *Jail) reader(r io.Reader, devNull func() (*os.File, error)) (*os.File, 
 	return pr, nil
 }
 
-func (j *Jail) writer(w io.Writer, devNull func() (*os.File, error)) (*os.File, error) {
-	switch w := w.(type) {
-	case nil:
-		return devNull()
-	case *os.File:
-		return w, nil
+func (j *Jail) writer(w io.Writer) (*os.File, error) {
+	if f, ok := w.(*os.File); ok && IsAnonymousPipe(f) {
+		return f, nil
+	}
+	if w == nil {
+		w = io.Discard
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {

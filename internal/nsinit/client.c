@@ -8,11 +8,13 @@
 // addresses, makes the network, and drives the init through the usual sync
 // protocol (init.c). The client only forks:
 //
+//	C       connect, and check the peer is a daemon (daemon_trusted)
 //	C -> D  RUN(args, cwd, TERM)
 //	D -> C  FALLBACK                       Go runs as if no daemon listened
 //	     or DONE(status, stdout, stderr)   the command line was refused
-//	     or CLONE(flags) + sync socket, state lock
-//	C       clone(flags): the child is the init (nsinit_run_init)
+//	     or CLONE(flags, name) + sync socket, state lock, sealed executable
+//	C       clone(flags): the child executes the sealed copy of prison as
+//	        the jail's init (init.c)
 //	C -> D  SPAWNED(pid) + pidfd
 //	D <-> init  plan, READY, GO, STARTED, EXIT
 //	C -> D  REAPED(wait status)
@@ -24,18 +26,32 @@
 // own but a network namespace. The client holds the jail's state lock, so
 // the jail is alive exactly as long as its client (prison/state.go). Keep
 // it dumb: no policy lives here.
+//
+// Two things the client does not inherit blindly. Its stdio goes to the
+// jail only as anonymous pipes: any other descriptor (a file, a FIFO, a
+// socket, /dev/null) is relayed through a pipe, because root inside could
+// reopen, chmod or truncate a host file it holds (prison/stdio.go says the
+// same for the Go launcher). And the init is executed from the daemon's
+// sealed copy of prison, never forked from this process as it is: until the
+// command's execve its /proc/self/exe would be the host's prison binary
+// (prison/exe_linux.go).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/capability.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -43,6 +59,10 @@
 #include <unistd.h>
 
 #include "nsinit.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 // Linux 6.5; older glibc headers lack it
+#endif
 
 #define SYNC_FD 3
 
@@ -68,10 +88,14 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-// recv_msg reads one message into a buffer it allocates, with up to two fds.
-static ssize_t recv_msg(int s, char **buf, int fds[2])
+#define MAX_FDS 3
+
+// recv_msg reads one message into a buffer it allocates, with up to
+// MAX_FDS fds.
+static ssize_t recv_msg(int s, char **buf, int fds[MAX_FDS])
 {
-	fds[0] = fds[1] = -1;
+	for (int i = 0; i < MAX_FDS; i++)
+		fds[i] = -1;
 	ssize_t n;
 	while ((n = recv(s, NULL, 0, MSG_PEEK | MSG_TRUNC)) < 0 && errno == EINTR)
 		;
@@ -82,7 +106,7 @@ static ssize_t recv_msg(int s, char **buf, int fds[2])
 		return -1;
 	struct iovec iov = {.iov_base = *buf, .iov_len = (size_t)n};
 	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
+		char b[CMSG_SPACE(MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
@@ -93,7 +117,7 @@ static ssize_t recv_msg(int s, char **buf, int fds[2])
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		memcpy(fds, CMSG_DATA(c), (k > 2 ? 2 : k) * sizeof(int));
+		memcpy(fds, CMSG_DATA(c), (k > MAX_FDS ? MAX_FDS : k) * sizeof(int));
 	}
 	return n;
 }
@@ -120,6 +144,52 @@ static _Noreturn void done(const char *m, ssize_t n)
 	_exit(status);
 }
 
+// same_file says whether two paths name the same inode.
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static int effective_caps(pid_t pid, uint64_t *caps)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = pid};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	*caps = (uint64_t)d[1].effective << 32 | d[0].effective;
+	return 0;
+}
+
+// daemon_trusted says whether the peer of s is a prison daemon on the host
+// and not something that only sits at the socket's path: a path can be
+// resolved inside a jail, whose tenant may run a fake daemon there, and a
+// jail can even run prison itself (a script whose interpreter is
+// /proc/self/exe). So the peer must be root, run this very binary, and hold
+// CAP_SYS_ADMIN and CAP_NET_ADMIN — which no process in a jail can, its
+// bounding set lacks them — and every capability this process has; all of
+// it read while its pidfd shows it alive, so a reused pid cannot pass.
+static int daemon_trusted(int s)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int pidfd = -1;
+	socklen_t plen = sizeof(pidfd);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0 ||
+	    cred.pid <= 0 || getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &plen) < 0)
+		return 0;
+	uint64_t peer = 0, self = 0;
+	const uint64_t need = 1ULL << CAP_SYS_ADMIN | 1ULL << CAP_NET_ADMIN;
+	char exe[64];
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)cred.pid);
+	int ok = effective_caps(cred.pid, &peer) == 0 && effective_caps(0, &self) == 0 &&
+		 (peer & need) == need && (peer & self) == self && same_file(exe, "/proc/self/exe") &&
+		 syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+	close(pidfd);
+	return ok;
+}
+
 // connect_daemon returns a connection to the daemon, or -1 when there is
 // none to use.
 static int connect_daemon(char **envp)
@@ -140,7 +210,7 @@ static int connect_daemon(char **envp)
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !daemon_trusted(s)) {
 		close(s);
 		return -1;
 	}
@@ -175,23 +245,134 @@ static int send_request(int s, int argc, char **argv, char **envp, uint64_t star
 	return r;
 }
 
-// spawn clones the init with the daemon's flags; the child never returns.
-static pid_t spawn(uint64_t flags, int syncfd)
+// A relay copies one stdio stream between the caller's descriptor and a
+// pipe of the jail's, for a descriptor the jail must not hold itself.
+struct relay {
+	int src, dst;    // -1 once closed
+	int host_dst;    // dst is the caller's: written PIPE_BUF at a time
+	int eof;         // src is done
+	size_t len, off; // buffered bytes
+	char buf[65536];
+};
+
+// anonymous_pipe says whether fd is a pipe that no filesystem names, the
+// only kind of descriptor the jail may share with the caller.
+static int anonymous_pipe(int fd)
 {
-	pid_t parent = getpid();
+	struct stat st;
+	struct statfs fs;
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fstatfs(fd, &fs) == 0 &&
+	       fs.f_type == 0x50495045; // PIPEFS_MAGIC
+}
+
+// open_relays gives each of the caller's stdio descriptors that is not an
+// anonymous pipe a pipe of its own: jail[i] is the end the init gets as fd
+// i (-1: fd i itself).
+static int open_relays(struct relay *r[3], int jail[3])
+{
+	for (int i = 0; i < 3; i++) {
+		r[i] = NULL;
+		jail[i] = -1;
+		if (anonymous_pipe(i))
+			continue;
+		int p[2];
+		r[i] = calloc(1, sizeof(**r));
+		if (!r[i] || pipe2(p, O_CLOEXEC) < 0)
+			return -1;
+		int ours = i == 0 ? p[1] : p[0];
+		jail[i] = i == 0 ? p[0] : p[1];
+		if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
+			return -1;
+		r[i]->src = i == 0 ? 0 : ours;
+		r[i]->dst = i == 0 ? ours : i;
+		r[i]->host_dst = i != 0;
+	}
+	return 0;
+}
+
+static void relay_close(struct relay *r)
+{
+	if (r->dst >= 0 && r->dst > 2)
+		close(r->dst);
+	if (r->src > 2)
+		close(r->src);
+	r->src = r->dst = -1;
+	r->eof = 1;
+	r->len = r->off = 0;
+}
+
+// relay_events is what to poll the relay's descriptors for.
+static void relay_poll(struct relay *r, struct pollfd *src, struct pollfd *dst)
+{
+	src->fd = r && r->src >= 0 && !r->eof && r->len == 0 ? r->src : -1;
+	src->events = POLLIN;
+	dst->fd = r && r->dst >= 0 && r->len > 0 ? r->dst : -1;
+	dst->events = POLLOUT;
+}
+
+static void relay_step(struct relay *r, short srcev, short dstev)
+{
+	if (srcev) {
+		ssize_t n = read(r->src, r->buf, sizeof(r->buf));
+		if (n > 0) {
+			r->len = (size_t)n;
+			r->off = 0;
+		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			r->eof = 1;
+		}
+	}
+	if (dstev && r->len > 0) {
+		size_t want = r->len - r->off;
+		if (r->host_dst && want > PIPE_BUF)
+			want = PIPE_BUF;
+		ssize_t n = write(r->dst, r->buf + r->off, want);
+		if (n > 0) {
+			r->off += (size_t)n;
+			if (r->off == r->len)
+				r->len = r->off = 0;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			relay_close(r); // the reader is gone: as a pipe, the writer gets EPIPE
+			return;
+		}
+	}
+	if (r->eof && r->len == 0 && r->dst >= 0)
+		relay_close(r);
+}
+
+// spawn clones the init with the daemon's flags; the child executes exe
+// as the jail's init and never returns. alive is a pipe whose write end
+// only this process holds.
+static pid_t spawn(uint64_t flags, int syncfd, int exe, const char *name, int alive[2],
+		   const int jail[3])
+{
 	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
 	if (pid != 0)
 		return pid;
 	// The jail dies with its client, even by SIGKILL. A client that died
-	// before this line is seen by getppid() only outside a new PID
-	// namespace (inside, the parent is 0); the daemon, seeing the client
-	// hang up, ends such an init through its sync socket.
+	// before the parent-death signal was set has closed the last write end
+	// of alive: getppid() cannot tell in a new PID namespace, where the
+	// parent is 0.
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (!(flags & CLONE_NEWPID) && getppid() != parent)
+	close(alive[1]);
+	struct pollfd p = {.fd = alive[0], .events = POLLIN};
+	if (poll(&p, 1, 0) != 0)
 		_exit(NSINIT_EXIT_SETUP);
-	if (syncfd != SYNC_FD && dup2(syncfd, SYNC_FD) < 0)
+	for (int i = 0; i < 3; i++)
+		if (jail[i] >= 0 && dup2(jail[i], i) < 0)
+			_exit(NSINIT_EXIT_SETUP);
+	exe = fcntl(exe, F_DUPFD_CLOEXEC, SYNC_FD + 1);
+	if (exe < 0 || (syncfd != SYNC_FD && dup2(syncfd, SYNC_FD) < 0))
 		_exit(NSINIT_EXIT_SETUP);
-	_exit(nsinit_run_init());
+	// The name in the arguments tells ps(1) on the host which jail an
+	// init belongs to, as with the Go launcher; nothing of the caller's
+	// command line (host paths, --env values) reaches the jail's
+	// /proc/1/cmdline.
+	char *args[] = {"prison", NSINIT_SENTINEL, (char *)name, NULL};
+	char *env[] = {NULL};
+	syscall(SYS_execveat, exe, "", args, env, AT_EMPTY_PATH);
+	int32_t msg[3] = {NSINIT_MSG_ERROR, NSINIT_OP_INIT, errno};
+	nsinit_send(SYNC_FD, msg, sizeof(msg), -1);
+	_exit(NSINIT_EXIT_SETUP);
 }
 
 void nsinit_client(int argc, char **argv, char **envp)
@@ -203,15 +384,16 @@ void nsinit_client(int argc, char **argv, char **envp)
 	if (s < 0)
 		return;
 	char *m = NULL;
-	int fds[2];
+	int fds[MAX_FDS];
 	ssize_t n = -1;
 	if (send_request(s, argc, argv, envp, start) == 0)
 		n = recv_msg(s, &m, fds);
 	if (n >= 4 && rd32(m) == NSINIT_DAEMON_DONE)
 		done(m, n);
-	if (n < 16 || rd32(m) != NSINIT_DAEMON_CLONE || fds[0] < 0 || fds[1] < 0) {
+	if (n < 17 || rd32(m) != NSINIT_DAEMON_CLONE || m[n - 1] != 0 || fds[0] < 0 ||
+	    fds[1] < 0 || fds[2] < 0) {
 		// No daemon after all, or one that declines: nothing is made yet.
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < MAX_FDS; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
 		free(m);
@@ -220,8 +402,9 @@ void nsinit_client(int argc, char **argv, char **envp)
 	}
 	uint64_t flags;
 	memcpy(&flags, m + 8, 8);
-	free(m);
-	int syncfd = fds[0]; // fds[1], the state lock, stays open until exit
+	const char *name = m + 16;
+	// fds[1], the state lock, stays open until exit.
+	int syncfd = fds[0], exe = fds[2];
 
 	// Signals for the command are queued from here on and forwarded once
 	// the init exists; SIGCHLD says it is gone.
@@ -233,25 +416,52 @@ void nsinit_client(int argc, char **argv, char **envp)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 
-	pid_t pid = sfd < 0 ? -1 : spawn(flags, syncfd);
+	struct relay *r[3];
+	int jail[3], alive[2] = {-1, -1};
+	pid_t pid = -1;
+	if (sfd >= 0 && open_relays(r, jail) == 0 && pipe2(alive, O_CLOEXEC) == 0)
+		pid = spawn(flags, syncfd, exe, name, alive, jail);
 	int32_t spawned[2] = {NSINIT_CLIENT_SPAWNED, pid < 0 ? -errno : pid};
 	int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pid > 0 && pidfd < 0) {
 		kill(pid, SIGKILL);
 		spawned[1] = -errno;
 	}
+	free(m);
 	close(syncfd);
+	close(exe);
+	close(alive[0]); // alive[1] stays open until exit
+	for (int i = 0; i < 3; i++)
+		if (jail[i] >= 0)
+			close(jail[i]);
 	if (nsinit_send(s, spawned, sizeof(spawned), pidfd) < 0 && pid > 0)
 		kill(pid, SIGKILL);
 	if (pidfd >= 0)
 		close(pidfd);
+	// A reader of the caller's that went away ends that relay, not the
+	// client.
+	signal(SIGPIPE, SIG_IGN);
 
+	char *fin = NULL;
+	ssize_t finlen = 0;
 	int status = 0, reaped = pid <= 0, gone = 0;
-	while (!reaped || !gone) {
-		struct pollfd p[2] = {{.fd = gone ? -1 : s, .events = POLLIN},
+	for (;;) {
+		int relaying = 0;
+		for (int i = 1; i < 3; i++)
+			relaying |= r[i] && r[i]->dst >= 0;
+		if (reaped && gone && !relaying)
+			break;
+		if (reaped && r[0] && r[0]->dst >= 0)
+			relay_close(r[0]); // nobody is left to read the jail's stdin
+		struct pollfd p[8] = {{.fd = gone ? -1 : s, .events = POLLIN},
 				      {.fd = reaped ? -1 : sfd, .events = POLLIN}};
-		if (poll(p, 2, -1) < 0)
+		for (int i = 0; i < 3; i++)
+			relay_poll(r[i], &p[2 + 2 * i], &p[3 + 2 * i]);
+		if (poll(p, 8, -1) < 0)
 			continue;
+		for (int i = 0; i < 3; i++)
+			if (r[i] && (p[2 + 2 * i].revents || p[3 + 2 * i].revents))
+				relay_step(r[i], p[2 + 2 * i].revents, p[3 + 2 * i].revents);
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -270,13 +480,19 @@ void nsinit_client(int argc, char **argv, char **envp)
 		if (p[0].revents) {
 			n = recv_msg(s, &m, fds);
 			if (n >= 4 && rd32(m) == NSINIT_DAEMON_DONE) {
-				if (!reaped) // not expected: the daemon waits for REAPED
+				if (!reaped) { // not expected: the daemon waits for REAPED
 					waitpid(pid, &status, 0);
-				done(m, n);
+					reaped = 1;
+				}
+				fin = m;
+				finlen = n;
 			}
 			gone = 1;
 		}
 	}
+	// What the jail wrote is all out; now what prison run itself printed.
+	if (fin)
+		done(fin, finlen);
 	// The daemon went away: the command's status is the init's (init.c),
 	// and the next prison call removes the jail's host side.
 	static const char msg[] = "prison: the daemon stopped while the jail ran; "

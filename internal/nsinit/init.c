@@ -71,6 +71,11 @@ struct plan {
 
 static int rootfd = -1;
 static int ptymaster = -1, ptyslave = -1;
+// The init creates files with the plan's exact modes under umask 0, so that
+// no mode needs fixing afterwards by path (a path in a --root that another
+// jail can write may have become a symlink by then); the command gets the
+// umask the init was started with.
+static mode_t command_umask;
 
 int nsinit_send(int sock, const void *msg, size_t len, int fd)
 {
@@ -197,8 +202,6 @@ static int do_mkdir(const char *rel, mode_t mode)
 			r = -1;
 			errno = ENOTDIR;
 		}
-	} else if (r == 0) {
-		fchmodat(dfd, base, mode, 0); // mkdir obeys the umask; the plan's mode is exact
 	}
 	int err = errno;
 	close(dfd);
@@ -213,8 +216,6 @@ static int do_mknod(const char *rel, mode_t mode, dev_t dev)
 	if (dfd < 0)
 		return -1;
 	int r = mknodat(dfd, base, mode, dev);
-	if (r == 0)
-		r = fchmodat(dfd, base, mode & 07777, 0);
 	int err = errno;
 	close(dfd);
 	errno = err;
@@ -250,8 +251,6 @@ static int do_write(const char *rel, uint32_t how, mode_t mode, const char *data
 		errno = err;
 		return -1;
 	}
-	if (how == NSINIT_WRITE_CREATE)
-		fchmod(fd, mode); // open obeys the umask; the plan's mode is exact
 	while (len > 0) {
 		ssize_t n = write(fd, data, len);
 		if (n < 0 && errno == EINTR)
@@ -365,29 +364,96 @@ static uint64_t rd64(const char *p)
 	return v;
 }
 
+// strs_ok says whether p[0..len) holds n NUL-terminated strings after skip
+// bytes, and returns in *end where they end: the plan comes from the
+// launcher, but a record that runs past its own length must fail, not read
+// the next one.
+static int strs_ok(const char *p, uint32_t len, uint32_t skip, int n, uint32_t *end)
+{
+	uint32_t o = skip;
+	if (o > len)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		const char *z = memchr(p + o, 0, len - o);
+		if (!z)
+			return 0;
+		o = (uint32_t)(z - p) + 1;
+	}
+	if (end)
+		*end = o;
+	return 1;
+}
+
 // Execute the plan's records in order; fill in the process settings.
 static void run_plan(char *buf, size_t len, struct plan *pl)
 {
 	size_t off = 0;
 	int idx = 0, nargs = 0, nenv = 0;
-	// First pass counts arguments and environment entries for the arrays.
-	for (size_t o = 0; o + 8 <= len;) {
+	// First pass checks every record's bounds and counts arguments and
+	// environment entries for the arrays.
+	for (size_t o = 0; o < len; idx++) {
+		if (len - o < 8)
+			fail(idx, EINVAL);
 		uint32_t t = rd32(buf + o), l = rd32(buf + o + 4);
+		uint64_t padded = ((uint64_t)l + 7) & ~(uint64_t)7;
+		if (padded > len - o - 8)
+			fail(idx, EINVAL);
 		nargs += t == NSINIT_ARG;
 		nenv += t == NSINIT_ENV;
-		o += 8 + ((l + 7) & ~7u);
+		o += 8 + (size_t)padded;
 	}
 	pl->argv = calloc((size_t)nargs + 1, sizeof(char *));
 	pl->envp = calloc((size_t)nenv + 1, sizeof(char *));
 	if (!pl->argv || !pl->envp)
 		fail(-1, ENOMEM);
-	for (; off + 8 <= len; idx++) {
+	for (idx = 0; off < len; idx++) {
 		uint32_t t = rd32(buf + off), l = rd32(buf + off + 4);
 		char *p = buf + off + 8;
-		off += 8 + ((l + 7) & ~7u);
-		if (off > len)
+		off += 8 + (size_t)((((uint64_t)l + 7) & ~(uint64_t)7));
+		uint32_t end = 0;
+		int ok = 1, r = 0;
+		switch (t) {
+		case NSINIT_MOUNT:
+			ok = strs_ok(p, l, 8, 4, NULL);
+			break;
+		case NSINIT_MKDIR:
+		case NSINIT_PTY:
+			ok = strs_ok(p, l, 4, 1, NULL);
+			break;
+		case NSINIT_MKNOD:
+			ok = strs_ok(p, l, 12, 1, NULL);
+			break;
+		case NSINIT_SYMLINK:
+			ok = strs_ok(p, l, 0, 2, NULL);
+			break;
+		case NSINIT_WRITE:
+			ok = strs_ok(p, l, 8, 1, &end);
+			break;
+		case NSINIT_ROOT:
+		case NSINIT_HOSTNAME:
+		case NSINIT_ARG:
+		case NSINIT_ENV:
+		case NSINIT_CWD:
+			ok = strs_ok(p, l, 0, 1, NULL);
+			break;
+		case NSINIT_USER:
+			ok = l >= 12 && rd32(p + 8) <= NSINIT_MAX_GROUPS && l >= 12 + 4 * rd32(p + 8);
+			break;
+		case NSINIT_CAPS:
+			ok = l >= 8;
+			break;
+		case NSINIT_FLAGS:
+			ok = l >= 4;
+			break;
+		case NSINIT_FILTER:
+			// The kernel takes at most BPF_MAXINSNS instructions, in an
+			// unsigned short: a longer program must not be truncated.
+			ok = l >= 8 && (l - 8) % sizeof(struct sock_filter) == 0 &&
+			     (l - 8) / sizeof(struct sock_filter) <= BPF_MAXINSNS;
+			break;
+		}
+		if (!ok)
 			fail(idx, EINVAL);
-		int r = 0;
 		switch (t) {
 		case NSINIT_MOUNT: {
 			uint64_t flags = rd64(p);
@@ -409,13 +475,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_SYMLINK:
 			r = do_symlink(p, p + strlen(p) + 1);
 			break;
-		case NSINIT_WRITE: {
-			char *path = p + 8;
-			size_t pl_len = strlen(path) + 1;
-			r = do_write(path, rd32(p), (mode_t)rd32(p + 4), path + pl_len,
-				     l - 8 - pl_len);
+		case NSINIT_WRITE:
+			r = do_write(p + 8, rd32(p), (mode_t)rd32(p + 4), p + end, l - end);
 			break;
-		}
 		case NSINIT_PTY:
 			r = do_pty(p + 4, (uint16_t)(rd32(p) >> 16), (uint16_t)rd32(p));
 			break;
@@ -444,8 +506,6 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			pl->uid = rd32(p);
 			pl->gid = rd32(p + 4);
 			pl->ngroups = rd32(p + 8);
-			if (pl->ngroups > NSINIT_MAX_GROUPS)
-				fail(idx, E2BIG);
 			for (uint32_t i = 0; i < pl->ngroups; i++)
 				pl->groups[i] = rd32(p + 12 + 4 * i);
 			break;
@@ -507,11 +567,12 @@ static _Noreturn void exec_command(struct plan *pl)
 		close(ptyslave);
 		close(ptymaster);
 	}
-	if (pl->uid != 0 || pl->gid != 0 || pl->ngroups != 0) {
-		if (setgroups(pl->ngroups, pl->groups) < 0 || setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
-		    setresuid(pl->uid, pl->uid, pl->uid) < 0)
-			fail(NSINIT_OP_USER, errno);
-	}
+	// Always, for root too: whatever groups and ids the caller of prison
+	// had (setpriv --groups, --regid) must not reach the jail.
+	if (setgroups(pl->ngroups, pl->groups) < 0 || setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
+	    setresuid(pl->uid, pl->uid, pl->uid) < 0)
+		fail(NSINIT_OP_USER, errno);
+	umask(command_umask);
 	if (pl->cwd && chdir(pl->cwd) < 0)
 		fail(NSINIT_OP_CWD, errno);
 	if (pl->flags & NSINIT_FLAG_NNP && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -586,9 +647,10 @@ int nsinit_run_init(void)
 	// else the launcher's caller left open without close-on-exec came
 	// along through both execs, and must not reach the jail
 	// (CVE-2024-21626). The socket must not reach the command either.
-	if (syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0) < 0)
+	if (syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0) < 0 ||
+	    fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
 		return NSINIT_EXIT_SETUP;
-	fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+	command_umask = umask(0);
 	// This process is the prison binary until the command's exec, and the
 	// reaper stays it for the jail's life: not dumpable, so that root inside
 	// (no CAP_SYS_PTRACE) can neither ptrace it nor open /proc/1/exe, the
@@ -658,8 +720,9 @@ int nsinit_run_init(void)
 	// The reaper keeps no handle on the caller's stdio: when the command is
 	// done, the pipes close.
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int i = 0; i < 3 && null >= 0; i++)
-		dup2(null, i);
+	for (int i = 0; i < 3; i++)
+		if (null < 0 || dup2(null, i) < 0)
+			close(i);
 	reap(cmd);
 }
 

@@ -46,6 +46,7 @@ const (
 	OpExec   = C.NSINIT_OP_EXEC
 	OpUser   = C.NSINIT_OP_USER
 	OpCwd    = C.NSINIT_OP_CWD
+	OpInit   = C.NSINIT_OP_INIT
 )
 
 // ExitSetup is the init's exit status when it fails before the command runs.
@@ -102,6 +103,8 @@ func (p *Plan) Step(i int) string {
 		return fmt.Sprintf("set user %d:%d", p.UID, p.GID)
 	case OpCwd:
 		return "chdir " + p.Cwd
+	case OpInit:
+		return "execute the init"
 	}
 	if i >= 0 && i < len(p.Ops) {
 		return p.Ops[i].String()
@@ -136,8 +139,8 @@ func (e *encoder) rec(t uint32, parts ...[]byte) {
 	for _, p := range parts {
 		n += len(p)
 	}
-	e.b = binary.LittleEndian.AppendUint32(e.b, t)
-	e.b = binary.LittleEndian.AppendUint32(e.b, uint32(n))
+	e.b = binary.NativeEndian.AppendUint32(e.b, t)
+	e.b = binary.NativeEndian.AppendUint32(e.b, uint32(n))
 	for _, p := range parts {
 		e.b = append(e.b, p...)
 	}
@@ -147,8 +150,8 @@ func (e *encoder) rec(t uint32, parts ...[]byte) {
 	}
 }
 
-func u32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
-func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
 func cstr(s string) []byte {
 	return append([]byte(s), 0)
 }
@@ -222,9 +225,9 @@ func (p *Plan) Encode() ([]byte, error) {
 	if len(p.Filter) > 0 {
 		prog := make([]byte, 0, 8*len(p.Filter))
 		for _, f := range p.Filter {
-			prog = binary.LittleEndian.AppendUint16(prog, f.Code)
+			prog = binary.NativeEndian.AppendUint16(prog, f.Code)
 			prog = append(prog, f.Jt, f.Jf)
-			prog = binary.LittleEndian.AppendUint32(prog, f.K)
+			prog = binary.NativeEndian.AppendUint32(prog, f.K)
 		}
 		e.rec(C.NSINIT_FILTER, u32(p.FilterFlags), u32(0), prog)
 	}
@@ -267,9 +270,9 @@ func ParseMessage(b, oob []byte) (Message, error) {
 		}
 		return m, fmt.Errorf("nsinit: message of %d bytes, want 12", len(b))
 	}
-	m.Type = int32(binary.LittleEndian.Uint32(b))
-	m.A = int32(binary.LittleEndian.Uint32(b[4:]))
-	m.B = int32(binary.LittleEndian.Uint32(b[8:]))
+	m.Type = int32(binary.NativeEndian.Uint32(b))
+	m.A = int32(binary.NativeEndian.Uint32(b[4:]))
+	m.B = int32(binary.NativeEndian.Uint32(b[8:]))
 	return m, nil
 }
 

@@ -40,6 +40,7 @@ enum {
 	NSINIT_OP_EXEC = -4,
 	NSINIT_OP_USER = -5,
 	NSINIT_OP_CWD = -6,
+	NSINIT_OP_INIT = -7, // the client's execveat of the init
 };
 
 // Messages: three int32s (type, a, b), optionally with one fd.
@@ -66,8 +67,9 @@ enum {
 	NSINIT_CLIENT_RUN = 1,
 	// D -> C: u32 type: launch the jail in the client process instead.
 	NSINIT_DAEMON_FALLBACK = 2,
-	// D -> C: u32 type, u32 pad, u64 clone flags; fds: the init's sync
-	// socket, the jail's state lock (held by the client for the jail's life).
+	// D -> C: u32 type, u32 pad, u64 clone flags, the jail's name\0; fds:
+	// the init's sync socket, the jail's state lock (held by the client for
+	// the jail's life), the sealed prison binary to execute as the init.
 	NSINIT_DAEMON_CLONE = 3,
 	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
 	NSINIT_CLIENT_SPAWNED = 4,

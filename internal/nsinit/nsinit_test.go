@@ -16,7 +16,7 @@ func records(t *testing.T, b []byte) [][2]any {
 		if len(b) < 8 {
 			t.Fatalf("truncated record header")
 		}
-		typ, n := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
+		typ, n := binary.NativeEndian.Uint32(b), binary.NativeEndian.Uint32(b[4:])
 		padded := (n + 7) &^ 7
 		if uint32(len(b)-8) < padded {
 			t.Fatalf("record %d: length %d past the end", typ, n)
@@ -71,10 +71,10 @@ func TestEncodeRefusesEmptyCommand(t *testing.T) {
 }
 
 func TestParseMessage(t *testing.T) {
-	b := binary.LittleEndian.AppendUint32(nil, MsgError)
+	b := binary.NativeEndian.AppendUint32(nil, MsgError)
 	op := int32(OpExec)
-	b = binary.LittleEndian.AppendUint32(b, uint32(op))
-	b = binary.LittleEndian.AppendUint32(b, 2)
+	b = binary.NativeEndian.AppendUint32(b, uint32(op))
+	b = binary.NativeEndian.AppendUint32(b, 2)
 	m, err := ParseMessage(b, nil)
 	if err != nil || m.Type != MsgError || m.A != -4 || m.B != 2 || m.FD != -1 {
 		t.Errorf("ParseMessage = %+v, %v", m, err)
