@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -121,6 +122,7 @@ func MakeSpare(nsFd int, name string) (*Spare, error) {
 	gw := netip.PrefixFrom(netip.AddrFrom4(gateway4), 32)
 	host.queue(addrMsg(hostIdx, gw, unix.RT_SCOPE_LINK, 0), "add gateway "+gw.String()+" to "+name)
 	host.queue(linkUpMsg(hostIdx), "set "+name+" up")
+	host.queue(clsactMsg(hostIdx), "add clsact qdisc to "+name)
 	err = host.flush(nil)
 	if err == nil {
 		var jail *conn
@@ -266,6 +268,22 @@ func attachVeth(a *Attachment, ns target) (err error) {
 	}
 	defer host.Close()
 
+	// The source check is loaded (verified and compiled) while the host
+	// creates the link.
+	progCh := make(chan sourceProg, 1)
+	go func() {
+		prog, err := loadSourceProgram(p.Addrs)
+		progCh <- sourceProg{prog, err}
+	}()
+	progTaken := false
+	defer func() {
+		if !progTaken {
+			if sp := <-progCh; sp.prog != nil {
+				sp.prog.Close()
+			}
+		}
+	}()
+
 	// The jail's socket is opened while the host creates the link.
 	jailCh := make(chan jailConn, 1)
 	go func() {
@@ -316,7 +334,17 @@ func attachVeth(a *Attachment, ns target) (err error) {
 
 	hostErr := make(chan error, 1)
 	preset := ns.spare != nil
-	go func() { hostErr <- setupHostEnd(host, a, hostIdx, preset) }()
+	progTaken = true
+	go func() {
+		sp := <-progCh
+		if sp.err != nil {
+			hostErr <- sp.err
+			return
+		}
+		// The filter holds the program once it is attached.
+		defer sp.prog.Close()
+		hostErr <- setupHostEnd(host, a, hostIdx, sp.prog, preset)
+	}()
 	jail, jailOpen = <-jailCh, true
 	if jail.err != nil {
 		<-hostErr
@@ -333,6 +361,11 @@ func attachVeth(a *Attachment, ns target) (err error) {
 		return setupUplink(a)
 	}
 	return nil
+}
+
+type sourceProg struct {
+	prog *ebpf.Program
+	err  error
 }
 
 type jailConn struct {
@@ -472,14 +505,19 @@ func onLink(p *Plan, gw netip.Addr, hostPrefixes bool) bool {
 // IPv6, conf.all.forwarding was the only switch until Linux 6.17 added
 // the per-device force_forwarding, which ip6_forward checks on the
 // input device.
+// The source check (prog) is attached at the host end's ingress, in the
+// same batch as everything else, so the jail is never reachable without
+// it.
 // preset: MakeSpare did the host end's part that every jail's is.
-func setupHostEnd(host *conn, a *Attachment, idx int, preset bool) error {
+func setupHostEnd(host *conn, a *Attachment, idx int, prog *ebpf.Program, preset bool) error {
 	p := &a.Plan
 	v4, v6 := p.hasFamily(true), p.hasFamily(false)
 	if !preset {
 		host.queue(noLinkLocalMsg(idx), "set addr_gen_mode of "+a.HostLink)
 		host.queue(linkUpMsg(idx), "set "+a.HostLink+" up")
+		host.queue(clsactMsg(idx), "add clsact qdisc to "+a.HostLink)
 	}
+	host.queue(sourceFilterMsg(idx, prog), "add source address filter to "+a.HostLink)
 	if v6 {
 		// Not settable through netlink (inet6_set_link_af takes only the
 		// token and addr_gen_mode).

@@ -73,3 +73,18 @@ func BenchmarkDetach(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkSourceProgram is the source check's part of a routed jail's
+// start that is not in a batch sent anyway: loading its program (verifier
+// and JIT). It runs while the pair is created.
+func BenchmarkSourceProgram(b *testing.B) {
+	requireRoot(b)
+	addrs := mustParse(b, "10.214.0.1", "fd7a:5eed:b::1")
+	for b.Loop() {
+		p, err := loadSourceProgram(addrs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+	}
+}

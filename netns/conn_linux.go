@@ -3,6 +3,7 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -196,16 +197,15 @@ func vethMsg(host string, mtu int, ns target) *nl.NetlinkRequest {
 // in6AddrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h).
 const in6AddrGenModeNone = 1
 
-// macvlanMsg creates "eth0", an up bridge-mode macvlan on parent,
+// macvlanMsg creates "eth0", a down bridge-mode macvlan on parent,
 // directly in the namespace of process pid: the kernel resolves
 // IFLA_LINK in the requester's namespace and registers the device in
 // the target one (rtnl_newlink_create), so it never shows on the host.
-// Its MTU is the parent's (macvlan_common_newlink).
+// Its MTU is the parent's (macvlan_common_newlink). It goes up once its
+// source check is in place and its addr_gen_mode set (attachMacvlan).
 func macvlanMsg(parent int, ns target) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
-	req.AddData(msg)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(jailLink)))
 	req.AddData(nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(parent))))
 	req.AddData(ns.attr())
@@ -259,6 +259,23 @@ func linkInfo(data []byte) (index, link int) {
 		}
 	}
 	return index, link
+}
+
+// linkAddr reads IFLA_ADDRESS of an RTM_NEWLINK message.
+func linkAddr(data []byte) net.HardwareAddr {
+	if len(data) < unix.SizeofIfInfomsg {
+		return nil
+	}
+	attrs, err := nl.ParseRouteAttr(data[unix.SizeofIfInfomsg:])
+	if err != nil {
+		return nil
+	}
+	for _, a := range attrs {
+		if a.Attr.Type == unix.IFLA_ADDRESS {
+			return net.HardwareAddr(slices.Clone(a.Value))
+		}
+	}
+	return nil
 }
 
 // proxyMsg adds or deletes a neighbour proxy entry (NTF_PROXY) marked

@@ -91,6 +91,53 @@
 // the jail holds exactly its addresses. The host cannot reach a macvlan
 // jail through the parent itself.
 //
+// # Source addresses
+//
+// A jail's frames leave it only with one of its own addresses as source,
+// as with FreeBSD's allow.raw_sockets: IPv4 from a jail IPv4 address, ARP
+// (IPv4 over Ethernet) with a jail IPv4 address as sender, IPv6 from a
+// jail IPv6 address or from :: to ff02::/16 (MLD and DAD on a link without
+// a link-local address); everything else is dropped, VLAN-tagged frames
+// and other ether types included. Every field is read at its offset from
+// the Ethernet header, never through the network header offset, which a
+// packet socket's sender chooses. The check is installed before the jail's
+// command runs, by the host, where the jail's root (no CAP_NET_ADMIN) can
+// neither see nor remove it, whatever socket writes the frame: raw IP with
+// IP_HDRINCL / IPV6_HDRINCL, or with allow.socket_af an AF_PACKET socket.
+//
+// Routed veth: a tc BPF classifier (cls_bpf, direct action, TC_ACT_SHOT;
+// the kernel has no act_gact and no cls_flower) at the clsact ingress of
+// the host end, in the host's namespace. Every frame eth0 sends is
+// received there, whatever skipped eth0's own egress: PACKET_QDISC_BYPASS,
+// AF_XDP. The jail's addresses are immediates of a program of its own, so
+// there is no map and nothing shared; the filter and its program die with
+// the link, like the routes: nothing to Detach or Sweep, and no firewall
+// reload ("nft flush ruleset") takes it away, as it would a table in the
+// host's ruleset. The program is verified while the pair is created; the
+// qdisc is made with a Spare; the filter goes in the host end's batch.
+// Not rp_filter: it has no IPv6 counterpart and checks routed packets
+// only.
+//
+// Macvlan: a jail's frames never cross a host end; towards the segment
+// they go out of the parent, towards other macvlan jails straight into
+// their eth0. So the check is on eth0's egress, in the jail's namespace:
+// an nftables netdev table "prison" with an egress chain (policy drop),
+// which also requires the jail's own MAC as source (and as ARP sender),
+// since the segment's switches learn it. nftables, not tc: a packet socket
+// with PACKET_QDISC_BYPASS (no capability needed to set it) skips tc's
+// egress hook with the whole qdisc layer, but not netfilter's
+// (packet_xmit calls nf_hook_direct_egress). Such a socket that gives a
+// protocol in its address sends frames with no link-layer header offset
+// set; the chain cannot read them and drops them (protocol 0 works). eth0
+// gets no link-local address, so that the jail holds exactly its
+// addresses, as in veth mode. The table dies with the namespace.
+//
+// What the egress hook does not see is AF_XDP's transmit path
+// (__dev_direct_xmit): a macvlan jail given allow.socket_af could send
+// past the check with an AF_XDP socket, which seccomp must therefore
+// refuse whatever allow.socket_af says. A veth jail's AF_XDP frames still
+// reach the host end.
+//
 // # What the jail needs of its init
 //
 // Nothing: the jail's root has no CAP_NET_ADMIN, and no sysctl inside

@@ -42,15 +42,28 @@ func attachMacvlan(p *Plan, ns target) error {
 	// No echo from the host's socket for a link born in another
 	// namespace: ask inside.
 	var eth int
+	var mac net.HardwareAddr
 	jail.queue(getLinkMsg(jailLink), "look up jail "+jailLink)
 	err = jail.flush(func(h unix.NlMsghdr, data []byte) {
 		if h.Type == unix.RTM_NEWLINK {
 			eth, _ = linkInfo(data)
+			mac = linkAddr(data)
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
+	if len(mac) != 6 {
+		return fmt.Errorf("network: jail %s has no Ethernet address", jailLink)
+	}
+	// Before eth0 goes up: from then on, every frame it sends passes the
+	// check.
+	if err := setSourceRules(ns.fd, p.Addrs, mac); err != nil {
+		return err
+	}
+	// No link-local address: the jail holds exactly its addresses, and
+	// the source check need not know one the kernel derived.
+	jail.queue(noLinkLocalMsg(eth), "set addr_gen_mode of jail "+jailLink)
 	var gw4, gw6 netip.Addr
 	if p.Gateway.Is4() {
 		gw4 = p.Gateway
