@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config is a jail described with jail(8)'s parameters, as the command line
@@ -27,6 +29,7 @@ type Config struct {
 	Allow      []string // allow.* parameters, FreeBSD names without the prefix
 	SysVIPC    string   // new (default), inherit or disable
 	NoNewPrivs bool     // set no_new_privs: setuid programs lose their power
+	SharedRoot bool     // accept a Root other host users can reach (checkPrivate)
 	Seccomp    bool     // install the seccomp policy (only benchmarks turn it off)
 
 	Net     string   // network mode: "", none, host, veth, macvlan:IFACE
@@ -150,8 +153,61 @@ func checkRoot(c *Config) error {
 	case abs == "/":
 		return fmt.Errorf("--root %q: the host's own root cannot be a jail's root", c.Root)
 	}
+	if !c.SharedRoot {
+		if err := checkPrivate(abs); err != nil {
+			return fmt.Errorf("--root %q: %w", c.Root, err)
+		}
+	}
 	c.Root = abs
 	return nil
+}
+
+// trusted is root, or whoever runs prison: the user the check protects
+// others from.
+func trusted(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
+
+// checkPrivate refuses a root that users other than root can reach. The
+// jail's root owns every file of its root: it can make a setuid-root copy
+// of a shell there, and whoever reaches the directory on the host runs it
+// as the host's root. FreeBSD keeps jail roots under a directory only root
+// can enter for this reason; so must prison.
+//
+// A root is private when some directory on its real path (symlinks
+// resolved: those are only other names for it) stops every other user: it
+// is root's, and neither others nor a group other than root's may search
+// it. Whoever owns a directory can chmod it, so another owner never stops
+// anyone. Bind mounts of the root elsewhere are the admin's to judge.
+func checkPrivate(dir string) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	for d := real; ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			return &os.PathError{Op: "stat", Path: d, Err: err}
+		}
+		if trusted(st.Uid) && st.Mode&0o001 == 0 && (st.Gid == 0 || st.Mode&0o010 == 0) {
+			return nil
+		}
+		if d == "/" {
+			break
+		}
+	}
+	// The parent is what to close: the root itself may stay 0755, as a
+	// root's / is.
+	parent := filepath.Dir(real)
+	var st unix.Stat_t
+	if err := unix.Stat(parent, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: parent, Err: err}
+	}
+	how := fmt.Sprintf("chmod 0700 %s", parent)
+	if !trusted(st.Uid) {
+		how = "move it into a directory of root's that only root may enter (mode 0700)"
+	}
+	return fmt.Errorf("other users can reach it through %s (%s, uid %d, gid %d), "+
+		"and would run as root any setuid program that the jail's root plants there; %s, "+
+		"or pass --shared-root to accept that", parent, os.FileMode(st.Mode&0o7777).String(), st.Uid, st.Gid, how)
 }
 
 func checkArgs(c *Config) error {

@@ -62,6 +62,64 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateRootPrivate: a --root that other users can reach is refused,
+// naming the directory to close, unless SharedRoot accepts it.
+func TestValidateRootPrivate(t *testing.T) {
+	base := t.TempDir()
+	// t.TempDir's own parent is 0700, which would make every root private.
+	if err := os.Chmod(filepath.Dir(base), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p := filepath.Dir(base); p != "/"; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s is not searchable by others: every root below it is private", p)
+		}
+	}
+	top := filepath.Join(base, "shared")
+	private, shared := filepath.Join(base, "private", "root"), filepath.Join(top, "root")
+	for _, d := range []string{private, shared} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Dir(private), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		root       string
+		sharedRoot bool
+		wantErr    string
+	}{
+		{"under a 0700 directory", private, false, ""},
+		{"traversable", shared, false, `--root "` + shared + `": other users can reach it through ` +
+			top + ` (-rwxr-xr-x`},
+		{"traversable, accepted", shared, true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Args, c.Root, c.SharedRoot = []string{"/bin/true"}, tc.root, tc.sharedRoot
+			err := c.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var pe *ParamError
+			if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) || !errors.As(err, &pe) {
+				t.Fatalf("Validate: %v, want a ParamError starting %q", err, tc.wantErr)
+			}
+			for _, w := range []string{"chmod 0700 " + top, "--shared-root"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestDefaultsFilled(t *testing.T) {
 	c := DefaultConfig()
 	c.Args = []string{"sh"}

@@ -83,10 +83,17 @@ func (c *Config) Spec() (*specs.Spec, error) {
 		Linux: &specs.Linux{
 			Namespaces: namespaces(sysv, c.netMode()),
 			Devices:    defaultDevices(),
+			// runc's default masked paths, plus every /proc file the kernel
+			// makes root-only (mode 0400/0500: page, slab and vmalloc maps,
+			// tty drivers…), and the keyring users: host root may read
+			// them, a jail's root must not (issue 9).
 			MaskedPaths: []string{
 				"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
 				"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
 				"/proc/scsi", "/proc/sysrq-trigger", "/proc/kmsg", "/proc/kallsyms",
+				"/proc/kpageflags", "/proc/kpagecount", "/proc/kpagecgroup",
+				"/proc/slabinfo", "/proc/vmallocinfo", "/proc/pagetypeinfo", "/proc/key-users",
+				"/proc/program_cpu", "/proc/tty/driver",
 			},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"},
 		},

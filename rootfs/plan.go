@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -260,7 +261,8 @@ var hostTopDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx3
 // hostEtc are the host's /etc entries a host-derived root shows read-only:
 // what programs need to run (linker cache, alternatives, name service
 // switch, PAM for su, terminfo, certificates), never shadow, gshadow or
-// anything with secrets.
+// anything with secrets. What the host keeps from others inside them
+// (ssl/private, security/opasswd) is hidden (hidden.go).
 var hostEtc = []string{
 	"alternatives", "bash.bashrc", "ca-certificates", "debian_version", "environment",
 	"gai.conf", "host.conf", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
@@ -277,15 +279,20 @@ var capabilityPrograms = []string{
 }
 
 // HostMounts returns the read-only binds that give a host-derived root the
-// host's programs and libraries.
+// host's programs and libraries, and the masks that hide what the host
+// keeps from other users in them (hidden.go).
 func HostMounts() []specs.Mount {
 	var ms []specs.Mount
+	var trees []string
 	ro := []string{"rbind", "ro", "nodev"}
 	for _, d := range hostTopDirs {
-		if fi, err := os.Lstat("/" + d); err == nil && fi.IsDir() {
+		var st unix.Stat_t
+		if unix.Lstat("/"+d, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && !hostOnly(st.Mode) {
 			ms = append(ms, specs.Mount{Destination: "/" + d, Type: "bind", Source: "/" + d, Options: ro})
+			trees = append(trees, "/"+d)
 		}
 	}
+	hidden := hiddenInTrees(trees)
 	// Programs with file capabilities (Debian's ping has cap_net_raw=ep)
 	// cannot be executed at all where the bounding set lacks those
 	// capabilities: execve fails with EPERM ("insufficient to execute
@@ -303,12 +310,17 @@ func HostMounts() []specs.Mount {
 		// Stat follows links: one such as os-release -> ../usr/lib/os-release
 		// resolves inside the jail as on the host, and a dangling one is
 		// left out.
-		if _, err := os.Stat(p); err == nil {
-			ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
-				Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+		var st unix.Stat_t
+		if unix.Stat(p, &st) != nil || hostOnly(st.Mode) || slices.Contains(secretDirs, p) {
+			continue
+		}
+		ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
+			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			hidden = walkHidden(p, hidden)
 		}
 	}
-	return ms
+	return append(ms, maskMounts(hidden)...)
 }
 
 var mountFlags = map[string]uintptr{

@@ -363,9 +363,6 @@ var goarchToSeccomp = map[string]specs.Arch{
 //
 //   - CAP_CHOWN, CAP_FOWNER, CAP_FSETID, CAP_DAC_OVERRIDE: root owns and
 //     reads/writes every file of the jail; the jail's files are all it sees.
-//   - CAP_DAC_READ_SEARCH: root reads any file (backups, find /). It is also
-//     what open_by_handle_at needs to escape (shocker); that call is refused
-//     by the filter, which is why this can be kept.
 //   - CAP_SETUID, CAP_SETGID: su, login, daemons dropping to a user.
 //   - CAP_SETPCAP: lets root drop capabilities from its children's bounding
 //     set (service managers do); it grants nothing outside the bounding set.
@@ -377,12 +374,18 @@ var goarchToSeccomp = map[string]specs.Arch{
 //   - CAP_SYS_CHROOT: chroot inside the jail; the jail itself is a
 //     pivot_root, so chroot-escape tricks end at the jail's root.
 //
+// CAP_DAC_READ_SEARCH is not kept: CAP_DAC_OVERRIDE already lets root read
+// and search every file of the jail, and what this one adds is what only
+// escapes need: open_by_handle_at (shocker; the filter refuses it too) and
+// linkat(AT_EMPTY_PATH), which links any file root holds open, even one
+// passed in from outside, into the jail's tree (issue 9).
+//
 // CAP_AUDIT_WRITE (in Docker's default set) is not kept: the audit log is
 // not namespaced, so it would let jail root forge host audit records once
 // allow.socket_af opens NETLINK_AUDIT. Without it libaudit's EPERM or
 // EAFNOSUPPORT reads as "no audit" and su and sshd carry on.
 var baseCapabilities = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
 	"CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP",
 	"CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
 }

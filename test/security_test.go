@@ -36,11 +36,16 @@ var shared struct {
 // sharedProbeRoot is one probeRoot for every security test that does not
 // change it: copying a root costs more than ten jails. The probes clean up
 // what they make in it. It lives beside the busybox template, which
-// TestMain removes.
+// TestMain removes, in a directory only root may enter: prison refuses a
+// root that others can reach (checkPrivate).
 func sharedProbeRoot(t *testing.T) string {
 	t.Helper()
 	shared.once.Do(func() {
-		dir := filepath.Join(filepath.Dir(busyboxDir), "security-root")
+		private := filepath.Join(filepath.Dir(busyboxDir), "private")
+		if err := os.Mkdir(private, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(private, "security-root")
 		if err := os.Rename(probeRoot(t), dir); err != nil {
 			t.Fatal(err)
 		}

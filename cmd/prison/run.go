@@ -24,6 +24,8 @@ func jailFlags(fs *pflag.FlagSet, c *prison.Config) {
 	fs.StringVar(&c.Name, "name", "", "jail name (default: generated)")
 	fs.StringVar(&c.Hostname, "host", "", "hostname, FreeBSD host.hostname (default: the name)")
 	fs.StringVar(&c.Root, "root", "", "root directory, FreeBSD path (default: a root made from the host)")
+	fs.BoolVar(&c.SharedRoot, "shared-root", false, "accept a --root that other host users can reach "+
+		"(WARNING: a setuid program the jail's root plants there makes them root)")
 	fs.StringArrayVar(&c.Env, "env", nil, "KEY=VALUE added to the environment (repeatable)")
 	fs.StringVar(&c.Cwd, "cwd", "", "working directory inside the jail (default: /)")
 	fs.StringVar(&c.User, "user", "", "UID[:GID] or a user name from the jail's passwd (default: root)")
