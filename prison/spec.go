@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -23,6 +24,9 @@ const (
 	AnnotationDNS     = "prison.dns"     // comma-separated nameservers
 	AnnotationSeccomp = "prison.seccomp" // "off": no filter (benchmarks only)
 )
+
+// MaxPtys is how many terminals one jail may hold at once.
+const MaxPtys = 128
 
 // DefaultPath is the jail's PATH.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -188,8 +192,13 @@ func standardMounts(ownIPC bool) []specs.Mount {
 	ms := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		// Ptys are a host-wide table: every devpts but the host's shares
+		// kernel.pty.max - kernel.pty.reserve (3072 by default), and a
+		// jail that took them all would leave other jails without a
+		// terminal. max bounds each jail's share.
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
-			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5",
+				"max=" + strconv.Itoa(MaxPtys)}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 	}
 	if ownIPC {

@@ -1,0 +1,60 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestExhaustPtys: terminals are a host-wide table (kernel.pty.max less
+// what is reserved for the host's own devpts). A jail that opens all it
+// can stops at its share, and the host and a second jail still get a
+// terminal while it holds them (issue 9, finding 5).
+func TestExhaustPtys(t *testing.T) {
+	root := probeRoot(t)
+	hog := startJail(t, jailName(t), "--root", root, "/bin/sh", "-c", "echo ready; /probe ptys-hold")
+	got, _ := hog.out.ReadString('\n')
+	if want := "ptys=128 stop=ENOSPC\n"; got != want {
+		t.Fatalf("a jail opening every terminal it can: %q, want %q", got, want)
+	}
+	if f, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0); err != nil {
+		t.Errorf("the host cannot open a terminal while a jail holds its share: %v", err)
+	} else {
+		f.Close()
+	}
+	got = jailLine(t, "run", "--name", jailName(t), "--root", root, "/bin/sh", "-c",
+		"/probe ptys | cut -d' ' -f1")
+	if got != fmt.Sprintf("ptys=%d", 128) {
+		t.Errorf("a second jail beside it: %s, want ptys=128", got)
+	}
+}
+
+// TestExhaustKeys: the kernel's key quotas are per user, and jail root is
+// host uid 0, so the keyring calls are refused outright: the host's
+// key-users accounting for root does not move.
+func TestExhaustKeys(t *testing.T) {
+	before := keyUsers(t)
+	got := jailLine(t, "run", "--name", jailName(t), "--root", sharedProbeRoot(t), "/probe", "addkeys", "200")
+	if got != "add_key=EPERM" {
+		t.Errorf("inside: %s, want add_key=EPERM", got)
+	}
+	if after := keyUsers(t); after != before {
+		t.Errorf("root's key accounting went from %q to %q", before, after)
+	}
+}
+
+// keyUsers is root's line of /proc/key-users.
+func keyUsers(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/key-users")
+	if err != nil {
+		t.Skipf("no /proc/key-users: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "0:" {
+			return l
+		}
+	}
+	return ""
+}
