@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,12 +25,16 @@ import (
 // where it points: inside a bound tree by that tree's walk, outside them it
 // dangles in the jail.
 //
-// The cost decides how. The /etc entries are small (about 100 entries that
-// are not links on Debian): they are walked on every start, ~60 µs here, and
-// are always exact. /usr and the library directories hold ~150,000 entries:
-// walking them takes 300-400 ms, a hundred times a whole start. Their
-// result is cached, in the process (a daemon) and in CacheDir (root-only, as
-// for compiled filters), and is walked again when
+// The cost decides how. The bound /etc directories hold ~60 entries that
+// are not links on Debian, next to ~700 links (/etc/alternatives,
+// /etc/ssl/certs): walking them takes ~500 µs, a tenth of a start. Their
+// walk is kept with a stamp of every inode it read (etcWalk) and reused
+// while every stamp holds, which a stat of each tells (~60 µs): exact, see
+// etcWalk.holds. /usr and the library directories hold ~150,000 entries:
+// walking them takes 300-400 ms, a hundred times a whole start, and so
+// does stamping them. Their result is cached, in the process (a daemon)
+// and in CacheDir (root-only, as for compiled filters), and is walked again
+// when
 //
 //   - a package manager's database or a bound top directory changes (stat of
 //     a dozen files, ~15 µs): installs, upgrades and removals, which is how
@@ -82,15 +88,55 @@ func hostOnly(m uint32) bool {
 // walkHidden lists what to hide below dir (dir itself is judged by the
 // caller). It descends into nothing it hides.
 func walkHidden(dir string, out []hiddenEntry) []hiddenEntry {
-	f, err := os.Open(dir)
+	w := walker{out: out}
+	w.walkRoot(dir)
+	return w.out
+}
+
+// A walker lists what to hide below the directories it walks. With record
+// set it also keeps a stamp of every inode whose state its result depends
+// on, for etcWalk.
+type walker struct {
+	out    []hiddenEntry
+	record bool
+	stamps []stamp
+	// failed: something could not be read, so the stamps do not prove
+	// the result.
+	failed bool
+}
+
+// walkRoot walks below dir, following a link at dir as the bind of it does.
+func (w *walker) walkRoot(dir string) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return out
+		w.failed = true
+		return
 	}
+	if w.record {
+		// Stamped before reading: a change after it moves the ctime.
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil {
+			unix.Close(fd)
+			w.failed = true
+			return
+		}
+		w.stamps = append(w.stamps, stampOf(dir, true, &st))
+	}
+	w.walk(fd, dir)
+}
+
+// walk lists what to hide below the directory open at fd, named dir, and
+// closes fd. Subdirectories are opened relative to fd without following
+// links, so what is read is what was judged.
+func (w *walker) walk(fd int, dir string) {
+	f := os.NewFile(uintptr(fd), dir)
 	defer f.Close()
 	// The directory's d_type spares a stat of each link: /etc/alternatives
 	// and /etc/ssl/certs are mostly links.
-	ents, _ := f.ReadDir(-1)
-	fd := int(f.Fd())
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		w.failed = true
+	}
 	for _, e := range ents {
 		if e.Type()&os.ModeSymlink != 0 {
 			continue
@@ -98,18 +144,180 @@ func walkHidden(dir string, out []hiddenEntry) []hiddenEntry {
 		p := dir + "/" + e.Name()
 		var st unix.Stat_t
 		if unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			w.failed = true
 			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK { // a file system without d_type
+			continue
+		}
+		if w.record {
+			w.stamps = append(w.stamps, stampOf(p, false, &st))
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 		switch {
-		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 		case hostOnly(st.Mode) || isDir && slices.Contains(secretDirs, p):
-			out = append(out, hiddenEntry{Path: p, Dir: isDir})
+			w.out = append(w.out, hiddenEntry{Path: p, Dir: isDir})
 		case isDir:
-			out = walkHidden(p, out)
+			sub, err := unix.Openat(fd, e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				w.failed = true
+				continue
+			}
+			w.walk(sub, p)
 		}
 	}
-	return out
+}
+
+// A stamp is the state of one inode that a walk read, as stat shows it at
+// a path.
+type stamp struct {
+	Path string
+	// Follow: the path is a walked root, reached through a link as its
+	// bind is; below the roots, links are not followed.
+	Follow   bool
+	Dev, Ino uint64
+	Mode     uint32
+	// Ctime and Mtime in Unix nanoseconds. The mtime adds nothing to
+	// the ctime, which every change of it moves too; it is free.
+	Ctime, Mtime int64
+}
+
+func stampOf(p string, follow bool, st *unix.Stat_t) stamp {
+	return stamp{Path: p, Follow: follow, Dev: uint64(st.Dev), Ino: uint64(st.Ino), Mode: uint32(st.Mode),
+		Ctime: st.Ctim.Nano(), Mtime: st.Mtim.Nano()}
+}
+
+// holds says whether the path still leads to the stamped inode, unchanged.
+func (s *stamp) holds() bool {
+	var st unix.Stat_t
+	var err error
+	if s.Follow {
+		err = unix.Stat(s.Path, &st)
+	} else {
+		err = unix.Lstat(s.Path, &st)
+	}
+	return err == nil && stampOf(s.Path, s.Follow, &st) == *s
+}
+
+// racyWindow is how far back from a walk's start a stamp's ctime must lie
+// to tell apart from any later change (see etcWalk.holds). A variable for
+// tests, which cannot set ctimes back.
+var racyWindow = 2 * time.Second
+
+// An etcWalk is a walk of the bound /etc directories, with a stamp of
+// every inode its result depends on: each directory it read, before reading
+// it, and each entry it judged that is not a link.
+type etcWalk struct {
+	made    time.Time // wall clock
+	stamps  []stamp   // in walk order: a root's stamp comes first
+	entries []hiddenEntry
+}
+
+// walkEtc walks below each of dirs. The walk's stamps prove it only if
+// exact is true: nothing failed to read, and no stamp is racy.
+func walkEtc(dirs []string) (w *etcWalk, exact bool) {
+	made := time.Now().Round(0)
+	wk := walker{record: true}
+	for _, d := range dirs {
+		wk.walkRoot(d)
+	}
+	w = &etcWalk{made: made, stamps: wk.stamps, entries: wk.out}
+	if wk.failed || len(wk.stamps) == 0 {
+		return w, false
+	}
+	edge := made.Add(-racyWindow).UnixNano()
+	for _, s := range wk.stamps {
+		if s.Ctime >= edge {
+			return w, false
+		}
+	}
+	return w, true
+}
+
+// holds says whether a walk of dirs now would list w.entries, given st,
+// the stat of each of dirs through links. It is exact, by induction along
+// the walk:
+//
+//   - the result is a function of what each root resolves to, each read
+//     directory's entries (name, inode and d_type) and each judged entry's
+//     mode: links are skipped by d_type, never read;
+//   - a root is stat'ed through links as the walk opened it: the same
+//     device and inode is the same directory, however the path to it
+//     changed (a link retargeted, a mount on top, a component renamed all
+//     change the inode stat finds or fail the stat);
+//   - a directory's entries change only with its mtime and ctime (create,
+//     unlink, rename in or out, and a link swapped for a file, which is an
+//     unlink and a create); so a read directory with its stamp unchanged
+//     maps the same names to the same inodes, whose types cannot change;
+//     an entry that did not exist cannot appear unseen, and one judged
+//     must be where it was;
+//   - an inode's mode changes only with its ctime (chmod, chown), so a
+//     judged entry with its stamp unchanged is judged the same; a mount
+//     over it changes the device and inode its path shows.
+//
+// The ctime is set by the kernel from its coarse clock, which the user
+// cannot set per file: two changes within one tick (or within a second on
+// file systems that keep seconds) can share a ctime. A change after the
+// walk's stat happens after made, so its ctime is at least made minus a
+// tick; walkEtc keeps a walk only if every ctime is older than made by
+// racyWindow, so a later change cannot repeat it. This holds while the
+// clock is not set back, and a walk made in the future is dropped; on a
+// network file system the server's clock sets ctimes, and the window
+// assumes it agrees with the host's.
+//
+// The stamps are checked in walk order, a root's before those below it: if
+// all hold, each was unchanged from the walk until its check, so the result
+// is what a walk at the instant of each root's stat would list.
+func (w *etcWalk) holds(dirs []string, st []unix.Stat_t) bool {
+	if time.Now().Before(w.made) {
+		return false
+	}
+	i := 0
+	for j := range w.stamps {
+		s := &w.stamps[j]
+		if !s.Follow {
+			if !s.holds() {
+				return false
+			}
+			continue
+		}
+		if i == len(dirs) || dirs[i] != s.Path || stampOf(s.Path, true, &st[i]) != *s {
+			return false
+		}
+		i++
+	}
+	return i == len(dirs)
+}
+
+var etcCache struct {
+	sync.Mutex
+	w *etcWalk
+}
+
+// hiddenInEtc lists what to hide below the bound /etc directories dirs,
+// through the process's walk, then CacheDir's, then a new walk. st holds
+// the stat of each of dirs through links: the caller's, which judged them,
+// spares a stat of each.
+func hiddenInEtc(dirs []string, st []unix.Stat_t) []hiddenEntry {
+	etcCache.Lock()
+	defer etcCache.Unlock()
+	if w := etcCache.w; w != nil && w.holds(dirs, st) {
+		return w.entries
+	}
+	file := filepath.Join(CacheDir, "etc-hidden")
+	if w, ok := readEtcWalk(file); ok && w.holds(dirs, st) {
+		etcCache.w = w
+		return w.entries
+	}
+	w, exact := walkEtc(dirs)
+	if !exact {
+		etcCache.w = nil
+		return w.entries
+	}
+	etcCache.w = w
+	// Best effort: a failed write costs the next launcher a walk.
+	_ = writeEtcWalk(file, w)
+	return w.entries
 }
 
 // maskMounts hides entries: they come after the binds they lie in.
@@ -197,6 +405,13 @@ func treesKey(trees []string) string {
 func writeHidden(file string, made time.Time, es []hiddenEntry) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%d\n", made.UnixNano())
+	if err := appendEntries(&b, es); err != nil {
+		return err
+	}
+	return writeCache(file, b.Bytes())
+}
+
+func appendEntries(b *bytes.Buffer, es []hiddenEntry) error {
 	for _, e := range es {
 		if strings.ContainsRune(e.Path, '\n') {
 			return fmt.Errorf("rootfs: cache: newline in %q", e.Path)
@@ -205,8 +420,14 @@ func writeHidden(file string, made time.Time, es []hiddenEntry) error {
 		if e.Dir {
 			kind = "d"
 		}
-		fmt.Fprintf(&b, "%s %s\n", kind, e.Path)
+		fmt.Fprintf(b, "%s %s\n", kind, e.Path)
 	}
+	return nil
+}
+
+// writeCache replaces file with b whole: a reader sees the old file or the
+// new one.
+func writeCache(file string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return err
 	}
@@ -214,7 +435,7 @@ func writeHidden(file string, made time.Time, es []hiddenEntry) error {
 	if err != nil {
 		return err
 	}
-	_, werr := f.Write(b.Bytes())
+	_, werr := f.Write(b)
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
@@ -227,22 +448,28 @@ func writeHidden(file string, made time.Time, es []hiddenEntry) error {
 	return werr
 }
 
-// readHidden trusts a cache file only if it and its directory are this
+// readCache reads a cache file only if it and its directory are this
 // user's and nobody else may write them.
-func readHidden(file string) (time.Time, []hiddenEntry, bool) {
+func readCache(file string) ([]byte, bool) {
 	for _, p := range []string{filepath.Dir(file), file} {
 		var st unix.Stat_t
 		if unix.Lstat(p, &st) != nil || int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
-			return time.Time{}, nil, false
+			return nil, false
 		}
 	}
 	b, err := os.ReadFile(file)
-	if err != nil {
+	return b, err == nil
+}
+
+// readHidden reads a file writeHidden wrote, if readCache trusts it.
+func readHidden(file string) (time.Time, []hiddenEntry, bool) {
+	b, ok := readCache(file)
+	if !ok {
 		return time.Time{}, nil, false
 	}
 	first, rest, ok := strings.Cut(string(b), "\n")
-	var ns int64
-	if _, err := fmt.Sscan(first, &ns); !ok || err != nil {
+	ns, err := strconv.ParseInt(first, 10, 64)
+	if !ok || err != nil {
 		return time.Time{}, nil, false
 	}
 	var es []hiddenEntry
@@ -250,11 +477,88 @@ func readHidden(file string) (time.Time, []hiddenEntry, bool) {
 		if l == "" {
 			continue
 		}
-		kind, p, ok := strings.Cut(l, " ")
-		if !ok || (kind != "d" && kind != "f") || !strings.HasPrefix(p, "/") {
+		e, ok := parseEntry(l)
+		if !ok {
 			return time.Time{}, nil, false
 		}
-		es = append(es, hiddenEntry{Path: p, Dir: kind == "d"})
+		es = append(es, e)
 	}
 	return time.Unix(0, ns), es, true
+}
+
+func parseEntry(l string) (hiddenEntry, bool) {
+	kind, p, ok := strings.Cut(l, " ")
+	if !ok || (kind != "d" && kind != "f") || !strings.HasPrefix(p, "/") {
+		return hiddenEntry{}, false
+	}
+	return hiddenEntry{Path: p, Dir: kind == "d"}, true
+}
+
+// The /etc cache file is a hidden file's, with a line for each stamp
+// before the entries: "s FOLLOW DEV INO MODE CTIME MTIME PATH", FOLLOW
+// being 1 or 0, the times in Unix nanoseconds.
+func writeEtcWalk(file string, w *etcWalk) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%d\n", w.made.UnixNano())
+	for _, s := range w.stamps {
+		if strings.ContainsRune(s.Path, '\n') {
+			return fmt.Errorf("rootfs: cache: newline in %q", s.Path)
+		}
+		follow := 0
+		if s.Follow {
+			follow = 1
+		}
+		fmt.Fprintf(&b, "s %d %d %d %d %d %d %s\n", follow, s.Dev, s.Ino, s.Mode, s.Ctime, s.Mtime, s.Path)
+	}
+	if err := appendEntries(&b, w.entries); err != nil {
+		return err
+	}
+	return writeCache(file, b.Bytes())
+}
+
+func readEtcWalk(file string) (*etcWalk, bool) {
+	b, ok := readCache(file)
+	if !ok {
+		return nil, false
+	}
+	first, rest, ok := strings.Cut(string(b), "\n")
+	ns, err := strconv.ParseInt(first, 10, 64)
+	if !ok || err != nil {
+		return nil, false
+	}
+	w := &etcWalk{made: time.Unix(0, ns)}
+	for _, l := range strings.Split(rest, "\n") {
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "s "):
+			s, ok := parseStamp(l[2:])
+			if !ok {
+				return nil, false
+			}
+			w.stamps = append(w.stamps, s)
+		default:
+			e, ok := parseEntry(l)
+			if !ok {
+				return nil, false
+			}
+			w.entries = append(w.entries, e)
+		}
+	}
+	return w, len(w.stamps) > 0
+}
+
+func parseStamp(l string) (stamp, bool) {
+	f := strings.SplitN(l, " ", 7)
+	if len(f) != 7 || (f[0] != "0" && f[0] != "1") || !strings.HasPrefix(f[6], "/") {
+		return stamp{}, false
+	}
+	dev, err1 := strconv.ParseUint(f[1], 10, 64)
+	ino, err2 := strconv.ParseUint(f[2], 10, 64)
+	mode, err3 := strconv.ParseUint(f[3], 10, 32)
+	ctime, err4 := strconv.ParseInt(f[4], 10, 64)
+	mtime, err5 := strconv.ParseInt(f[5], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return stamp{}, false
+	}
+	return stamp{Path: f[6], Follow: f[0] == "1", Dev: dev, Ino: ino, Mode: uint32(mode), Ctime: ctime, Mtime: mtime}, true
 }

@@ -1,10 +1,13 @@
 package rootfs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -120,6 +123,162 @@ func TestHiddenCache(t *testing.T) {
 	}
 }
 
+// TestEtcCache: the cached walk of /etc-like directories is reused while
+// nothing it read changed, and any change that alters what to hide is seen
+// at the next call, from the process's copy and from the file.
+func TestEtcCache(t *testing.T) {
+	useCacheDir(t, filepath.Join(t.TempDir(), "cache"))
+	// Tests cannot set ctimes back: they wait out a short window instead.
+	old := racyWindow
+	racyWindow = 30 * time.Millisecond
+	t.Cleanup(func() { racyWindow = old })
+
+	d := t.TempDir()
+	for _, p := range []string{"etc/pam.d", "etc/security/limits.d", "elsewhere"} {
+		if err := os.MkdirAll(filepath.Join(d, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p string, mode os.FileMode) {
+		t.Helper()
+		p = filepath.Join(d, p)
+		if err := os.WriteFile(p, []byte("x"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+	}
+	write("etc/pam.d/login", 0o644)
+	write("etc/security/limits.conf", 0o644)
+	write("etc/security/opasswd", 0o600)
+	write("elsewhere/key", 0o600)
+	if err := os.Symlink("login", filepath.Join(d, "etc/pam.d/other")); err != nil {
+		t.Fatal(err)
+	}
+	// A bound entry that is a link, as a bind source may be.
+	if err := os.Symlink("../elsewhere", filepath.Join(d, "etc/linked")); err != nil {
+		t.Fatal(err)
+	}
+	roots := []string{d + "/etc/pam.d", d + "/etc/security", d + "/etc/linked"}
+	hidden := func() []string {
+		t.Helper()
+		st := make([]unix.Stat_t, len(roots))
+		for i, r := range roots {
+			if err := unix.Stat(r, &st[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ps []string
+		for _, e := range hiddenInEtc(roots, st) {
+			ps = append(ps, strings.TrimPrefix(e.Path, d+"/"))
+		}
+		slices.Sort(ps)
+		return ps
+	}
+	check := func(what string, want ...string) {
+		t.Helper()
+		if got := hidden(); !slices.Equal(got, want) {
+			t.Errorf("%s: hidden %q, want %q", what, got, want)
+		}
+	}
+	// prime makes the next call's walk the cached one, and proves it is
+	// used, from the process or, with fromFile, from the file only.
+	prime := func(fromFile bool, want ...string) {
+		t.Helper()
+		time.Sleep(2 * racyWindow)
+		check("a new walk", want...)
+		if etcCache.w == nil {
+			t.Fatal("the walk was not cached")
+		}
+		planted := append(slices.Clone(etcCache.w.entries), hiddenEntry{Path: d + "/planted"})
+		if fromFile {
+			w := *etcCache.w
+			w.entries = planted
+			etcCache.w = nil
+			if err := writeEtcWalk(filepath.Join(CacheDir, "etc-hidden"), &w); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			etcCache.w.entries = planted
+		}
+		check("the cached walk", append(want, "planted")...)
+		if fromFile {
+			etcCache.w = nil
+		}
+	}
+	base := []string{"etc/linked/key", "etc/security/opasswd"}
+	for _, fromFile := range []bool{false, true} {
+		// Each change is a fresh one: undo restores the base tree.
+		for _, c := range []struct {
+			what   string
+			change func()
+			want   []string
+			undo   func()
+		}{
+			{"a chmod", func() { os.Chmod(filepath.Join(d, "etc/pam.d/login"), 0o640) },
+				[]string{"etc/linked/key", "etc/pam.d/login", "etc/security/opasswd"},
+				func() { os.Chmod(filepath.Join(d, "etc/pam.d/login"), 0o644) }},
+			{"a new file", func() { write("etc/security/limits.d/new.conf", 0o600) },
+				[]string{"etc/linked/key", "etc/security/limits.d/new.conf", "etc/security/opasswd"},
+				func() { os.Remove(filepath.Join(d, "etc/security/limits.d/new.conf")) }},
+			{"a removed file", func() { os.Remove(filepath.Join(d, "etc/security/opasswd")) },
+				[]string{"etc/linked/key"},
+				func() { write("etc/security/opasswd", 0o600) }},
+			{"a link swapped for a file", func() {
+				os.Remove(filepath.Join(d, "etc/pam.d/other"))
+				write("etc/pam.d/other", 0o600)
+			}, []string{"etc/linked/key", "etc/pam.d/other", "etc/security/opasswd"},
+				func() {
+					os.Remove(filepath.Join(d, "etc/pam.d/other"))
+					os.Symlink("login", filepath.Join(d, "etc/pam.d/other"))
+				}},
+			{"a bound link retargeted", func() {
+				os.Remove(filepath.Join(d, "etc/linked"))
+				os.Symlink("pam.d", filepath.Join(d, "etc/linked"))
+			}, []string{"etc/security/opasswd"},
+				func() {
+					os.Remove(filepath.Join(d, "etc/linked"))
+					os.Symlink("../elsewhere", filepath.Join(d, "etc/linked"))
+				}},
+			{"a chmod below a bound link", func() { os.Chmod(filepath.Join(d, "elsewhere/key"), 0o644) },
+				[]string{"etc/security/opasswd"},
+				func() { os.Chmod(filepath.Join(d, "elsewhere/key"), 0o600) }},
+		} {
+			prime(fromFile, base...)
+			c.change()
+			check(fmt.Sprintf("%s (from the file: %v)", c.what, fromFile), c.want...)
+			c.undo()
+			check(fmt.Sprintf("%s undone (from the file: %v)", c.what, fromFile), base...)
+		}
+	}
+	// A file others may write is not read.
+	file := filepath.Join(CacheDir, "etc-hidden")
+	if _, ok := readEtcWalk(file); !ok {
+		t.Fatal("the cache file was not read")
+	}
+	os.Chmod(file, 0o620)
+	if _, ok := readEtcWalk(file); ok {
+		t.Errorf("a cache file that others may write was trusted")
+	}
+}
+
+// TestEtcRacy: a walk that read an inode changed within racyWindow of its
+// start is not kept, since a change just after it might not move a ctime.
+func TestEtcRacy(t *testing.T) {
+	useCacheDir(t, filepath.Join(t.TempDir(), "cache"))
+	d := t.TempDir()
+	if err := os.WriteFile(filepath.Join(d, "a"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, exact := walkEtc([]string{d}); exact {
+		t.Errorf("a walk of a tree changed just now was kept")
+	}
+	if _, exact := walkEtc([]string{d + "/missing"}); exact {
+		t.Errorf("a walk that could not read its root was kept")
+	}
+}
+
 // TestHostMountsHidesSecrets: the host's key directory and root-only
 // files in the bound /etc entries are masked, after the binds they lie in.
 func TestHostMountsHidesSecrets(t *testing.T) {
@@ -161,8 +320,8 @@ func BenchmarkHostMounts(b *testing.B) {
 	}
 }
 
-// BenchmarkHostMountsFromFile is a lone launcher's: the cache file, not the
-// process's copy.
+// BenchmarkHostMountsFromFile is a lone launcher's: the cache files, not
+// the process's copies.
 func BenchmarkHostMountsFromFile(b *testing.B) {
 	useCacheDir(b, b.TempDir())
 	HostMounts()
@@ -171,15 +330,18 @@ func BenchmarkHostMountsFromFile(b *testing.B) {
 		treeCache.Lock()
 		treeCache.key = ""
 		treeCache.Unlock()
+		etcCache.Lock()
+		etcCache.w = nil
+		etcCache.Unlock()
 		HostMounts()
 	}
 }
 
-// useCacheDir points the cache at dir for one test, and forgets the
-// process's copy before and after.
+// useCacheDir points the caches at dir for one test, and forgets the
+// process's copies before and after.
 func useCacheDir(tb testing.TB, dir string) {
 	old := CacheDir
 	CacheDir = dir
-	treeCache.key = ""
-	tb.Cleanup(func() { CacheDir, treeCache.key = old, "" })
+	treeCache.key, etcCache.w = "", nil
+	tb.Cleanup(func() { CacheDir, treeCache.key, etcCache.w = old, "", nil })
 }

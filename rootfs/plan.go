@@ -305,6 +305,8 @@ func HostMounts() []specs.Mount {
 				Options: []string{"bind", "ro", "nosuid", "nodev"}})
 		}
 	}
+	var etcDirs []string
+	var etcStats []unix.Stat_t
 	for _, e := range hostEtc {
 		p := "/etc/" + e
 		// Stat follows links: one such as os-release -> ../usr/lib/os-release
@@ -317,10 +319,12 @@ func HostMounts() []specs.Mount {
 		ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
 			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			hidden = walkHidden(p, hidden)
+			etcDirs, etcStats = append(etcDirs, p), append(etcStats, st)
 		}
 	}
-	return append(ms, maskMounts(hidden)...)
+	// Both lists are the caches' own: never appended to.
+	ms = append(ms, maskMounts(hidden)...)
+	return append(ms, maskMounts(hiddenInEtc(etcDirs, etcStats))...)
 }
 
 var mountFlags = map[string]uintptr{

@@ -400,16 +400,18 @@ func TestEscapeOrphans(t *testing.T) {
 	if os.Getenv("PRISON_TEST_DAEMON") == "1" {
 		t.Skip("the first pass covers both modes")
 	}
-	d := startDaemon(t)
-	for _, mode := range []struct {
-		name string
-		env  []string
-	}{{"daemon", d.env()}, {"launcher", nil}} {
-		t.Run(mode.name, func(t *testing.T) {
+	for _, mode := range []string{"launcher", "daemon"} {
+		t.Run(mode, func(t *testing.T) {
+			var d *daemon
+			var env []string
+			if mode == "daemon" {
+				d = startDaemon(t)
+				env = d.env()
+			}
 			n := jailName(t)
 			for i := 0; i < 150; i++ {
 				cmd := exec.Command(prisonBin, "run", "--name", n, "--ip", "10.254.41.2", "sleep", "30")
-				cmd.Env = append(os.Environ(), mode.env...)
+				cmd.Env = append(os.Environ(), env...)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -420,8 +422,18 @@ func TestEscapeOrphans(t *testing.T) {
 					t.Fatalf("round %d: %d inits of one jail: %v", i, len(pids), pids)
 				}
 			}
-			// The daemon removes a killed client's state once it sees the
-			// client gone, as the next prison call would.
+			if d != nil {
+				// A loaded daemon may still be reading the request of a
+				// client killed a moment ago, and claim the name for it
+				// before it finds the client gone: stopping it drains
+				// that, so that what is checked below is final.
+				d.cmd.Process.Signal(syscall.SIGTERM)
+				if err := d.cmd.Wait(); err != nil {
+					t.Errorf("daemon: %v\n%s", err, d.log)
+				}
+			}
+			// A jail's state goes with its last process; the kernel ends
+			// the processes of a killed launcher's jail asynchronously.
 			deadline := time.Now().Add(10 * time.Second)
 			for (len(jailInits(n)) > 0 || fileExists("/run/prison/"+n)) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
@@ -435,8 +447,5 @@ func TestEscapeOrphans(t *testing.T) {
 				t.Errorf("after the kills: %q", got)
 			}
 		})
-	}
-	if !strings.Contains(d.log.String(), "served") {
-		t.Logf("note: the daemon served none of the killed clients:\n%s", d.log)
 	}
 }
