@@ -47,16 +47,28 @@ const maxRequest = 256 << 10
 
 var requestBufs = sync.Pool{New: func() any { b := make([]byte, maxRequest); return &b }}
 
-// AcceptClient reads a client's request from conn and checks that the
-// client may have it served. A *RefusedError means conn still wants an
-// answer: send it Fallback.
+// RequestTimeout bounds the wait for a client's request. A client sends
+// it right after connecting, so a connection that stays silent this long is
+// not a client, and must not keep what it holds of the daemon's.
+const RequestTimeout = 2 * time.Second
+
+// AcceptClient reads a client's request from conn, waiting at most
+// RequestTimeout, and checks that the client may have it served. A
+// *RefusedError means conn still wants an answer: send it Fallback.
 func AcceptClient(conn *net.UnixConn) (*Client, error) {
 	bp := requestBufs.Get().(*[]byte)
 	defer requestBufs.Put(bp)
 	buf := *bp
+	if err := conn.SetReadDeadline(time.Now().Add(RequestTimeout)); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
 	if err == nil && n == 0 {
 		err = io.EOF // a probe such as Listen's
+	}
+	if err == nil {
+		// The rest of the conversation lasts as long as the jail.
+		err = conn.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -94,8 +106,9 @@ func (c *Client) parse(b []byte) error {
 
 // checkPeer makes sure the client could have done everything the daemon
 // does for it: root in the daemon's user, mount, network and PID
-// namespaces, with every capability the daemon has, running the daemon's
-// own binary. Anything less falls back to the client's own privileges.
+// namespaces, with every capability the daemon has, confined no more than
+// the daemon (seccomp, no_new_privs, LSM label), running the daemon's own
+// binary. Anything less falls back to the client's own privileges.
 func (c *Client) checkPeer() error {
 	raw, err := c.conn.SyscallConn()
 	if err != nil {
@@ -121,12 +134,12 @@ func (c *Client) checkPeer() error {
 	if err != nil {
 		return err
 	}
-	caps, err := effectiveCaps(c.PID)
+	peer, err := confinementOf(proc)
 	if err != nil {
 		return err
 	}
-	if caps&self.caps != self.caps {
-		return fmt.Errorf("pid %d lacks capabilities %#x", c.PID, self.caps&^caps)
+	if err := self.conf.admits(peer); err != nil {
+		return fmt.Errorf("pid %d %w", c.PID, err)
 	}
 	for i, name := range identityFiles {
 		id, err := fileID(proc + "/" + name)
@@ -151,14 +164,14 @@ func (c *Client) checkPeer() error {
 var identityFiles = []string{"ns/user", "ns/mnt", "ns/net", "ns/pid", "exe"}
 
 type identity struct {
-	caps  uint64
+	conf  confinement
 	files [5][2]uint64
 }
 
 var daemonIdentity = sync.OnceValues(func() (identity, error) {
 	var id identity
 	var err error
-	if id.caps, err = effectiveCaps(0); err != nil {
+	if id.conf, err = confinementOf("/proc/self"); err != nil {
 		return id, err
 	}
 	for i, name := range identityFiles {
@@ -177,15 +190,116 @@ func fileID(path string) ([2]uint64, error) {
 	return [2]uint64{st.Dev, st.Ino}, nil
 }
 
-// effectiveCaps reads a process's effective capabilities: capget(2) costs
-// less than rendering /proc/PID/status.
-func effectiveCaps(pid int) (uint64, error) {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3, Pid: int32(pid)}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return 0, fmt.Errorf("peer: capget %d: %w", pid, err)
+// confinement is what limits a process beyond its credentials and
+// namespaces: what the daemon does for a client must not escape any of it.
+type confinement struct {
+	caps       uint64 // effective capabilities
+	seccomp    int    // 0 none, 1 strict, 2 filter
+	filters    int    // seccomp filters installed (Seccomp_filters)
+	noNewPrivs bool
+	lsm        string // the LSM labels, "" without an LSM that has one
+}
+
+// lsmFiles hold a process's LSM labels: the one of the LSM that owns
+// attr/current (SELinux, AppArmor or Smack), and AppArmor's and Smack's
+// own, which a host stacking LSMs shows only there.
+var lsmFiles = []string{"attr/current", "attr/apparmor/current", "attr/smack/current"}
+
+// confinementOf reads the confinement of the process at proc, a /proc/PID
+// directory. One read of status gives the capabilities with the rest,
+// which costs less than capget(2) beside it.
+func confinementOf(proc string) (confinement, error) {
+	var c confinement
+	status, err := readProc(proc+"/status", 16<<10)
+	if err != nil {
+		return c, err
 	}
-	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
+	var seen int
+	for _, line := range strings.Split(string(status), "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		var perr error
+		switch key {
+		case "CapEff":
+			c.caps, perr = strconv.ParseUint(val, 16, 64)
+		case "Seccomp":
+			c.seccomp, perr = strconv.Atoi(val)
+		case "Seccomp_filters":
+			c.filters, perr = strconv.Atoi(val)
+		case "NoNewPrivs":
+			c.noNewPrivs = val != "0"
+		default:
+			continue
+		}
+		if perr != nil {
+			return c, fmt.Errorf("peer: %s/status: %s: %w", proc, key, perr)
+		}
+		seen++
+	}
+	// Seccomp_filters is newer (Linux 5.9) than the others.
+	if seen < 3 {
+		return c, fmt.Errorf("peer: %s/status: no CapEff, Seccomp or NoNewPrivs", proc)
+	}
+	var labels []string
+	for _, name := range lsmFiles {
+		b, err := readProc(proc+"/"+name, 4<<10)
+		// Without an LSM that labels processes, attr/current fails
+		// with EINVAL; a stacked LSM's file is missing without it.
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			b, err = nil, nil
+		}
+		if err != nil {
+			return c, err
+		}
+		if l := strings.TrimRight(string(b), "\x00\n"); l != "" {
+			labels = append(labels, name+"="+l)
+		}
+	}
+	c.lsm = strings.Join(labels, " ")
+	return c, nil
+}
+
+// admits says why a client confined as p may not be served by a daemon
+// confined as d, or nil if it may: it would get what its confinement
+// refuses it. The error completes "pid N ".
+func (d confinement) admits(p confinement) error {
+	if p.caps&d.caps != d.caps {
+		return fmt.Errorf("lacks capabilities %#x", d.caps&^p.caps)
+	}
+	// /proc tells how many filters a process has but not which, so any
+	// filter may be one the daemon lacks: a filtered client launches on
+	// its own, under its filter.
+	if p.seccomp != 0 {
+		return fmt.Errorf("has a seccomp filter (mode %d, %d filters; the daemon: mode %d)", p.seccomp, p.filters, d.seccomp)
+	}
+	if p.noNewPrivs && !d.noNewPrivs {
+		return errors.New("has no_new_privs set, the daemon not")
+	}
+	if p.lsm != d.lsm {
+		return fmt.Errorf("has LSM label %q, the daemon %q", p.lsm, d.lsm)
+	}
+	return nil
+}
+
+// readProc reads a small /proc file whole, or fails when it holds more
+// than limit bytes.
+func readProc(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("peer: %s: more than %d bytes", path, limit)
+	}
+	return b, nil
 }
 
 // Fallback tells the client to launch the jail itself.
@@ -216,9 +330,10 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// requestSpawn has the client clone the init with flags, fd 3 of the init
-// being sync; the client also keeps the jail's state lock for the jail's
-// life. awaitSpawn reads the outcome.
+// requestSpawn has the client clone the init with flags and execute the
+// daemon's sealed copy of prison in it, fd 3 of the init being sync; the
+// client also keeps the jail's state lock for the jail's life. awaitSpawn
+// reads the outcome.
 func (c *Client) requestSpawn(flags uintptr, name string, sync, lock int) error {
 	exe, err := sealedSelf()
 	if err != nil {

@@ -3,6 +3,7 @@ package prison
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,8 +42,14 @@ type User struct {
 	Home     string
 }
 
+// maxEtcFile bounds what prison reads of a jail's passwd or group file.
+const maxEtcFile = 4 << 20
+
 // openInRoot opens name (absolute, inside the jail) below root without
-// following links out of it: a --root belongs to the jail's tenant.
+// following links out of it: a --root belongs to the jail's tenant. It
+// opens regular files only, and reads at most maxEtcFile+1 bytes of them:
+// opening a FIFO would wait for a writer that never comes, and a device
+// node's open alone can act (a watchdog starts ticking).
 func openInRoot(root, name string) (io.ReadCloser, error) {
 	if root == "" {
 		switch name {
@@ -58,40 +65,98 @@ func openInRoot(root, name string) (io.ReadCloser, error) {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer unix.Close(dir)
-	fd, err := unix.Openat2(dir, strings.TrimPrefix(name, "/"), &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
+	// O_PATH opens nothing but the name: the file's type is checked
+	// before anything opens the file itself.
+	path, err := unix.Openat2(dir, strings.TrimPrefix(name, "/"), &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	defer unix.Close(path)
+	var st unix.Stat_t
+	if err := unix.Fstat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &os.PathError{Op: "open", Path: name, Err: notRegularError(st.Mode)}
+	}
+	// Reopening the O_PATH descriptor opens the file just checked, not
+	// whatever the tenant may have put at name since. O_NONBLOCK in case
+	// that ever is not a regular file after all.
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(path), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, maxEtcFile+1), f}, nil
 }
 
-// colonFile reads /etc/passwd or /etc/group style lines.
-func colonFile(root, name string) [][]string {
+// notRegularError is a file's type where a regular file belongs.
+type notRegularError uint32
+
+func (m notRegularError) Error() string {
+	kind := fmt.Sprintf("mode %#o", uint32(m)&unix.S_IFMT)
+	switch uint32(m) & unix.S_IFMT {
+	case unix.S_IFIFO:
+		kind = "a FIFO"
+	case unix.S_IFCHR:
+		kind = "a character device"
+	case unix.S_IFBLK:
+		kind = "a block device"
+	case unix.S_IFSOCK:
+		kind = "a socket"
+	case unix.S_IFDIR:
+		kind = "a directory"
+	}
+	return "not a regular file but " + kind
+}
+
+// colonFile reads /etc/passwd or /etc/group style lines; a missing file
+// has none.
+func colonFile(root, name string) ([][]string, error) {
 	f, err := openInRoot(root, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
+	}
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("the jail's %s: %w", name, err)
 	}
 	defer f.Close()
 	var out [][]string
-	s := bufio.NewScanner(io.LimitReader(f, 4<<20))
+	var size int
+	s := bufio.NewScanner(f)
 	for s.Scan() {
 		line := s.Text()
+		if size += len(line) + 1; size > maxEtcFile {
+			return nil, fmt.Errorf("the jail's %s: larger than %d MiB", name, maxEtcFile>>20)
+		}
 		if line == "" || line[0] == '#' {
 			continue
 		}
 		out = append(out, strings.Split(line, ":"))
 	}
-	return out
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("the jail's %s: %w", name, err)
+	}
+	return out, nil
 }
 
 // lookupUser resolves --user: "NAME", "UID", "UID:GID" or "NAME:GROUP",
 // against the jail's own passwd and group files.
 func lookupUser(root, spec string) (*User, error) {
 	uspec, gspec, hasGroup := strings.Cut(spec, ":")
-	passwd := colonFile(root, "/etc/passwd")
+	passwd, err := colonFile(root, "/etc/passwd")
+	if err != nil {
+		return nil, fmt.Errorf("--user %q: %w", spec, err)
+	}
 	u := &User{Home: "/"}
 	found := false
 	if n, err := strconv.ParseUint(uspec, 10, 32); err == nil {
@@ -118,7 +183,10 @@ func lookupUser(root, spec string) (*User, error) {
 	if uspec == "0" || (u.UID == 0 && !found) {
 		u.Home = "/root"
 	}
-	groups := colonFile(root, "/etc/group")
+	groups, err := colonFile(root, "/etc/group")
+	if err != nil {
+		return nil, fmt.Errorf("--user %q: %w", spec, err)
+	}
 	if hasGroup {
 		if n, err := strconv.ParseUint(gspec, 10, 32); err == nil {
 			u.GID = uint32(n)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -55,6 +56,16 @@ const hostNameMax = 64
 // EPERM too, so a jail sharing the host's UTS namespace cannot rename the
 // host.
 //
+// The launcher pays for every call it answers, on the host's CPU, not the
+// jail's. So each jail is served at most hostnameRate calls a second, after
+// a burst of hostnameBurst; beyond that its calls wait, blocked in the
+// kernel in the jail's own processes (a signal interrupts and restarts them
+// as any slow call), until the jail's bucket refills. Waiting, rather than
+// failing with EBUSY, keeps the launcher idle: a caller that retried at
+// once would cost the launcher a receive and a reply per try. A jail that
+// loops on sethostname thus costs the host about hostnameRate answers a
+// second, a small fraction of a core.
+//
 // ServeHostname returns nil when ctx is done or when every process using the
 // filter has exited (the listener hangs up), and an error only when the
 // listener itself fails. Closing listener does not wake it; cancel ctx.
@@ -80,12 +91,25 @@ func ServeHostname(ctx context.Context, listener *os.File) error {
 		}
 	}()
 
+	bucket := tokenBucket{tokens: hostnameBurst, last: time.Now()}
 	for {
-		done := false
+		if wait := bucket.wait(time.Now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		done, answered := false, false
 		var serr error
 		cerr := rc.Control(func(fd uintptr) {
-			done, serr = serveOne(int(fd), int(cancelR.Fd()), host)
+			done, answered, serr = serveOne(int(fd), int(cancelR.Fd()), host)
 		})
+		if answered {
+			bucket.spend(time.Now())
+		}
 		if cerr != nil {
 			return fmt.Errorf("seccomp: serve hostname: %w", cerr)
 		}
@@ -98,43 +122,78 @@ func ServeHostname(ctx context.Context, listener *os.File) error {
 	}
 }
 
+// Each jail's share of the launcher's time for its names: see ServeHostname.
+const (
+	hostnameRate  = 20 // calls a second
+	hostnameBurst = 10
+)
+
+// tokenBucket holds up to hostnameBurst calls, refilled at hostnameRate.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *tokenBucket) refill(now time.Time) {
+	b.tokens = min(hostnameBurst, b.tokens+now.Sub(b.last).Seconds()*hostnameRate)
+	b.last = now
+}
+
+// wait returns how long until the bucket holds a call.
+func (b *tokenBucket) wait(now time.Time) time.Duration {
+	b.refill(now)
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / hostnameRate * float64(time.Second))
+}
+
+// spend takes a call out of the bucket.
+func (b *tokenBucket) spend(now time.Time) {
+	b.refill(now)
+	b.tokens--
+}
+
 // serveOne waits for one notification and answers it. done reports that
-// the caller should stop: ctx was cancelled or the listener hung up.
-func serveOne(fd, cancel int, host unix.Stat_t) (done bool, err error) {
+// the caller should stop: ctx was cancelled or the listener hung up;
+// answered, that it tried to receive a call, which costs the jail's bucket
+// whatever became of the call: a call that its caller's signals interrupt
+// again and again must not wake the launcher for free.
+func serveOne(fd, cancel int, host unix.Stat_t) (done, answered bool, err error) {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(cancel), Events: unix.POLLIN}}
 	if _, err := unix.Poll(fds, -1); err != nil {
 		if errors.Is(err, unix.EINTR) {
-			return false, nil
+			return false, false, nil
 		}
-		return false, os.NewSyscallError("poll", err)
+		return false, false, os.NewSyscallError("poll", err)
 	}
 	if fds[1].Revents != 0 {
-		return true, nil
+		return true, false, nil
 	}
 	if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-		return true, nil
+		return true, false, nil
 	}
 	if fds[0].Revents&unix.POLLIN == 0 {
-		return false, nil
+		return false, false, nil
 	}
 
 	var req notif // the kernel insists on a zeroed struct
 	if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req)); err != nil {
 		// ENOENT: the caller was interrupted or died before we read it.
 		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOENT) {
-			return false, nil
+			return false, true, nil
 		}
-		return false, os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_RECV", err)
+		return false, true, os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_RECV", err)
 	}
 	errno, ok := answer(fd, &req, host)
 	if !ok {
-		return false, nil
+		return false, true, nil
 	}
 	resp := notifResp{ID: req.ID, Error: -int32(errno)}
 	if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp)); err != nil && !errors.Is(err, unix.ENOENT) {
-		return false, os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_SEND", err)
+		return false, true, os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_SEND", err)
 	}
-	return false, nil
+	return false, true, nil
 }
 
 // answer performs the requested call and returns its errno (0 on success).
