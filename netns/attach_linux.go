@@ -400,7 +400,10 @@ func createVeth(host *conn, name string, mtu int, ns target) (hostIdx, peerIdx i
 		// No echo (before Linux 6.3): ask.
 		host.queue(getLinkMsg(name), "look up "+name)
 		if err := host.flush(echo); err != nil || hostIdx == 0 || peerIdx == 0 {
-			return 0, 0, fmt.Errorf("network: look up %s: %v", name, err)
+			if err == nil {
+				err = errors.New("no such link")
+			}
+			return 0, 0, fmt.Errorf("network: look up %s: %w", name, err)
 		}
 	}
 	return hostIdx, peerIdx, nil

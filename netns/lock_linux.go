@@ -22,7 +22,9 @@ var LockPath = "/run/lock/prison-network"
 // lockHost takes the host-wide network lock, exclusive or shared; the
 // returned function releases it.
 func lockHost(exclusive bool) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(LockPath), 0o755); err != nil {
+	// /run/lock is the system's, world-readable by convention; only the
+	// lock file itself is root's.
+	if err := os.MkdirAll(filepath.Dir(LockPath), 0o755); err != nil { //nolint:gosec // G301: see above
 		return nil, fmt.Errorf("network: lock: %w", err)
 	}
 	f, err := os.OpenFile(LockPath, os.O_RDONLY|os.O_CREATE|unix.O_CLOEXEC, 0o600)

@@ -44,8 +44,10 @@ func setupUplink(a *Attachment) error {
 		if r.Protocol == Protocol || len(r.MultiPath) > 0 {
 			continue
 		}
-		cp := &netlink.Route{LinkIndex: idx, Dst: r.Dst, Gw: r.Gw, Src: r.Src, Scope: r.Scope, Type: r.Type,
-			Priority: r.Priority, Flags: r.Flags, Family: r.Family, Table: out, Protocol: Protocol}
+		cp := &netlink.Route{
+			LinkIndex: idx, Dst: r.Dst, Gw: r.Gw, Src: r.Src, Scope: r.Scope, Type: r.Type,
+			Priority: r.Priority, Flags: r.Flags, Family: r.Family, Table: out, Protocol: Protocol,
+		}
 		if cp.Dst == nil {
 			cp.Dst = ipNet(netip.PrefixFrom(unspecified(r.Family == unix.AF_INET), 0))
 		}

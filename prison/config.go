@@ -126,7 +126,7 @@ func checkHostname(c *Config) error {
 			return fmt.Errorf("--host %q: a label may not begin or end with '-'", h)
 		}
 		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' {
 				return fmt.Errorf("--host %q: invalid character %q (letters, digits, '-' and '.' only)", h, r)
 			}
 		}

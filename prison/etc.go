@@ -15,6 +15,8 @@ import (
 
 // The host-derived root's own accounts: the system users programs expect,
 // and no one of the host's.
+//
+//nolint:gosec // G101: account names, no credentials (the password field is "x")
 const defaultPasswd = `root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
 bin:x:2:2:bin:/bin:/usr/sbin/nologin

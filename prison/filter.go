@@ -123,9 +123,12 @@ func decodeProgram(b []byte) (*seccomp.Program, bool) {
 	}
 	p := &seccomp.Program{Listener: b[0] == 1, Filter: make([]unix.SockFilter, (len(b)-1)/8)}
 	for i := range p.Filter {
-		r := b[1+8*i:]
-		p.Filter[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(r), Jt: r[2], Jf: r[3],
-			K: binary.LittleEndian.Uint32(r[4:])}
+		var r [8]byte
+		copy(r[:], b[1+8*i:])
+		p.Filter[i] = unix.SockFilter{
+			Code: binary.LittleEndian.Uint16(r[:]), Jt: r[2], Jf: r[3],
+			K: binary.LittleEndian.Uint32(r[4:]),
+		}
 	}
 	return p, true
 }

@@ -434,8 +434,10 @@ func (j *Jail) initError(m nsinit.Message, plan *nsinit.Plan) error {
 		}
 		if op, ok := plan.OpAt(int(m.A)); ok {
 			if mo, ok := op.(rootfs.Mount); ok {
-				return &rootfs.MountError{Op: op.String(), Source: mo.Source, Target: mo.Target,
-					FSType: mo.FSType, Flags: mo.Flags, Data: mo.Data, Err: errno}
+				return &rootfs.MountError{
+					Op: op.String(), Source: mo.Source, Target: mo.Target,
+					FSType: mo.FSType, Flags: mo.Flags, Data: mo.Data, Err: errno,
+				}
 			}
 			return fmt.Errorf("rootfs: %s: %w", op, errno)
 		}

@@ -163,8 +163,10 @@ func mergeEnv(env, extra []string) []string {
 
 func namespaces(sysv, net string) []specs.LinuxNamespace {
 	ns := []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
-		{Type: specs.UTSNamespace}, {Type: specs.CgroupNamespace},
+		{Type: specs.PIDNamespace},
+		{Type: specs.MountNamespace},
+		{Type: specs.UTSNamespace},
+		{Type: specs.CgroupNamespace},
 	}
 	if sysv != "inherit" {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
@@ -196,15 +198,21 @@ func standardMounts(ownIPC bool) []specs.Mount {
 		// kernel.pty.max - kernel.pty.reserve (3072 by default), and a
 		// jail that took them all would leave other jails without a
 		// terminal. max bounds each jail's share.
-		{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
-			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5",
-				"max=" + strconv.Itoa(MaxPtys)}},
+		{
+			Destination: "/dev/pts", Type: "devpts", Source: "devpts",
+			Options: []string{
+				"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5",
+				"max=" + strconv.Itoa(MaxPtys),
+			},
+		},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 	}
 	if ownIPC {
 		// POSIX message queues belong to the IPC namespace.
-		ms = append(ms, specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue",
-			Options: []string{"nosuid", "noexec", "nodev"}})
+		ms = append(ms, specs.Mount{
+			Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue",
+			Options: []string{"nosuid", "noexec", "nodev"},
+		})
 	}
 	return ms
 }

@@ -183,8 +183,10 @@ type stamp struct {
 }
 
 func stampOf(p string, follow bool, st *unix.Stat_t) stamp {
-	return stamp{Path: p, Follow: follow, Dev: uint64(st.Dev), Ino: uint64(st.Ino), Mode: uint32(st.Mode),
-		Ctime: st.Ctim.Nano(), Mtime: st.Mtim.Nano()}
+	return stamp{
+		Path: p, Follow: follow, Dev: uint64(st.Dev), Ino: uint64(st.Ino), Mode: uint32(st.Mode),
+		Ctime: st.Ctim.Nano(), Mtime: st.Mtim.Nano(),
+	}
 }
 
 // holds says whether the path still leads to the stamped inode, unchanged.
@@ -325,13 +327,17 @@ func maskMounts(hs []hiddenEntry) []specs.Mount {
 	ms := make([]specs.Mount, 0, len(hs))
 	for _, h := range hs {
 		if h.Dir {
-			ms = append(ms, specs.Mount{Destination: h.Path, Type: "tmpfs", Source: "tmpfs",
-				Options: []string{"ro", "nosuid", "nodev", "noexec", "mode=0755", "size=4k"}})
+			ms = append(ms, specs.Mount{
+				Destination: h.Path, Type: "tmpfs", Source: "tmpfs",
+				Options: []string{"ro", "nosuid", "nodev", "noexec", "mode=0755", "size=4k"},
+			})
 		} else {
 			// Not nodev: a device on a nodev mount cannot be opened, and
 			// the mask should read empty, as runc's do.
-			ms = append(ms, specs.Mount{Destination: h.Path, Type: "bind", Source: "/dev/null",
-				Options: []string{"bind", "ro", "nosuid", "noexec"}})
+			ms = append(ms, specs.Mount{
+				Destination: h.Path, Type: "bind", Source: "/dev/null",
+				Options: []string{"bind", "ro", "nosuid", "noexec"},
+			})
 		}
 	}
 	return ms

@@ -18,10 +18,17 @@ func TestHostOnly(t *testing.T) {
 		mode uint32
 		want bool
 	}{
-		{unix.S_IFREG | 0o644, false}, {unix.S_IFREG | 0o755, false}, {unix.S_IFREG | 0o600, true},
-		{unix.S_IFREG | 0o640, true}, {unix.S_IFREG | 0o711, true}, {unix.S_IFDIR | 0o755, false},
-		{unix.S_IFDIR | 0o700, true}, {unix.S_IFDIR | 0o750, true}, {unix.S_IFDIR | 0o711, true},
-		{unix.S_IFDIR | 0o754, true}, {unix.S_IFDIR | 0o1777, false},
+		{unix.S_IFREG | 0o644, false},
+		{unix.S_IFREG | 0o755, false},
+		{unix.S_IFREG | 0o600, true},
+		{unix.S_IFREG | 0o640, true},
+		{unix.S_IFREG | 0o711, true},
+		{unix.S_IFDIR | 0o755, false},
+		{unix.S_IFDIR | 0o700, true},
+		{unix.S_IFDIR | 0o750, true},
+		{unix.S_IFDIR | 0o711, true},
+		{unix.S_IFDIR | 0o754, true},
+		{unix.S_IFDIR | 0o1777, false},
 	} {
 		if got := hostOnly(c.mode); got != c.want {
 			t.Errorf("hostOnly(%o) = %v, want %v", c.mode, got, c.want)
@@ -62,8 +69,10 @@ func TestWalkHidden(t *testing.T) {
 	}
 	got := walkHidden(d, nil)
 	want := []hiddenEntry{
-		{Path: d + "/priv", Dir: true}, {Path: d + "/pub/deep/rules", Dir: true},
-		{Path: d + "/pub/group"}, {Path: d + "/pub/key"},
+		{Path: d + "/priv", Dir: true},
+		{Path: d + "/pub/deep/rules", Dir: true},
+		{Path: d + "/pub/group"},
+		{Path: d + "/pub/key"},
 	}
 	slices.SortFunc(got, func(a, b hiddenEntry) int { return cmpString(a.Path, b.Path) })
 	if !slices.Equal(got, want) {
@@ -216,34 +225,48 @@ func TestEtcCache(t *testing.T) {
 			want   []string
 			undo   func()
 		}{
-			{"a chmod", func() { os.Chmod(filepath.Join(d, "etc/pam.d/login"), 0o640) },
+			{
+				"a chmod", func() { os.Chmod(filepath.Join(d, "etc/pam.d/login"), 0o640) },
 				[]string{"etc/linked/key", "etc/pam.d/login", "etc/security/opasswd"},
-				func() { os.Chmod(filepath.Join(d, "etc/pam.d/login"), 0o644) }},
-			{"a new file", func() { write("etc/security/limits.d/new.conf", 0o600) },
+				func() { os.Chmod(filepath.Join(d, "etc/pam.d/login"), 0o644) },
+			},
+			{
+				"a new file", func() { write("etc/security/limits.d/new.conf", 0o600) },
 				[]string{"etc/linked/key", "etc/security/limits.d/new.conf", "etc/security/opasswd"},
-				func() { os.Remove(filepath.Join(d, "etc/security/limits.d/new.conf")) }},
-			{"a removed file", func() { os.Remove(filepath.Join(d, "etc/security/opasswd")) },
+				func() { os.Remove(filepath.Join(d, "etc/security/limits.d/new.conf")) },
+			},
+			{
+				"a removed file", func() { os.Remove(filepath.Join(d, "etc/security/opasswd")) },
 				[]string{"etc/linked/key"},
-				func() { write("etc/security/opasswd", 0o600) }},
-			{"a link swapped for a file", func() {
-				os.Remove(filepath.Join(d, "etc/pam.d/other"))
-				write("etc/pam.d/other", 0o600)
-			}, []string{"etc/linked/key", "etc/pam.d/other", "etc/security/opasswd"},
+				func() { write("etc/security/opasswd", 0o600) },
+			},
+			{
+				"a link swapped for a file", func() {
+					os.Remove(filepath.Join(d, "etc/pam.d/other"))
+					write("etc/pam.d/other", 0o600)
+				},
+				[]string{"etc/linked/key", "etc/pam.d/other", "etc/security/opasswd"},
 				func() {
 					os.Remove(filepath.Join(d, "etc/pam.d/other"))
 					os.Symlink("login", filepath.Join(d, "etc/pam.d/other"))
-				}},
-			{"a bound link retargeted", func() {
-				os.Remove(filepath.Join(d, "etc/linked"))
-				os.Symlink("pam.d", filepath.Join(d, "etc/linked"))
-			}, []string{"etc/security/opasswd"},
+				},
+			},
+			{
+				"a bound link retargeted", func() {
+					os.Remove(filepath.Join(d, "etc/linked"))
+					os.Symlink("pam.d", filepath.Join(d, "etc/linked"))
+				},
+				[]string{"etc/security/opasswd"},
 				func() {
 					os.Remove(filepath.Join(d, "etc/linked"))
 					os.Symlink("../elsewhere", filepath.Join(d, "etc/linked"))
-				}},
-			{"a chmod below a bound link", func() { os.Chmod(filepath.Join(d, "elsewhere/key"), 0o644) },
+				},
+			},
+			{
+				"a chmod below a bound link", func() { os.Chmod(filepath.Join(d, "elsewhere/key"), 0o644) },
 				[]string{"etc/security/opasswd"},
-				func() { os.Chmod(filepath.Join(d, "elsewhere/key"), 0o600) }},
+				func() { os.Chmod(filepath.Join(d, "elsewhere/key"), 0o600) },
+			},
 		} {
 			prime(fromFile, base...)
 			c.change()

@@ -116,9 +116,15 @@ func FlagString(f uintptr) string {
 		bit  uintptr
 		name string
 	}{
-		{unix.MS_RDONLY, "ro"}, {unix.MS_NOSUID, "nosuid"}, {unix.MS_NODEV, "nodev"},
-		{unix.MS_NOEXEC, "noexec"}, {unix.MS_REMOUNT, "remount"}, {unix.MS_BIND, "bind"},
-		{unix.MS_REC, "rec"}, {unix.MS_PRIVATE, "private"}, {unix.MS_SLAVE, "slave"},
+		{unix.MS_RDONLY, "ro"},
+		{unix.MS_NOSUID, "nosuid"},
+		{unix.MS_NODEV, "nodev"},
+		{unix.MS_NOEXEC, "noexec"},
+		{unix.MS_REMOUNT, "remount"},
+		{unix.MS_BIND, "bind"},
+		{unix.MS_REC, "rec"},
+		{unix.MS_PRIVATE, "private"},
+		{unix.MS_SLAVE, "slave"},
 		{unix.MS_SHARED, "shared"},
 	}
 	var out []string
@@ -166,8 +172,10 @@ func Plan(l Layout) ([]Op, error) {
 	// make / private; STYLE.md 2.6).
 	ops := []Op{Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE}}
 	if l.HostDerived {
-		ops = append(ops, Mount{Source: "tmpfs", Target: l.Path, FSType: "tmpfs",
-			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"})
+		ops = append(ops, Mount{
+			Source: "tmpfs", Target: l.Path, FSType: "tmpfs",
+			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755",
+		})
 	} else {
 		// pivot_root needs a mount point; a bind onto itself makes one.
 		ops = append(ops, Mount{Source: l.Path, Target: l.Path, Flags: unix.MS_BIND | unix.MS_REC})
@@ -198,8 +206,10 @@ func Plan(l Layout) ([]Op, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		ops = append(ops, WriteFile{Path: "proc/sys/" + strings.ReplaceAll(k, ".", "/"),
-			Data: []byte(l.Sysctl[k]), Truncate: true})
+		ops = append(ops, WriteFile{
+			Path: "proc/sys/" + strings.ReplaceAll(k, ".", "/"),
+			Data: []byte(l.Sysctl[k]), Truncate: true,
+		})
 	}
 	for _, p := range l.MaskedPaths {
 		ops = append(ops, mask(p)...)
@@ -239,11 +249,16 @@ func mkdirAll(p string, mode uint32) []Op {
 // binary directories come from the spec's mounts.
 func skeleton() []Op {
 	ops := []Op{
-		Mkdir{Path: "etc", Mode: 0o755}, Mkdir{Path: "tmp", Mode: 0o1777},
-		Mkdir{Path: "root", Mode: 0o700}, Mkdir{Path: "home", Mode: 0o755},
-		Mkdir{Path: "run", Mode: 0o755}, Mkdir{Path: "var", Mode: 0o755},
-		Mkdir{Path: "var/tmp", Mode: 0o1777}, Mkdir{Path: "var/log", Mode: 0o755},
-		Mkdir{Path: "var/lib", Mode: 0o755}, Mkdir{Path: "var/cache", Mode: 0o755},
+		Mkdir{Path: "etc", Mode: 0o755},
+		Mkdir{Path: "tmp", Mode: 0o1777},
+		Mkdir{Path: "root", Mode: 0o700},
+		Mkdir{Path: "home", Mode: 0o755},
+		Mkdir{Path: "run", Mode: 0o755},
+		Mkdir{Path: "var", Mode: 0o755},
+		Mkdir{Path: "var/tmp", Mode: 0o1777},
+		Mkdir{Path: "var/log", Mode: 0o755},
+		Mkdir{Path: "var/lib", Mode: 0o755},
+		Mkdir{Path: "var/cache", Mode: 0o755},
 	}
 	// Merged-/usr hosts have /bin -> usr/bin: the jail gets the same links.
 	for _, d := range hostTopDirs {
@@ -301,8 +316,10 @@ func HostMounts() []specs.Mount {
 	// sockets a jail has. /usr itself keeps suid, for su.
 	for _, p := range capabilityPrograms {
 		if n, err := unix.Lgetxattr(p, "security.capability", nil); err == nil && n > 0 {
-			ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
-				Options: []string{"bind", "ro", "nosuid", "nodev"}})
+			ms = append(ms, specs.Mount{
+				Destination: p, Type: "bind", Source: p,
+				Options: []string{"bind", "ro", "nosuid", "nodev"},
+			})
 		}
 	}
 	var etcDirs []string
@@ -316,8 +333,10 @@ func HostMounts() []specs.Mount {
 		if unix.Stat(p, &st) != nil || hostOnly(st.Mode) || slices.Contains(secretDirs, p) {
 			continue
 		}
-		ms = append(ms, specs.Mount{Destination: p, Type: "bind", Source: p,
-			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+		ms = append(ms, specs.Mount{
+			Destination: p, Type: "bind", Source: p,
+			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
+		})
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			etcDirs, etcStats = append(etcDirs, p), append(etcStats, st)
 		}
@@ -389,8 +408,10 @@ func mask(p string) []Op {
 		return nil
 	}
 	if fi.IsDir() {
-		return []Op{Mount{Source: "tmpfs", Target: rel(p), FSType: "tmpfs",
-			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC}}
+		return []Op{Mount{
+			Source: "tmpfs", Target: rel(p), FSType: "tmpfs",
+			Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
+		}}
 	}
 	return []Op{Mount{Source: "/dev/null", Target: rel(p), Flags: unix.MS_BIND}}
 }

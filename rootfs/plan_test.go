@@ -50,8 +50,10 @@ func TestPlanOrder(t *testing.T) {
 }
 
 func TestPlanHostDerived(t *testing.T) {
-	ops, err := Plan(Layout{Path: "/run/prison/x/root", HostDerived: true, Mounts: HostMounts(),
-		Files: []WriteFile{{Path: "etc/passwd", Data: []byte("root:x:0:0::/root:/bin/sh\n")}}})
+	ops, err := Plan(Layout{
+		Path: "/run/prison/x/root", HostDerived: true, Mounts: HostMounts(),
+		Files: []WriteFile{{Path: "etc/passwd", Data: []byte("root:x:0:0::/root:/bin/sh\n")}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

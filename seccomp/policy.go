@@ -159,30 +159,58 @@ type deniedGroup struct {
 // them anyway so that a kernel bug behind the capability check, or a
 // capability kept by mistake, is not enough.
 var denied = []deniedGroup{
-	{"filesystems belong to the host: mounts, the new mount API, pivot_root",
-		[]string{"mount", "umount2", "pivot_root", "fsopen", "fsconfig",
+	{
+		"filesystems belong to the host: mounts, the new mount API, pivot_root",
+		[]string{
+			"mount", "umount2", "pivot_root", "fsopen", "fsconfig",
 			"fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr",
-			"mount_setattr"}},
-	{"the machine's clock is shared by every jail",
-		[]string{"settimeofday", "clock_settime", "clock_adjtime", "adjtimex"}},
-	{"kernel code and the running kernel belong to the host",
-		[]string{"init_module", "finit_module", "delete_module", "kexec_load",
-			"kexec_file_load", "reboot"}},
-	{"host-wide state: swap, process accounting, disk quotas, the kernel log",
-		[]string{"swapon", "swapoff", "acct", "quotactl", "quotactl_fd",
-			"syslog"}},
-	{"namespaces are the jail's walls: joining one, or making one with unshare's namespace flags (see below)",
-		[]string{"setns"}},
-	{"kernel keyrings are not namespaced: a key would be shared with the host",
-		[]string{"keyctl", "add_key", "request_key"}},
-	{"large kernel attack surface: eBPF, perf, userfaultfd (race widening), io_uring (bypasses this filter)",
-		[]string{"bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
-			"io_uring_enter", "io_uring_register"}},
-	{"file handles open any inode on the file system, past the jail's root (CVE-2014-9357 'shocker')",
-		[]string{"open_by_handle_at", "name_to_handle_at"}},
-	{"raw hardware and kernel internals: I/O ports, dcookies, NUMA pages of other processes, hangup of the terminal",
-		[]string{"iopl", "ioperm", "lookup_dcookie", "migrate_pages",
-			"move_pages", "vhangup"}},
+			"mount_setattr",
+		},
+	},
+	{
+		"the machine's clock is shared by every jail",
+		[]string{"settimeofday", "clock_settime", "clock_adjtime", "adjtimex"},
+	},
+	{
+		"kernel code and the running kernel belong to the host",
+		[]string{
+			"init_module", "finit_module", "delete_module", "kexec_load",
+			"kexec_file_load", "reboot",
+		},
+	},
+	{
+		"host-wide state: swap, process accounting, disk quotas, the kernel log",
+		[]string{
+			"swapon", "swapoff", "acct", "quotactl", "quotactl_fd",
+			"syslog",
+		},
+	},
+	{
+		"namespaces are the jail's walls: joining one, or making one with unshare's namespace flags (see below)",
+		[]string{"setns"},
+	},
+	{
+		"kernel keyrings are not namespaced: a key would be shared with the host",
+		[]string{"keyctl", "add_key", "request_key"},
+	},
+	{
+		"large kernel attack surface: eBPF, perf, userfaultfd (race widening), io_uring (bypasses this filter)",
+		[]string{
+			"bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
+			"io_uring_enter", "io_uring_register",
+		},
+	},
+	{
+		"file handles open any inode on the file system, past the jail's root (CVE-2014-9357 'shocker')",
+		[]string{"open_by_handle_at", "name_to_handle_at"},
+	},
+	{
+		"raw hardware and kernel internals: I/O ports, dcookies, NUMA pages of other processes, hangup of the terminal",
+		[]string{
+			"iopl", "ioperm", "lookup_dcookie", "migrate_pages",
+			"move_pages", "vhangup",
+		},
+	},
 }
 
 // Policy returns the jail's syscall policy for p as an OCI seccomp section.

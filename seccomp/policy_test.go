@@ -182,8 +182,11 @@ func TestCapabilities(t *testing.T) {
 		{"strict", Params{}, nil},
 		{"raw_sockets", Params{RawSockets: true}, []string{"CAP_NET_RAW"}},
 		{"chflags", Params{Chflags: true}, []string{"CAP_LINUX_IMMUTABLE"}},
-		{"both", Params{RawSockets: true, Chflags: true, SocketAF: true, SetHostname: true, SysVIPC: true},
-			[]string{"CAP_NET_RAW", "CAP_LINUX_IMMUTABLE"}},
+		{
+			"both",
+			Params{RawSockets: true, Chflags: true, SocketAF: true, SetHostname: true, SysVIPC: true},
+			[]string{"CAP_NET_RAW", "CAP_LINUX_IMMUTABLE"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := append(append([]string(nil), base...), tc.add...)
@@ -192,9 +195,11 @@ func TestCapabilities(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("Capabilities(%+v) = %v, want %v", tc.p, got, want)
 			}
-			for _, never := range []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_TIME",
+			for _, never := range []string{
+				"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_TIME",
 				"CAP_SYS_BOOT", "CAP_NET_ADMIN", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_PTRACE",
-				"CAP_MKNOD", "CAP_SYSLOG", "CAP_BPF", "CAP_PERFMON", "CAP_AUDIT_CONTROL", "CAP_MAC_ADMIN"} {
+				"CAP_MKNOD", "CAP_SYSLOG", "CAP_BPF", "CAP_PERFMON", "CAP_AUDIT_CONTROL", "CAP_MAC_ADMIN",
+			} {
 				if slices.Contains(got, never) {
 					t.Errorf("root keeps %s", never)
 				}
@@ -265,8 +270,10 @@ func TestFormat(t *testing.T) {
 	b.Reset()
 	if err := Format(&b, &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
-		Syscalls: []specs.LinuxSyscall{{Names: []string{"getpriority"}, Action: specs.ActErrno,
-			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 7, Op: specs.OpEqualTo}, {Index: 0, Value: 9, Op: specs.OpNotEqual}}}},
+		Syscalls: []specs.LinuxSyscall{{
+			Names: []string{"getpriority"}, Action: specs.ActErrno,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 7, Op: specs.OpEqualTo}, {Index: 0, Value: 9, Op: specs.OpNotEqual}},
+		}},
 	}); err != nil {
 		t.Fatal(err)
 	}

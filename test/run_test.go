@@ -188,8 +188,10 @@ func TestExitStatus(t *testing.T) {
 
 func TestSignalsReachCommand(t *testing.T) {
 	n := jailName(t)
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
-		syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
+	for _, sig := range []syscall.Signal{
+		syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
+		syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+	} {
 		t.Run(sig.String(), func(t *testing.T) {
 			// The command reports the signal it got, then exits 0: the
 			// signal reached the command, not just the launcher.

@@ -121,8 +121,10 @@ func newSpecCmd() *cobra.Command {
 }
 
 // forwarded are the signals that `prison run` passes on to the command.
-var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2}
+var forwarded = []os.Signal{
+	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2,
+}
 
 // newJail validates the configuration and makes its jail.
 func newJail(c *prison.Config, t *prison.Timing) (*prison.Jail, error) {

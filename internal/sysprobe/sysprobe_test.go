@@ -66,14 +66,16 @@ func TestCheck(t *testing.T) {
 		want []string
 	}{
 		{"all as the table says", map[string]unix.Errno{"refused": unix.EPERM, "allowed": unix.EFAULT, "missing": unix.ENOSYS}, nil},
-		{"wrong errno, filter errno on an allowed call, a call not made, a stranger",
+		{
+			"wrong errno, filter errno on an allowed call, a call not made, a stranger",
 			map[string]unix.Errno{"refused": unix.EACCES, "allowed": unix.EAFNOSUPPORT, "extra": 0},
 			[]string{
 				"allowed: EAFNOSUPPORT, want the call let through to the kernel",
 				"extra: made, but not in the table",
 				"missing: not made",
 				"refused: EACCES, want EPERM",
-			}},
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Check(ps, tc.got)
