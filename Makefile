@@ -1,5 +1,12 @@
 # prison: FreeBSD jails on Linux. `make help` lists the targets.
-GO      ?= go
+# Go: the go on PATH, else where the README installs it. Its directory
+# goes first on PATH for the recipes too: the tests build with `go`.
+ifeq ($(origin GO),undefined)
+GO      := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+endif
+ifneq ($(findstring /,$(GO)),)
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
+endif
 BIN     := bin/prison
 # Debian packages the build, the tests and the benchmarks need.
 PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config
@@ -9,6 +16,13 @@ BENCH_PKGS := bubblewrap crun runc hyperfine
 # docs/startpath.md). netgo and osusergo keep glibc's NSS out of it.
 BUILDFLAGS := -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static'
 SOURCES := $(shell find . -name '*.go' -o -name '*.c' -o -name '*.h' | grep -v '_test.go')
+# The linter, pinned; built from source into bin/tools on first use.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+# What -race checks: the packages whose tests run their own code. The
+# jail suite (./test) runs the separately built binary, so -race there
+# checks the suite's code only; its daemon pass runs with it.
+RACE_PKGS := ./prison ./netns ./seccomp ./rootfs ./internal/... ./bench
 
 .PHONY: all build deps test test-unit run busybox-root bench lint clean help
 
@@ -18,7 +32,9 @@ help:
 	@echo "make deps    install the Debian packages the build and tests need (root)"
 	@echo "make build   build $(BIN)"
 	@echo "make run     build, then a shell in a jail: prison run --ip 10.0.0.5 --host cust1 /bin/sh"
-	@echo "make test    every test, the integration tests in real jails included (root)"
+	@echo "make test    every test, the integration tests in real jails included (root), the unit tests"
+	@echo "             again under -race, and make lint"
+	@echo "make lint    golangci-lint $(GOLANGCI_LINT_VERSION) with .golangci.yml (fetched into bin/tools the first time)"
 	@echo "make bench   benchmarks against bwrap, crun and runc (root); writes bench/RESULTS.md"
 
 # Installs only what is missing, so that it is cheap to run every time.
@@ -37,20 +53,32 @@ $(BIN): $(SOURCES) go.mod go.sum
 run: build
 	./$(BIN) run --ip 10.0.0.5 --host cust1 /bin/sh
 
-busybox-root: build/busybox-root
-build/busybox-root: scripts/busybox-root.sh
+# Under a directory only root can enter: prison refuses a --root that other
+# users can reach (a tenant's setuid file there would be theirs to run).
+busybox-root: build/jails/busybox-root
+build/jails/busybox-root: scripts/busybox-root.sh
+	install -d -m 0700 build/jails
 	bash scripts/busybox-root.sh $@
 
 test-unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 10m $$(go list ./... | grep -v '/test$$')
+	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v '/test$$')
 
-test: deps build
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+$(GOLANGCI_LINT):
+	GOBIN=$(CURDIR)/$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+# Lint last, so that a formatting slip does not hide the tests' verdict.
+test: deps build $(GOLANGCI_LINT)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	@echo "the jail suite again, every jail served by a prison daemon:"
-	PRISON_TEST_DAEMON=1 $(GO) test -count=1 -timeout 20m ./test
+	@echo "the unit tests again, with the race detector:"
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	@echo "the jail suite again, every jail served by a prison daemon (and the suite's code under -race):"
+	PRISON_TEST_DAEMON=1 $(GO) test -race -count=1 -timeout 20m ./test
+	$(GOLANGCI_LINT) run ./...
 
 bench: deps build
 	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -45,11 +45,14 @@ type Daemon struct {
 }
 
 // StartDaemon starts `bin daemon --socket socket`, its output in logPath,
-// and waits until the socket accepts connections: the socket file must
-// exist and a connect to it succeed (the daemon takes a connection that
-// sends nothing for a probe). It fails, with the daemon's output, when the
-// daemon exits first or is not accepting within timeout; it then leaves no
-// daemon running.
+// and waits until the socket accepts connections and the daemon has
+// greeted: the socket file must exist, a connect to it succeed (the daemon
+// takes a connection that sends nothing for a probe), and its log hold the
+// line "prison daemon: listening on SOCKET". The daemon writes that line
+// after it listens, so a connect can succeed before the line lands (on a
+// busy machine, long before): Check counts only what follows the greeting.
+// It fails, with the daemon's output, when the daemon exits first or is not
+// ready within timeout; it then leaves no daemon running.
 //
 // start starts the daemon, and SelfTest's clients: nil means cmd.Start,
 // a MountNSRunner's Start runs the daemon in the runner's mount namespace,
@@ -60,7 +63,7 @@ func StartDaemon(ctx context.Context, start func(*exec.Cmd) error, bin, socket, 
 	if len(socket) > maxSocketPath {
 		return nil, fmt.Errorf("socket path %s is longer than %d bytes: prison run would not use it", socket, maxSocketPath)
 	}
-	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -88,18 +91,32 @@ func StartDaemon(ctx context.Context, start func(*exec.Cmd) error, bin, socket, 
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	accepting := false
 	for {
-		if _, err := os.Stat(socket); err == nil {
-			if c, err := net.Dial("unixpacket", socket); err == nil {
-				c.Close()
-				break
+		if !accepting {
+			if _, err := os.Stat(socket); err == nil {
+				if c, err := net.Dial("unixpacket", socket); err == nil {
+					c.Close()
+					accepting = true
+				}
+			}
+		}
+		if accepting {
+			// What it wrote up to its greeting is no one's failure.
+			if end := greetingEnd(d.output(), socket); end >= 0 {
+				d.seen = int64(end)
+				return d, nil
 			}
 		}
 		select {
 		case <-d.exited:
-			return nil, fmt.Errorf("prison daemon exited before it listened on %s (%v)%s", socket, d.waitErr, tail(d.output()))
+			return nil, fmt.Errorf("prison daemon exited before it listened on %s (%w)%s", socket, d.waitErr, tail(d.output()))
 		case <-deadline.C:
 			_ = d.Stop(time.Second)
+			if accepting {
+				return nil, fmt.Errorf("prison daemon: %s accepts connections, but the daemon did not write %q %v after the start%s",
+					socket, greeting+socket, timeout, tail(d.output()))
+			}
 			return nil, fmt.Errorf("prison daemon: %s does not accept connections %v after the start%s", socket, timeout, tail(d.output()))
 		case <-ctx.Done():
 			_ = d.Stop(time.Second)
@@ -107,11 +124,20 @@ func StartDaemon(ctx context.Context, start func(*exec.Cmd) error, bin, socket, 
 		case <-tick.C:
 		}
 	}
-	// What it wrote so far ("listening on …") is no one's failure.
-	if st, err := os.Stat(logPath); err == nil {
-		d.seen = st.Size()
+}
+
+// greeting starts the line a daemon writes once it listens (cmd/prison's
+// serveDaemon), followed by its socket.
+const greeting = "prison daemon: listening on "
+
+// greetingEnd returns the offset in out just past the daemon's greeting
+// line for socket, or -1 when the whole line is not there yet.
+func greetingEnd(out, socket string) int {
+	line := greeting + socket + "\n"
+	if i := strings.Index(out, line); i >= 0 {
+		return i + len(line)
 	}
-	return d, nil
+	return -1
 }
 
 // PID is the daemon's process id.
@@ -134,7 +160,7 @@ func (d *Daemon) Output() string { return d.output() }
 func (d *Daemon) Check() error {
 	select {
 	case <-d.exited:
-		return fmt.Errorf("prison daemon died (%v); its output: %s", d.waitErr, oneLine(d.output()))
+		return fmt.Errorf("prison daemon died (%w); its output: %s", d.waitErr, oneLine(d.output()))
 	default:
 	}
 	if _, err := os.Stat(d.Socket); err != nil {
@@ -179,7 +205,7 @@ func (d *Daemon) Stop(grace time.Duration) error {
 	var errs []error
 	select {
 	case <-d.exited:
-		errs = append(errs, fmt.Errorf("prison daemon had exited (%v)", d.waitErr))
+		errs = append(errs, fmt.Errorf("prison daemon had exited (%w)", d.waitErr))
 	default:
 		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			errs = append(errs, fmt.Errorf("SIGTERM prison daemon: %w", err))

@@ -26,12 +26,17 @@ func TestMain(m *testing.M) {
 // fakeDaemon plays `prison daemon --socket PATH` (args) in one of these
 // modes:
 //
-//	serve: listen, greet, and answer each message: "refuse" is logged as
-//	       the real daemon logs a refused client, then answered; "die"
-//	       makes it write a last word and exit 3. SIGTERM closes the socket
-//	       and exits 0.
-//	exit:  complain and exit 2 without listening.
-//	mute:  never listen, ignore SIGTERM.
+//	serve:  listen, greet, and answer each message: "refuse" is logged as
+//	        the real daemon logs a refused client, then answered; "die"
+//	        makes it write a last word and exit 3. SIGTERM closes the
+//	        socket and exits 0.
+//	late:   serve, but greet only once a first connection came and went,
+//	        as a daemon descheduled between its listen and its greeting
+//	        does on a busy machine (StartDaemon's probe is that
+//	        connection).
+//	silent: serve, but never greet.
+//	exit:   complain and exit 2 without listening.
+//	mute:   never listen, ignore SIGTERM.
 func fakeDaemon(mode string, args []string) int {
 	if len(args) != 3 || args[0] != "daemon" || args[1] != "--socket" {
 		fmt.Fprintf(os.Stderr, "fake daemon: bad arguments %q\n", args)
@@ -59,11 +64,22 @@ func fakeDaemon(mode string, args []string) int {
 		l.Close()
 		os.Exit(0)
 	}()
-	fmt.Fprintf(os.Stderr, "prison daemon: listening on %s\n", socket)
+	greet := func() { fmt.Fprintf(os.Stderr, "prison daemon: listening on %s\n", socket) }
+	if mode == "serve" {
+		greet()
+	}
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			time.Sleep(time.Hour) // closed on SIGTERM: the exit is on its way
+		}
+		if mode == "late" {
+			// The probe sends nothing: greet once it hung up.
+			_, _ = c.Read(make([]byte, 1))
+			greet()
+			mode = "serve"
+			c.Close()
+			continue
 		}
 		buf := make([]byte, 64)
 		n, _ := c.Read(buf)
@@ -141,6 +157,29 @@ func TestDaemonServes(t *testing.T) {
 	}
 	if err := d.Check(); err == nil {
 		t.Error("Check of a stopped daemon = nil")
+	}
+}
+
+// A daemon that greets after its socket accepts connections, as a busy
+// machine has it, is not taken for one that refused a client: the
+// greeting is start-up output, whenever it lands.
+func TestDaemonGreetsLate(t *testing.T) {
+	d, socket, err := startFake(t, "late", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop(5 * time.Second) })
+	if _, err := d.Around(func() (Sample, error) { ask(t, socket, "serve me"); return Sample{{"wall", 1}}, nil }); err != nil {
+		t.Errorf("Around after a late greeting = %v", err)
+	}
+}
+
+// A daemon that accepts connections but never says it listens is not
+// taken for a prison daemon.
+func TestDaemonNeverGreets(t *testing.T) {
+	_, _, err := startFake(t, "silent", 500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "did not write") {
+		t.Errorf("StartDaemon of a daemon that never greets = %v", err)
 	}
 }
 

@@ -129,7 +129,7 @@ func NewManyMountsRunner(dir string, n int) (*MountNSRunner, error) {
 	return NewMountNSRunner(unix.MS_PRIVATE, func() error {
 		for i := range n {
 			p := filepath.Join(dir, strconv.Itoa(i))
-			if err := os.MkdirAll(p, 0o755); err != nil {
+			if err := os.MkdirAll(p, 0o750); err != nil {
 				return err
 			}
 			// Plain, as `mount -t tmpfs` makes them: options would

@@ -127,9 +127,13 @@ func TestShellQuote(t *testing.T) {
 // medians: each is listed for the daemon rows and again for the rows
 // without a daemon, with its own verdict.
 func TestTargetsBothModes(t *testing.T) {
-	env := &Env{Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock", Bundle: "/b", State: "/s",
-		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
-			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter"}}
+	env := &Env{
+		Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock", Bundle: "/b", State: "/s",
+		Tools: map[string]string{
+			"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
+			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter",
+		},
+	}
 	// Medians in ms, per contender; network rows give start and exit.
 	wall := map[string]float64{
 		nameNone + daemonSuffix: 4.8, nameIP + daemonSuffix: 5.4, nameNone + directSuffix: 6.8, nameIP + directSuffix: 7.5,

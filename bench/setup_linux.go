@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -112,13 +111,13 @@ func BuildPrison(repo, out string) error {
 	return nil
 }
 
-// goTool returns the go command that is running this program's build, so
-// that `go run` with a toolchain off PATH still works.
+// goTool returns the go command: the one on PATH (the Makefile puts its
+// $(GO) there), else the one where the README installs Go.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "/usr/local/go/bin/go"
 }
 
 // WriteBundle writes an OCI bundle in dir whose config.json runs /bin/true
@@ -126,7 +125,7 @@ func goTool() string {
 // default spec both document) and changes only what the comparison needs:
 // no terminal, the busybox root, read-only.
 func WriteBundle(runtime, dir, root string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
 	cfg := filepath.Join(dir, "config.json")
@@ -156,7 +155,7 @@ func WriteBundle(runtime, dir, root string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(cfg, append(b, '\n'), 0o644)
+	return os.WriteFile(cfg, append(b, '\n'), 0o600)
 }
 
 // HybridCgroupV2Controllers reports whether this machine mounts cgroup v1

@@ -246,8 +246,10 @@ func (e *Env) ipScript(name string) *Contender {
 // be a floor for process creation only and flatter every runtime's ratio.
 func (e *Env) floor(name string, cmd ...string) *Contender {
 	c := e.tool(name, "unshare", func(bin string) []string {
-		return append([]string{bin, "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--fork",
-			"--mount-proc=" + e.Root + "/proc", e.Tools["chroot"], e.Root}, cmd...)
+		return append([]string{
+			bin, "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--fork",
+			"--mount-proc=" + e.Root + "/proc", e.Tools["chroot"], e.Root,
+		}, cmd...)
 	})
 	if c.NA == "" && e.Tools["chroot"] == "" {
 		c.NA = "chroot not found"
@@ -365,7 +367,8 @@ func Suite(e *Env) []*Section {
 		Remarks: func(res *Result, all []*Result) []string {
 			return mountsRemarks(res, all, e.MountsCount, e.HostMounts)
 		},
-		Notes: []string{mountsNote(e.MountsCount, e.HostMounts),
+		Notes: []string{
+			mountsNote(e.MountsCount, e.HostMounts),
 			"bwrap reads the whole of /proc/self/mountinfo, a line per mount, for each of its bind mounts " +
 				"(bubblewrap's bind-mount.c: get_mountflags for the flags of the mount it remounts, " +
 				"get_submounts for the mounts under it); bwrap 0.8 opens it 9 times in a start of this " +
@@ -374,7 +377,8 @@ func Suite(e *Env) []*Section {
 				"the root, pivot_roots and detaches the old root. What the kernel does per mount (copying the " +
 				"tree, changing its propagation, tearing it down when the jail exits) every contender pays " +
 				"alike, bwrap too: it is why prison's rows here are a little slower than in the start-up " +
-				"section."},
+				"section.",
+		},
 	}, {
 		ID:    SecNetwork,
 		Title: "Network: --ip over --net none",
@@ -397,8 +401,10 @@ func Suite(e *Env) []*Section {
 				return Target{Label: "--ip over --net none (start + exit), " + how, Num: nameIP + sfx, Den: nameNone + sfx, Metric: "total", Diff: true, Max: 0.6}
 			}),
 			inModes(func(sfx, how string) Target {
-				return Target{Label: "--ip's cost over --net none " + how + ", as a share of the same setup done with ip(8)",
-					Num: nameIP + sfx, Den: nameNone + sfx, Base: nameIPSh, Metric: "total", Max: 1.0}
+				return Target{
+					Label: "--ip's cost over --net none " + how + ", as a share of the same setup done with ip(8)",
+					Num:   nameIP + sfx, Den: nameNone + sfx, Base: nameIPSh, Metric: "total", Max: 1.0,
+				}
 			}),
 		),
 		Notes: []string{"The same network with ip(8) is bench/ipsetup.sh: a network namespace from " +
@@ -437,12 +443,16 @@ func Suite(e *Env) []*Section {
 		}),
 		Targets: slices.Concat(
 			inModes(func(sfx, how string) Target {
-				return Target{Label: "50 parallel vs sequential, prison --net none " + how,
-					Num: nameNone + sfx + " ×50 parallel", Den: nameNone + sfx + " ×50 sequential", Max: 0.55}
+				return Target{
+					Label: "50 parallel vs sequential, prison --net none " + how,
+					Num:   nameNone + sfx + " ×50 parallel", Den: nameNone + sfx + " ×50 sequential", Max: 0.55,
+				}
 			}),
 			inModes(func(sfx, how string) Target {
-				return Target{Label: "50 parallel vs sequential, prison --ip " + how,
-					Num: nameIP + sfx + " ×50 parallel", Den: nameIP + sfx + " ×50 sequential", Max: 0.55}
+				return Target{
+					Label: "50 parallel vs sequential, prison --ip " + how,
+					Num:   nameIP + sfx + " ×50 parallel", Den: nameIP + sfx + " ×50 sequential", Max: 0.55,
+				}
 			}),
 		),
 		Notes: []string{"bwrap's pair shows what this machine allows; it has no target. " +

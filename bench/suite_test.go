@@ -13,8 +13,10 @@ import (
 func TestSuiteIsConsistent(t *testing.T) {
 	env := &Env{
 		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
-		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot",
-			"ip": "/bin/ip", "nsenter": "/bin/nsenter"},
+		Tools: map[string]string{
+			"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot",
+			"ip": "/bin/ip", "nsenter": "/bin/nsenter",
+		},
 		IPScript: "/repo/bench/ipsetup.sh", Socket: "/tmp/pb/daemon.sock",
 		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock",
 	}
@@ -103,9 +105,11 @@ func TestNextIP(t *testing.T) {
 // socket, and that every target on daemon rows has its twin on the rows
 // without a daemon.
 func TestSuiteLaunchModes(t *testing.T) {
-	env := &Env{Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock",
+	env := &Env{
+		Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock",
 		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock",
-		Tools: map[string]string{"bwrap": "/bin/bwrap", "ip": "/bin/ip", "nsenter": "/bin/nsenter"}}
+		Tools: map[string]string{"bwrap": "/bin/bwrap", "ip": "/bin/ip", "nsenter": "/bin/nsenter"},
+	}
 	served := 0
 	for _, s := range Suite(env) {
 		for _, c := range s.Contenders {
@@ -161,9 +165,11 @@ func TestSuiteLaunchModes(t *testing.T) {
 }
 
 func TestSuiteWithoutDaemon(t *testing.T) {
-	env := &Env{Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock", DaemonNA: "prison daemon exited before it listened",
+	env := &Env{
+		Prison: "/bin/prison", Root: "/r", Socket: "/tmp/pb/daemon.sock", DaemonNA: "prison daemon exited before it listened",
 		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock", MountsDaemonNA: "prison daemon self-test: refused",
-		Tools: map[string]string{"bwrap": "/bin/bwrap", "ip": "/bin/ip", "nsenter": "/bin/nsenter"}}
+		Tools: map[string]string{"bwrap": "/bin/bwrap", "ip": "/bin/ip", "nsenter": "/bin/nsenter"},
+	}
 	for _, s := range Suite(env) {
 		for _, c := range s.Contenders {
 			want := env.DaemonNA
@@ -207,9 +213,12 @@ func TestSuiteWithoutDaemon(t *testing.T) {
 // mountsEnv returns an Env with every tool, both daemons' sockets and a
 // mounts namespace whose Start records the commands it is given.
 func mountsEnv(started *[]string) *Env {
-	return &Env{Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
-		Tools: map[string]string{"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
-			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter"},
+	return &Env{
+		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
+		Tools: map[string]string{
+			"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
+			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter",
+		},
 		Socket: "/tmp/pb/daemon.sock", MountsSocket: "/tmp/pb/mounts-daemon.sock",
 		MountsStart: func(cmd *exec.Cmd) error {
 			*started = append(*started, ShellQuote(cmd.Args))

@@ -51,6 +51,7 @@ func BenchmarkAttachNone(b *testing.B) { benchAttach(b, ModeNone) }
 func BenchmarkAttachVeth4(b *testing.B) {
 	benchAttach(b, ModeVeth, "10.214.%d.%d")
 }
+
 func BenchmarkAttachVeth46(b *testing.B) {
 	benchAttach(b, ModeVeth, "10.214.%d.%d", "fd7a:5eed:b:%x::%x")
 }

@@ -173,8 +173,10 @@ func TestHostLink(t *testing.T) {
 }
 
 func TestPlanJSON(t *testing.T) {
-	p := Plan{Mode: ModeMacvlan, Jail: "a", Parent: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/24")},
-		Gateway: netip.MustParseAddr("10.0.0.1"), DNS: []netip.Addr{netip.MustParseAddr("10.0.0.53")}}
+	p := Plan{
+		Mode: ModeMacvlan, Jail: "a", Parent: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/24")},
+		Gateway: netip.MustParseAddr("10.0.0.1"), DNS: []netip.Addr{netip.MustParseAddr("10.0.0.53")},
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package netns
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -157,11 +158,35 @@ func capture(tb testing.TB, pid int) func() [][]byte {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// settleLink gives the down link l the addresses addrs, none of them
+// tentative (no DAD) and no automatic link-local address, then sets it up.
+func settleLink(l netlink.Link, addrs []netip.Prefix) error {
+	// Before the link goes up: addrconf_dev_config runs at NETDEV_UP.
+	if err := netlink.LinkSetIP6AddrGenMode(l, 1); err != nil { // IN6_ADDR_GEN_MODE_NONE
+		return fmt.Errorf("addr_gen_mode: %w", err)
+	}
+	for _, a := range addrs {
+		if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("address %s: %w", a, err)
+		}
+	}
+	return netlink.LinkSetUp(l)
+}
+
 // makeOutside makes a stand-in for the world beyond the machine: a veth
 // pair whose host end (up, with hostAddrs) is name and whose other end,
 // "eth0" with outAddrs, lives in a namespace of its own (the dummy
 // driver is not built into every kernel). It returns the host end and
 // the pid holding the outside namespace.
+//
+// Both ends get their IPv6 link-local address as a link that has long
+// been up has one: usable at once (fe80::fe on the host end, fe80::1
+// outside, without DAD and without the automatic one). The host sends a
+// neighbour solicitation for a packet it forwards only from a link-local
+// address of the link that is not tentative (ndisc_solicit,
+// ipv6_get_lladdr): with a fresh automatic one, still in DAD for 1-2 s,
+// or longer while others hold the RTNL lock, a jail's first IPv6 packet
+// through this link would wait for it, or fail (TestUplink, issue 9).
 func makeOutside(tb testing.TB, name string, hostAddrs, outAddrs []netip.Prefix) (netlink.Link, int) {
 	tb.Helper()
 	return makeOutsideIndex(tb, name, 0, hostAddrs, outAddrs)
@@ -172,7 +197,7 @@ func makeOutside(tb testing.TB, name string, hostAddrs, outAddrs []netip.Prefix)
 func makeOutsideIndex(tb testing.TB, name string, index int, hostAddrs, outAddrs []netip.Prefix) (netlink.Link, int) {
 	tb.Helper()
 	pid := startJail(tb)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index, Flags: net.FlagUp}, PeerName: "eth0", PeerNamespace: netlink.NsPid(pid)}
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index}, PeerName: "eth0", PeerNamespace: netlink.NsPid(pid)}
 	if err := netlink.LinkAdd(v); err != nil {
 		tb.Fatalf("add veth %s: %v", name, err)
 	}
@@ -181,27 +206,18 @@ func makeOutsideIndex(tb testing.TB, name string, index int, hostAddrs, outAddrs
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, a := range hostAddrs {
-		if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
-			tb.Fatalf("address %s on %s: %v", a, name, err)
-		}
+	if err := settleLink(l, append([]netip.Prefix{netip.MustParsePrefix("fe80::fe/64")}, hostAddrs...)); err != nil {
+		tb.Fatalf("set up %s: %v", name, err)
 	}
 	err = inNetns(pid, func() error {
-		for _, n := range []string{"lo", "eth0"} {
-			if err := netlink.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: n}}); err != nil {
-				return err
-			}
+		if err := netlink.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo"}}); err != nil {
+			return err
 		}
 		eth, err := netlink.LinkByName("eth0")
 		if err != nil {
 			return err
 		}
-		for _, a := range outAddrs {
-			if err := netlink.AddrAdd(eth, &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return settleLink(eth, append([]netip.Prefix{netip.MustParsePrefix("fe80::1/64")}, outAddrs...))
 	})
 	if err != nil {
 		tb.Fatalf("set up outside namespace: %v", err)

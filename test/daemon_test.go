@@ -30,12 +30,7 @@ func startDaemon(t *testing.T) *daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Signal(syscall.SIGTERM)
-			if err := d.cmd.Wait(); err != nil {
-				t.Errorf("daemon: %v\n%s", err, d.log)
-			}
-		}
+		d.stop(t)
 		if fileExists(d.sock) {
 			t.Errorf("the daemon left its socket %s", d.sock)
 		}
@@ -60,7 +55,9 @@ func startDaemon(t *testing.T) *daemon {
 		}
 	})
 
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound against a hang, not a measure: the daemon listens within
+	// milliseconds on an idle machine.
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(d.log.String(), "listening") {
 		if time.Now().After(deadline) {
 			t.Fatalf("daemon did not start:\n%s", d.log)
@@ -70,9 +67,27 @@ func startDaemon(t *testing.T) *daemon {
 	return d
 }
 
+// stop stops the daemon as an admin would (SIGTERM) and waits for it to
+// exit; the test's cleanup then checks what it left. Its log is complete
+// only then: the daemon logs a jail it served after it answered the
+// client (cmd/prison's serveClient), so that line can land after the
+// client exited, late on a busy machine; a stopping daemon first waits
+// for the clients it serves, and Wait for the copy of its output.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("daemon: %v\n%s", err, d.log)
+	}
+}
+
 func (d *daemon) env() []string { return []string{"PRISON_SOCKET=" + d.sock} }
 
 // served tells whether the daemon's log says it ran the jail named name.
+// The log is complete once the daemon stopped (d.stop).
 func (d *daemon) served(name string) bool {
 	sc := bufio.NewScanner(strings.NewReader(d.log.String()))
 	for sc.Scan() {
@@ -84,7 +99,7 @@ func (d *daemon) served(name string) bool {
 }
 
 // refused tells whether the daemon's log has a client launching on its
-// own for reason.
+// own for reason. The log is complete once the daemon stopped (d.stop).
 func (d *daemon) refused(reason string) bool {
 	for _, l := range strings.Split(d.log.String(), "\n") {
 		if strings.Contains(l, "launches on its own") && strings.Contains(l, reason) {
@@ -116,6 +131,7 @@ func TestDaemonServesRun(t *testing.T) {
 	if errb.String() != "to-stderr\n" {
 		t.Errorf("stderr %q, want only the command's", errb.String())
 	}
+	d.stop(t)
 	if !d.served(n) {
 		t.Errorf("the daemon did not serve the jail:\n%s", d.log)
 	}
@@ -134,6 +150,7 @@ func TestDaemonBadInput(t *testing.T) {
 		t.Errorf("missing command through the daemon: exit %d, want 127", r.code)
 	}
 	assertOneLine(t, r, "command not found")
+	d.stop(t)
 	if !d.served(n) {
 		t.Errorf("the daemon did not serve the runs:\n%s", d.log)
 	}
@@ -160,6 +177,7 @@ func TestDaemonRefusesRootWithoutCapabilities(t *testing.T) {
 	// The client, unable to check the daemon's identity without
 	// capabilities, does not even ask; a client that did ask would be
 	// refused.
+	d.stop(t)
 	if d.served(n) {
 		t.Errorf("the daemon served a root without capabilities:\n%s", d.log)
 	}
@@ -176,6 +194,7 @@ func TestDaemonOtherMountNamespace(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("run from another mount namespace: %v, %q", err, out)
 	}
+	d.stop(t)
 	if !d.refused("ns/mnt differs") {
 		t.Errorf("the daemon served a client of another mount namespace:\n%s", d.log)
 	}
@@ -217,6 +236,7 @@ func TestDaemonLongCommandLine(t *testing.T) {
 	if r.code != 0 || r.stdout != "3000\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	d.stop(t)
 	if d.served(n) {
 		t.Errorf("the daemon served a request larger than its limit")
 	}

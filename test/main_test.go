@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,6 +67,17 @@ func testMain(m *testing.M) int {
 	// A daemon on the machine's default socket would serve these jails
 	// with another binary's code: the suite says which daemon, if any.
 	os.Setenv("PRISON_SOCKET", "none")
+	// The jails' commands inherit the signals this process ignores: run
+	// in the background of a non-interactive shell or under nohup, it
+	// ignores SIGINT or SIGHUP, and a shell in a jail then can neither trap
+	// them nor die of them (TestSignalsReachCommand would wait forever).
+	// A signal that Go catches is back to its default in a child, as from
+	// an interactive shell; this process keeps ignoring them.
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
+	}
 	if os.Getenv("PRISON_TEST_DAEMON") == "1" {
 		return withSuiteDaemon(m, dir)
 	}
@@ -83,13 +95,29 @@ func withSuiteDaemon(m *testing.M, dir string) int {
 		fmt.Fprintln(os.Stderr, "test: start the daemon:", err)
 		return 1
 	}
-	for i := 0; i < 500 && !strings.Contains(log.String(), "listening"); i++ {
-		time.Sleep(10 * time.Millisecond)
+	exited := make(chan error, 1)
+	go func() { exited <- d.Wait() }()
+	// Until it listens, a prison run would launch on its own: no test
+	// starts before. (The daemon listens within milliseconds on an idle
+	// machine; the bound is against a hang.)
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(log.String(), "prison daemon: listening on "); {
+		select {
+		case err := <-exited:
+			fmt.Fprintf(os.Stderr, "test: the daemon exited before it listened (%v):\n%s", err, log.String())
+			return 1
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "test: the daemon did not listen:\n%s", log.String())
+			d.Process.Kill()
+			<-exited
+			return 1
+		}
 	}
 	os.Setenv("PRISON_SOCKET", sock)
 	code := m.Run()
 	d.Process.Signal(syscall.SIGTERM)
-	err := d.Wait()
+	err := <-exited
 	fmt.Fprintf(os.Stderr, "test: the daemon served %d jails\n", strings.Count(log.String(), ": served "))
 	switch {
 	case err != nil:

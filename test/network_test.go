@@ -67,8 +67,10 @@ func TestJailsTalk(t *testing.T) {
 
 func TestSeveralAddresses(t *testing.T) {
 	n := jailName(t)
-	j := startJail(t, n, append([]string{"--root", probeRoot(t), "--host", "multi",
-		"--ip", "10.254.3.1", "--ip", "10.254.3.2/24", "--ip", "fd00:254::3"}, serve(80)...)...)
+	j := startJail(t, n, append([]string{
+		"--root", probeRoot(t), "--host", "multi",
+		"--ip", "10.254.3.1", "--ip", "10.254.3.2/24", "--ip", "fd00:254::3",
+	}, serve(80)...)...)
 	_ = j
 	for _, url := range []string{"http://10.254.3.1:80/", "http://10.254.3.2:80/", "http://[fd00:254::3]:80/"} {
 		if got := httpGet(t, url+"index.html"); got != "page of multi\n" {
@@ -245,7 +247,8 @@ func TestConcurrentSameAddress(t *testing.T) {
 		err  string
 	}
 	var wg sync.WaitGroup
-	results := make([]outcome, n)
+	results := make([]outcome, n) // each written by its goroutine, read after wg.Wait
+	exited := make(chan struct{}, n)
 	stdins := make([]io.WriteCloser, n)
 	names := make([]string, n)
 	for i := range names {
@@ -260,6 +263,7 @@ func TestConcurrentSameAddress(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			defer func() { exited <- struct{}{} }()
 			<-start
 			if err := cmd.Start(); err != nil {
 				results[i] = outcome{-1, err.Error()}
@@ -271,19 +275,16 @@ func TestConcurrentSameAddress(t *testing.T) {
 	}
 	close(start)
 	// The winner runs until its stdin closes; the losers exit by themselves.
-	// Wait until n-1 have exited, then let the winner go.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		done := 0
-		for i := range results {
-			if results[i].code != 0 || results[i].err != "" {
-				done++
-			}
+	// Wait until n-1 have exited (bounded, should two win), then let the
+	// winner go.
+	timeout := time.After(30 * time.Second)
+wait:
+	for done := 0; done < n-1; done++ {
+		select {
+		case <-exited:
+		case <-timeout:
+			break wait
 		}
-		if done >= n-1 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	for _, s := range stdins {
 		s.Close()
@@ -308,8 +309,10 @@ func TestMacvlan(t *testing.T) {
 	a, b := jailName(t), jailName(t)
 	parent := testVeth(t, "prm"+a[1:5])
 	mtu := parent.Attrs().MTU
-	startJail(t, a, append([]string{"--root", probeRoot(t), "--host", "mac-a", "--net", "macvlan:" + parent.Attrs().Name,
-		"--ip", "10.254.9.1/24"}, serve(80)...)...)
+	startJail(t, a, append([]string{
+		"--root", probeRoot(t), "--host", "mac-a", "--net", "macvlan:" + parent.Attrs().Name,
+		"--ip", "10.254.9.1/24",
+	}, serve(80)...)...)
 	out := mustRun(t, "run", "--name", b, "--root", probeRoot(t), "--net", "macvlan:"+parent.Attrs().Name,
 		"--ip", "10.254.9.2/24", "--gateway", "10.254.9.254", "/bin/sh", "-c",
 		"wget -qO- http://10.254.9.1/index.html; ip route; cat /sys/class/net/eth0/mtu 2>/dev/null || ip -o link show eth0")
@@ -380,10 +383,24 @@ func TestAddressReusedAtOnce(t *testing.T) {
 func TestNetHost(t *testing.T) {
 	n := jailName(t)
 	before, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	out := mustRun(t, "run", "--name", n, "--net", "host", "cat", "/proc/net/dev")
-	host, _ := os.ReadFile("/proc/net/dev")
-	if strings.Count(out, ":") != strings.Count(string(host), ":") {
-		t.Errorf("--net host: the jail sees other interfaces than the host:\n%s", out)
+	// The jail is in the host's network namespace, and so sees the host's
+	// links, this test's own among them. (Comparing the lists of links
+	// would compare two moments of a host where others make and remove
+	// links meanwhile.)
+	own := testVeth(t, "prh"+n[1:5]).Attrs().Name
+	host, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "run", "--name", n, "--net", "host", "/bin/sh", "-c", "readlink /proc/self/ns/net; cat /proc/net/dev")
+	ns, dev, _ := strings.Cut(out, "\n")
+	seen := false
+	for _, l := range strings.Split(dev, "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(l), ":")
+		seen = seen || name == own
+	}
+	if ns != host || !seen {
+		t.Errorf("--net host: the jail is not in the host's network namespace (%s), or does not see link %s:\n%s", host, own, out)
 	}
 	after, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
 	if string(before) != string(after) {
