@@ -129,10 +129,12 @@ func awaitFDs(t *testing.T, pid, want int) int {
 	return n
 }
 
-// awaitServed is served, waiting (bounded) for the log line, which the
-// daemon writes after its client has its answer.
+// awaitServed is served, for a daemon that goes on running: the daemon
+// writes the line before it lets its client go, and the test reads it
+// through a pipe, so it is on its way when the client has exited; the bound
+// is against a daemon that never writes it.
 func (d *daemon) awaitServed(name string) bool {
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if d.served(name) {
 			return true
 		}

@@ -449,3 +449,20 @@ func TestEscapeOrphans(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapeSignalDispositions: a jail starts with every signal at its
+// default, whatever the caller of prison ignored (a shell's trap '', nohup)
+// — with or without a daemon. An ignored SIGCHLD in particular would have
+// the kernel reap the command before the jail's PID 1 could report it.
+func TestEscapeSignalDispositions(t *testing.T) {
+	n := jailName(t)
+	cmd := exec.Command("/bin/sh", "-c", `trap '' INT HUP QUIT CHLD USR1; exec "$0" "$@"`, prisonBin,
+		"run", "--name", n, "/bin/sh", "-c", "grep SigIgn /proc/self/status; exit 3")
+	got, _ := cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit %d, want the command's 3", code)
+	}
+	if want := "SigIgn:\t0000000000000000\n"; string(got) != want {
+		t.Errorf("inside, under a caller that ignores INT, HUP, QUIT, CHLD and USR1: %q, want %q", got, want)
+	}
+}

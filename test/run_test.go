@@ -204,6 +204,9 @@ func TestSignalsReachCommand(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// A signal that never arrives must fail the test, not hang it.
+			watchdog := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+			defer watchdog.Stop()
 			buf := make([]byte, 6)
 			if _, err := out.Read(buf); err != nil || string(buf) != "ready\n" {
 				t.Fatalf("jail did not start: %q %v", buf, err)
@@ -221,6 +224,8 @@ func TestSignalsReachCommand(t *testing.T) {
 	cmd := exec.Command(prisonBin, "run", "--name", n, "/bin/sh", "-c", "echo ready; exec sleep 30")
 	out, _ := cmd.StdoutPipe()
 	cmd.Start()
+	watchdog := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer watchdog.Stop()
 	buf := make([]byte, 6)
 	out.Read(buf)
 	cmd.Process.Signal(syscall.SIGTERM)

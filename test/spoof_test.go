@@ -148,6 +148,28 @@ func spoofFrom(t *testing.T, j shellJail, mode, dst string, port int, cases []sp
 	t.Logf("jail %s sent: %s", j.name, out)
 }
 
+// resolveNeighbour has jail j reach dst from its own address own until
+// one datagram arrives. A macvlan jail has no IPv6 link-local address, so
+// the kernel sources its neighbour solicitations from the packet waiting
+// for the neighbour (ndisc_solicit): with a spoofed one last in the queue,
+// resolution would wait for the next genuine packet. Resolving first makes
+// the spoofed datagrams' fate the filter's alone.
+func resolveNeighbour(t *testing.T, j shellJail, s *udpSink, dst, own string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		j.probe(t, fmt.Sprintf("spoof raw %s %d %s=resolve", dst, s.port(), own))
+		for wait := time.Now().Add(500 * time.Millisecond); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+			s.mu.Lock()
+			_, ok := s.got["resolve"]
+			s.mu.Unlock()
+			if ok {
+				return
+			}
+		}
+	}
+	t.Fatalf("jail %s: no datagram from its own %s reached %s", j.name, own, dst)
+}
+
 // spoofCases are the three sources of the audit: the jail's own, a foreign
 // one (TEST-NET-1, 2001:db8::), another running jail's.
 func spoofCases(mode, own, foreign, other string) []spoofCase {
@@ -210,6 +232,9 @@ func TestSpoofMacvlan(t *testing.T) {
 				"--ip", "10.221.2.1/24", "--ip", "fd7a:5eed:21:2::1/64")...)
 			c4 := spoofCases(mode, "10.221.2.1", "192.0.2.1", "10.221.2.2")
 			c6 := spoofCases(mode, "fd7a:5eed:21:2::1", "2001:db8::1", "fd7a:5eed:21:2::2")
+			if mode == "raw" {
+				resolveNeighbour(t, j, s6, "fd7a:5eed:21:2::fe", "fd7a:5eed:21:2::1")
+			}
 			spoofFrom(t, j, mode, "10.221.2.254", s4.port(), c4)
 			spoofFrom(t, j, mode, "fd7a:5eed:21:2::fe", s6.port(), c6)
 			s4.check(t, mode+" IPv4 on the segment", c4)

@@ -209,17 +209,17 @@ func serveDaemon(ctx context.Context, socket string, poolSize int, verbose bool,
 			case waiting <- struct{}{}:
 			default:
 				<-conns
-				conn.Close()
 				if n := busy.note(time.Now()); n > 0 {
 					logf("connections closed unread, %d waiting for their request already: %d", cap(waiting), n)
 				}
+				conn.Close()
 				continue
 			}
 		default:
-			conn.Close()
 			if n := busy.note(time.Now()); n > 0 {
 				logf("connections closed unread, %d served or waiting already: %d", limit, n)
 			}
+			conn.Close()
 			continue
 		}
 		served.Add(1)
@@ -283,10 +283,12 @@ func serveClient(ctx context.Context, conn *net.UnixConn, requested func(), idle
 		}
 	}()
 	status := run(context.WithValue(ctx, servedKey{}, &served{client, pool}), client.Args, nil, &stdout, &stderr)
-	if err := client.Finish(status, stdout.Bytes(), stderr.Bytes()); err != nil && verbose {
-		logf("pid %d: %v", client.PID, err)
-	}
+	// Logged before the client is let go, so that whoever waits for the
+	// client finds the line written.
 	if verbose {
 		logf("pid %d: served %q: exit status %d", client.PID, client.Args, status)
+	}
+	if err := client.Finish(status, stdout.Bytes(), stderr.Bytes()); err != nil && verbose {
+		logf("pid %d: %v", client.PID, err)
 	}
 }

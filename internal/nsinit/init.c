@@ -661,6 +661,14 @@ int nsinit_run_init(void)
 	// Executed as /proc/self/exe, this process would show as "exe" in the
 	// jail's ps; the reaper it becomes is better named for what it is.
 	prctl(PR_SET_NAME, "prison-init", 0, 0, 0);
+	// A jail starts like a booted system, whatever its launcher's caller
+	// ignored (nohup, a shell's trap ''): ignored dispositions survive fork
+	// and exec, and an ignored SIGCHLD would even have the kernel reap the
+	// command before this reaper could report its status. The Go launcher
+	// resets what Go catches; the daemon's client passes the caller's on.
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
