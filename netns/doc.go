@@ -134,8 +134,9 @@
 //
 // What the egress hook does not see is AF_XDP's transmit path
 // (__dev_direct_xmit): a macvlan jail given allow.socket_af could send
-// past the check with an AF_XDP socket, which seccomp must therefore
-// refuse whatever allow.socket_af says. A veth jail's AF_XDP frames still
+// past the check with an AF_XDP socket, which is why the filter refuses
+// AF_XDP whatever allow.socket_af says (seccomp socketRules, tested in
+// every allow.* configuration by the syscall table). A veth jail's AF_XDP frames still
 // reach the host end.
 //
 // # What the jail needs of its init

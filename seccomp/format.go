@@ -115,7 +115,7 @@ var argNames = map[string][]string{
 }
 
 var valueNames = map[string]map[uint64]string{
-	"family":  {afUnix: "AF_UNIX", afInet: "AF_INET", afInet6: "AF_INET6", afNetlink: "AF_NETLINK", 17: "AF_PACKET"},
+	"family":  {afUnix: "AF_UNIX", afInet: "AF_INET", afInet6: "AF_INET6", afNetlink: "AF_NETLINK", 17: "AF_PACKET", afXDP: "AF_XDP"},
 	"type":    {1: "SOCK_STREAM", 2: "SOCK_DGRAM", sockRaw: "SOCK_RAW", 5: "SOCK_SEQPACKET", sockPacket: "SOCK_PACKET"},
 	"request": {tiocsti: "TIOCSTI", tioclinux: "TIOCLINUX"},
 	"mode":    {sIFCHR: "S_IFCHR", sIFBLK: "S_IFBLK"},

@@ -93,13 +93,17 @@ func TestPolicyRules(t *testing.T) {
 			"EAFNOSUPPORT if family is any other value",
 		}},
 		{"socket_af keeps raw IP refused", Params{SocketAF: true}, "socket", []string{
+			"EAFNOSUPPORT if (int)family == AF_XDP",
 			"EPERM if (int)family == AF_INET && type&SOCK_TYPE_MASK == SOCK_RAW",
 			"ALLOW if (int)family == AF_INET && type is any other value",
 			"EPERM if (int)family == AF_INET6 && type&SOCK_TYPE_MASK == SOCK_RAW",
 			"ALLOW if (int)family == AF_INET6 && type is any other value",
 			"ALLOW if family is any other value",
 		}},
-		{"socket_af and raw_sockets: by number alone", Params{SocketAF: true, RawSockets: true}, "socket", []string{"ALLOW"}},
+		{"socket_af and raw_sockets: all but AF_XDP", Params{SocketAF: true, RawSockets: true}, "socket", []string{
+			"EAFNOSUPPORT if (int)family == AF_XDP",
+			"ALLOW if family is any other value",
+		}},
 		{"socketpair", Params{}, "socketpair", []string{
 			"ALLOW if (int)family == AF_UNIX",
 			"EAFNOSUPPORT if family is any other value",

@@ -205,6 +205,7 @@ func socketProbes(p Params) []Probe {
 		exotic(sock("AF_NETLINK uevent", unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_KOBJECT_UEVENT, family(eaf))),
 		exotic(sock("AF_NETLINK audit|1<<32", unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT|hi, family(eaf))),
 		exotic(sock("AF_VSOCK", unix.AF_VSOCK, unix.SOCK_STREAM, 0, family(eaf))),
+		sock("AF_XDP", unix.AF_XDP, unix.SOCK_RAW, 0, eaf),
 		exotic(sock("AF_ALG", unix.AF_ALG, unix.SOCK_SEQPACKET, 0, family(eaf))),
 		exotic(sock("AF_KEY", unix.AF_KEY, unix.SOCK_RAW, 2, family(eaf))),
 		exotic(sock("AF_UNSPEC", unix.AF_UNSPEC, unix.SOCK_STREAM, 0, family(eaf))),
