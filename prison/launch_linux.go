@@ -201,6 +201,9 @@ func (j *Jail) plan() (*nsinit.Plan, error) {
 			return nil, err
 		}
 	}
+	if p.Rlimits, err = rlimitsOf(s.Process.Rlimits); err != nil {
+		return nil, err
+	}
 	if s.Linux.Seccomp != nil {
 		prog, err := compileFilter(s.Linux.Seccomp)
 		if err != nil {

@@ -82,6 +82,7 @@ func (c *Config) Spec() (*specs.Spec, error) {
 				Permitted: caps,
 			},
 			NoNewPrivileges: c.NoNewPrivs,
+			Rlimits:         defaultRlimits(),
 		},
 		Annotations: map[string]string{AnnotationNet: c.netMode()},
 		Linux: &specs.Linux{

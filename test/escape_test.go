@@ -451,7 +451,7 @@ func TestEscapeOrphans(t *testing.T) {
 }
 
 // TestEscapeSignalDispositions: a jail starts with every signal at its
-// default, whatever the caller of prison ignored (a shell's trap '', nohup)
+// default, whatever the caller of prison ignored (a shell's trap ”, nohup)
 // — with or without a daemon. An ignored SIGCHLD in particular would have
 // the kernel reap the command before the jail's PID 1 could report it.
 func TestEscapeSignalDispositions(t *testing.T) {

@@ -58,3 +58,19 @@ func keyUsers(t *testing.T) string {
 	}
 	return ""
 }
+
+// TestExhaustMsgQueues: POSIX message queue memory is accounted per user,
+// and root inside is host uid 0. A jail that creates queues until it
+// cannot stops at its own limit (prison.JailMsgQueueBytes), and host root
+// can still create one while the jail holds them.
+func TestExhaustMsgQueues(t *testing.T) {
+	hog := startJail(t, jailName(t), "--root", probeRoot(t), "/bin/sh", "-c", "echo ready; /probe mqueues-hold")
+	got, _ := hog.out.ReadString('\n')
+	if want := "mqueues=2 stop=EMFILE\n"; got != want {
+		t.Fatalf("a jail creating every queue it can: %q, want %q", got, want)
+	}
+	name := fmt.Sprintf("prison-test-%d", os.Getpid())
+	if err := hostMqOpen(name); err != nil {
+		t.Errorf("host root cannot create a message queue while a jail holds its share: %v", err)
+	}
+}

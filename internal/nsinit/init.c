@@ -44,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -445,6 +446,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_FLAGS:
 			ok = l >= 4;
 			break;
+		case NSINIT_RLIMIT:
+			ok = l >= 24;
+			break;
 		case NSINIT_FILTER:
 			// The kernel takes at most BPF_MAXINSNS instructions, in an
 			// unsigned short: a longer program must not be truncated.
@@ -515,6 +519,15 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_FLAGS:
 			pl->flags = rd32(p);
 			break;
+		case NSINIT_RLIMIT: {
+			// Set here, in the init, so that the command inherits it;
+			// a hard limit above the current one needs
+			// CAP_SYS_RESOURCE, and fails the jail rather than running it
+			// with less than its spec says.
+			struct rlimit rl = {.rlim_cur = rd64(p + 8), .rlim_max = rd64(p + 16)};
+			r = setrlimit((int)rd32(p), &rl);
+			break;
+		}
 		case NSINIT_FILTER:
 			pl->filter_flags = rd32(p);
 			pl->filter_len = (l - 8) / sizeof(struct sock_filter);

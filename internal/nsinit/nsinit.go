@@ -87,6 +87,15 @@ type Plan struct {
 	// (SECCOMP_FILTER_FLAG_NEW_LISTENER when it has notify rules).
 	Filter      []unix.SockFilter
 	FilterFlags uint32
+	// Rlimits are set by the init, for itself and so for the command.
+	Rlimits []Rlimit
+}
+
+// Rlimit is one resource limit (setrlimit(2)).
+type Rlimit struct {
+	Name       string // RLIMIT_NOFILE…, for messages
+	Resource   int
+	Soft, Hard uint64
 }
 
 // Step names the plan record at index i of an encoded plan, or a fixed step
@@ -117,8 +126,20 @@ func (p *Plan) Step(i int) string {
 			}
 			k--
 		}
-		if p.Loopback && k == 0 {
-			return "set lo up"
+		if p.Loopback {
+			if k == 0 {
+				return "set lo up"
+			}
+			k--
+		}
+		// Then the process records, in Encode's order.
+		k -= len(p.Args) + len(p.Env) + 3 // USER, CAPS, FLAGS
+		if p.Cwd != "" {
+			k--
+		}
+		if k >= 0 && k < len(p.Rlimits) {
+			r := p.Rlimits[k]
+			return fmt.Sprintf("set %s to %d:%d", r.Name, r.Soft, r.Hard)
 		}
 	}
 	return fmt.Sprintf("step %d", i)
@@ -222,6 +243,9 @@ func (p *Plan) Encode() ([]byte, error) {
 		flags |= C.NSINIT_FLAG_NNP
 	}
 	e.rec(C.NSINIT_FLAGS, u32(flags))
+	for _, r := range p.Rlimits {
+		e.rec(C.NSINIT_RLIMIT, u32(uint32(r.Resource)), u32(0), u64(r.Soft), u64(r.Hard))
+	}
 	if len(p.Filter) > 0 {
 		prog := make([]byte, 0, 8*len(p.Filter))
 		for _, f := range p.Filter {

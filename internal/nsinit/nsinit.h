@@ -27,6 +27,7 @@ enum {
 	NSINIT_CAPS = 24,    // u64 capability mask kept
 	NSINIT_FLAGS = 25,   // u32 NSINIT_FLAG_*
 	NSINIT_FILTER = 26,  // u32 seccomp flags, u32 pad, struct sock_filter[]
+	NSINIT_RLIMIT = 27,  // u32 resource, u32 pad, u64 soft, u64 hard
 };
 
 enum { NSINIT_WRITE_CREATE = 0, NSINIT_WRITE_TRUNC = 1, NSINIT_WRITE_TOUCH = 2 };
