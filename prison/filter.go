@@ -4,15 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"prison/internal/cachefile"
 	"prison/seccomp"
 )
 
@@ -34,7 +33,7 @@ func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
 		return p.(*seccomp.Program), nil
 	}
 	path := filepath.Join(CacheDir, "seccomp-"+hex.EncodeToString(sum[:16]))
-	if b, err := os.ReadFile(path); err == nil {
+	if b, ok := cachefile.Read(path); ok {
 		if p, ok := decodeProgram(b); ok {
 			loadedFilters.Store(sum, p)
 			return p, nil
@@ -47,7 +46,7 @@ func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
 	loadedFilters.Store(sum, p)
 	// Best effort: a failed write costs the next jail a compile, nothing
 	// else.
-	_ = writeAtomic(path, encodeProgram(p))
+	_ = cachefile.Write(path, encodeProgram(p))
 	return p, nil
 }
 
@@ -131,29 +130,6 @@ func decodeProgram(b []byte) (*seccomp.Program, bool) {
 		}
 	}
 	return p, true
-}
-
-// writeAtomic writes a file whole or not at all: a temporary file, then a
-// rename, so that a reader never sees half of it.
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if werr != nil || cerr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, errors.Join(werr, cerr))
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
 }
 
 // compilerID names the running binary: a rebuilt or upgraded prison is a

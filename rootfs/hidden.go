@@ -16,6 +16,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/cachefile"
 )
 
 // A host-derived root binds host trees read-only, and the jail's root reads
@@ -414,7 +416,7 @@ func writeHidden(file string, made time.Time, es []hiddenEntry) error {
 	if err := appendEntries(&b, es); err != nil {
 		return err
 	}
-	return writeCache(file, b.Bytes())
+	return cachefile.Write(file, b.Bytes())
 }
 
 func appendEntries(b *bytes.Buffer, es []hiddenEntry) error {
@@ -431,45 +433,9 @@ func appendEntries(b *bytes.Buffer, es []hiddenEntry) error {
 	return nil
 }
 
-// writeCache replaces file with b whole: a reader sees the old file or the
-// new one.
-func writeCache(file string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(file), ".tmp-")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), file)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-	}
-	return werr
-}
-
-// readCache reads a cache file only if it and its directory are this
-// user's and nobody else may write them.
-func readCache(file string) ([]byte, bool) {
-	for _, p := range []string{filepath.Dir(file), file} {
-		var st unix.Stat_t
-		if unix.Lstat(p, &st) != nil || int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
-			return nil, false
-		}
-	}
-	b, err := os.ReadFile(file)
-	return b, err == nil
-}
-
-// readHidden reads a file writeHidden wrote, if readCache trusts it.
+// readHidden reads a file writeHidden wrote, if cachefile.Read trusts it.
 func readHidden(file string) (time.Time, []hiddenEntry, bool) {
-	b, ok := readCache(file)
+	b, ok := cachefile.Read(file)
 	if !ok {
 		return time.Time{}, nil, false
 	}
@@ -519,11 +485,11 @@ func writeEtcWalk(file string, w *etcWalk) error {
 	if err := appendEntries(&b, w.entries); err != nil {
 		return err
 	}
-	return writeCache(file, b.Bytes())
+	return cachefile.Write(file, b.Bytes())
 }
 
 func readEtcWalk(file string) (*etcWalk, bool) {
-	b, ok := readCache(file)
+	b, ok := cachefile.Read(file)
 	if !ok {
 		return nil, false
 	}

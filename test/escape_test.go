@@ -295,9 +295,11 @@ func TestEscapeCredentials(t *testing.T) {
 	n := jailName(t)
 	cmd := exec.Command("setpriv", "--groups", "4,27,100", "--regid", "5", "--ruid", "7",
 		prisonBin, "run", "--name", n, "/bin/sh", "-c", "id -u; id -g; id -G; id -ru; id -rg")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	got, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("prison run under setpriv: %v %q", err, got)
+		t.Fatalf("prison run under setpriv: %v %q %s", err, got, stderr.String())
 	}
 	if string(got) != "0\n0\n0\n0\n0\n" {
 		t.Errorf("root inside is %q, want uid, gid, groups, real uid and gid all 0", got)

@@ -679,9 +679,17 @@ int nsinit_run_init(void)
 	// and exec, and an ignored SIGCHLD would even have the kernel reap the
 	// command before this reaper could report its status. The Go launcher
 	// resets what Go catches; the daemon's client passes the caller's on.
+	// Raw rt_sigaction: glibc's signal() refuses its own real-time signals
+	// (32 and 33), which a caller can have ignored all the same.
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		uint64_t mask;
+	} dfl = {.handler = SIG_DFL};
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(dfl.mask));
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
