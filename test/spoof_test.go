@@ -180,32 +180,38 @@ func spoofCases(mode, own, foreign, other string) []spoofCase {
 	}
 }
 
-func TestSpoofVeth(t *testing.T) {
-	b := jailName(t)
-	startJail(t, b, "--ip", "10.221.1.2", "--ip", "fd7a:5eed:21:1::2", "/bin/sh", "-c", "echo ready; exec cat")
+// forSpoofModes runs f for each way a jail can write raw frames: raw IP
+// sockets (allow.raw_sockets), and packet sockets (with allow.socket_af).
+func forSpoofModes(t *testing.T, f func(t *testing.T, mode string, args []string)) {
 	for _, allow := range [][]string{{"raw_sockets"}, {"socket_af", "raw_sockets"}} {
 		mode := "raw"
 		if len(allow) == 2 {
 			mode = "packet"
 		}
-		t.Run(mode, func(t *testing.T) {
-			var args []string
-			for _, a := range allow {
-				args = append(args, "--allow", a)
-			}
-			n := jailName(t)
-			j := startShellJail(t, n, append(args, "--ip", "10.221.1.1", "--ip", "fd7a:5eed:21:1::1")...)
-			// The gateway addresses on the jail's host end.
-			s4 := listenHost(t, "169.254.1.1")
-			s6 := listenHost(t, "fe80::1%"+hostLink(n))
-			c4 := spoofCases(mode, "10.221.1.1", "192.0.2.1", "10.221.1.2")
-			c6 := spoofCases(mode, "fd7a:5eed:21:1::1", "2001:db8::1", "fd7a:5eed:21:1::2")
-			spoofFrom(t, j, mode, "169.254.1.1", s4.port(), c4)
-			spoofFrom(t, j, mode, "fe80::1%eth0", s6.port(), c6)
-			s4.check(t, mode+" IPv4 to the host", c4)
-			s6.check(t, mode+" IPv6 to the host", c6)
-		})
+		var args []string
+		for _, a := range allow {
+			args = append(args, "--allow", a)
+		}
+		t.Run(mode, func(t *testing.T) { f(t, mode, args) })
 	}
+}
+
+func TestSpoofVeth(t *testing.T) {
+	b := jailName(t)
+	startJail(t, b, "--ip", "10.221.1.2", "--ip", "fd7a:5eed:21:1::2", "/bin/sh", "-c", "echo ready; exec cat")
+	forSpoofModes(t, func(t *testing.T, mode string, args []string) {
+		n := jailName(t)
+		j := startShellJail(t, n, append(args, "--ip", "10.221.1.1", "--ip", "fd7a:5eed:21:1::1")...)
+		// The gateway addresses on the jail's host end.
+		s4 := listenHost(t, "169.254.1.1")
+		s6 := listenHost(t, "fe80::1%"+hostLink(n))
+		c4 := spoofCases(mode, "10.221.1.1", "192.0.2.1", "10.221.1.2")
+		c6 := spoofCases(mode, "fd7a:5eed:21:1::1", "2001:db8::1", "fd7a:5eed:21:1::2")
+		spoofFrom(t, j, mode, "169.254.1.1", s4.port(), c4)
+		spoofFrom(t, j, mode, "fe80::1%eth0", s6.port(), c6)
+		s4.check(t, mode+" IPv4 to the host", c4)
+		s6.check(t, mode+" IPv6 to the host", c6)
+	})
 }
 
 func TestSpoofMacvlan(t *testing.T) {
@@ -218,29 +224,19 @@ func TestSpoofMacvlan(t *testing.T) {
 	s6 := listenIn(t, peerNS, "fd7a:5eed:21:2::fe")
 	startJail(t, b, "--net", "macvlan:"+parent, "--ip", "10.221.2.2/24", "--ip", "fd7a:5eed:21:2::2/64",
 		"/bin/sh", "-c", "echo ready; exec cat")
-	for _, allow := range [][]string{{"raw_sockets"}, {"socket_af", "raw_sockets"}} {
-		mode := "raw"
-		if len(allow) == 2 {
-			mode = "packet"
+	forSpoofModes(t, func(t *testing.T, mode string, args []string) {
+		j := startShellJail(t, jailName(t), append(args, "--net", "macvlan:"+parent,
+			"--ip", "10.221.2.1/24", "--ip", "fd7a:5eed:21:2::1/64")...)
+		c4 := spoofCases(mode, "10.221.2.1", "192.0.2.1", "10.221.2.2")
+		c6 := spoofCases(mode, "fd7a:5eed:21:2::1", "2001:db8::1", "fd7a:5eed:21:2::2")
+		if mode == "raw" {
+			resolveNeighbour(t, j, s6, "fd7a:5eed:21:2::fe", "fd7a:5eed:21:2::1")
 		}
-		t.Run(mode, func(t *testing.T) {
-			var args []string
-			for _, a := range allow {
-				args = append(args, "--allow", a)
-			}
-			j := startShellJail(t, jailName(t), append(args, "--net", "macvlan:"+parent,
-				"--ip", "10.221.2.1/24", "--ip", "fd7a:5eed:21:2::1/64")...)
-			c4 := spoofCases(mode, "10.221.2.1", "192.0.2.1", "10.221.2.2")
-			c6 := spoofCases(mode, "fd7a:5eed:21:2::1", "2001:db8::1", "fd7a:5eed:21:2::2")
-			if mode == "raw" {
-				resolveNeighbour(t, j, s6, "fd7a:5eed:21:2::fe", "fd7a:5eed:21:2::1")
-			}
-			spoofFrom(t, j, mode, "10.221.2.254", s4.port(), c4)
-			spoofFrom(t, j, mode, "fd7a:5eed:21:2::fe", s6.port(), c6)
-			s4.check(t, mode+" IPv4 on the segment", c4)
-			s6.check(t, mode+" IPv6 on the segment", c6)
-		})
-	}
+		spoofFrom(t, j, mode, "10.221.2.254", s4.port(), c4)
+		spoofFrom(t, j, mode, "fd7a:5eed:21:2::fe", s6.port(), c6)
+		s4.check(t, mode+" IPv4 on the segment", c4)
+		s6.check(t, mode+" IPv6 on the segment", c6)
+	})
 }
 
 // spoofPeer makes a veth pair: parent, up in the host's namespace, and its
