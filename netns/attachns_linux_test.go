@@ -14,7 +14,7 @@ import (
 
 // newNamespace makes a network namespace held only by the returned file,
 // as prison's launcher does before any process is in it.
-func newNamespace(t *testing.T) *os.File {
+func newNamespace(t testing.TB) *os.File {
 	t.Helper()
 	ch := make(chan *os.File, 1)
 	go func() {

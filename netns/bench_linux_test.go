@@ -2,6 +2,7 @@ package netns
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -75,17 +76,70 @@ func BenchmarkDetach(b *testing.B) {
 	}
 }
 
-// BenchmarkSourceProgram is the source check's part of a routed jail's
-// start that is not in a batch sent anyway: loading its program (verifier
-// and JIT). It runs while the pair is created.
+// BenchmarkSourceProgram is the source check's part of a fresh routed
+// pair's attach that is not in a batch sent anyway: making its map,
+// loading its program (verifier and JIT) and filling the map. It runs
+// while the pair is created. A Spare has it done ahead.
 func BenchmarkSourceProgram(b *testing.B) {
 	requireRoot(b)
 	addrs := mustParse(b, "10.214.0.1", "fd7a:5eed:b::1")
 	for b.Loop() {
-		p, err := loadSourceProgram(addrs)
+		p, err := newSourceFilter(addrs)
 		if err != nil {
 			b.Fatal(err)
 		}
 		p.Close()
+	}
+}
+
+// BenchmarkAllowSources is what remains of the source check in a Spare's
+// attach: writing the jail's addresses into its filter's map.
+func BenchmarkAllowSources(b *testing.B) {
+	requireRoot(b)
+	addrs := mustParse(b, "10.214.0.1", "fd7a:5eed:b::1")
+	p, m, err := loadSourceFilter(spareAddrs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	defer m.Close()
+	for b.Loop() {
+		if err := allowSources(m, addrs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAttachSpare is a pooled routed jail's attach (prison daemon):
+// the namespace, its spare pair and the spare's name are made outside the
+// timer, as the pool and the launcher make them off the start path.
+func BenchmarkAttachSpare(b *testing.B) {
+	requireRoot(b)
+	var as []*Attachment
+	var nss []*os.File
+	b.Cleanup(func() {
+		for _, a := range as {
+			_ = a.Detach()
+		}
+		for _, ns := range nss {
+			ns.Close()
+		}
+	})
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		ns := newNamespace(b)
+		nss = append(nss, ns)
+		p := &Plan{Jail: fmt.Sprintf("b-%d", i), Addrs: mustParse(b, fmt.Sprintf("10.214.%d.%d", i/250, i%250+1))}
+		s, err := MakeSpare(int(ns.Fd()), fmt.Sprintf("prsb.%x", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		NameSpare(p, s)
+		b.StartTimer()
+		a, err := AttachSpare(p, int(ns.Fd()), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		as = append(as, a)
 	}
 }

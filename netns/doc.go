@@ -109,12 +109,21 @@
 // the kernel has no act_gact and no cls_flower) at the clsact ingress of
 // the host end, in the host's namespace. Every frame eth0 sends is
 // received there, whatever skipped eth0's own egress: PACKET_QDISC_BYPASS,
-// AF_XDP. The jail's addresses are immediates of a program of its own, so
-// there is no map and nothing shared; the filter and its program die with
-// the link, like the routes: nothing to Detach or Sweep, and no firewall
-// reload ("nft flush ruleset") takes it away, as it would a table in the
-// host's ruleset. The program is verified while the pair is created; the
-// qdisc is made with a Spare; the filter goes in the host end's batch.
+// AF_XDP. Each pair has a program of its own, which reads the sources it
+// lets through from a small hash map of its own: the jail's addresses,
+// keyed with their family, and :: (let through towards ff02::/16 only).
+// An empty map lets nothing through. Nothing is shared between jails; the
+// launcher closes its fd to the map once the addresses are in, so the map
+// lives as long as the program, and the filter, its program and its map
+// die with the link, like the routes: nothing to Detach or Sweep, and no
+// firewall reload ("nft flush ruleset") takes it away, as it would a
+// table in the host's ruleset. For a fresh pair the program is loaded and
+// its map filled while the pair is created, and the filter goes in the
+// host end's batch, before the link is up. A Spare has its filter
+// attached when it is made, off the start path, with its map empty: until
+// AttachSpare writes the jail's addresses (one bpf(2) call each, instead
+// of a 0.3 ms load), it drops every frame. A Spare's map has room for 32
+// addresses; a jail with more gets a fresh pair (Plan.Fits).
 // Not rp_filter: it has no IPv6 counterpart and checks routed packets
 // only.
 //

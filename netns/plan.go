@@ -290,9 +290,14 @@ func (p *Plan) hasFamily(v4 bool) bool {
 	return false
 }
 
+// spareAddrs is how many addresses the source filter of a Spare has room
+// for.
+const spareAddrs = 32
+
 // Fits tells whether a jail of plan p can use a Spare: a routed one
 // without an uplink (an uplink sets the pair's MTU to its own), with an
-// IPv4 address (a spare's host end has the IPv4 gateway).
+// IPv4 address (a spare's host end has the IPv4 gateway), and with no
+// more addresses than the spare's source filter has room for.
 func (p *Plan) Fits() bool {
-	return p.EffectiveMode() == ModeVeth && p.Uplink == "" && p.hasFamily(true)
+	return p.EffectiveMode() == ModeVeth && p.Uplink == "" && p.hasFamily(true) && len(p.Addrs) <= spareAddrs
 }

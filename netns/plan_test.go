@@ -189,3 +189,29 @@ func TestPlanJSON(t *testing.T) {
 		t.Fatalf("round trip: %+v != %+v (%s)", q, p, b)
 	}
 }
+
+func TestFits(t *testing.T) {
+	addrs := func(n int) []netip.Prefix {
+		var out []netip.Prefix
+		for i := range n {
+			out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 32))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		p    Plan
+		want bool
+	}{
+		{Plan{Jail: "a", Addrs: addrs(1)}, true},
+		{Plan{Jail: "a", Addrs: addrs(spareAddrs)}, true},
+		// More than a spare's source filter has room for.
+		{Plan{Jail: "a", Addrs: addrs(spareAddrs + 1)}, false},
+		{Plan{Jail: "a", Addrs: []netip.Prefix{netip.MustParsePrefix("fd7a::1/128")}}, false},
+		{Plan{Jail: "a", Addrs: addrs(1), Uplink: "eth1"}, false},
+		{Plan{Mode: ModeMacvlan, Jail: "a", Parent: "eth1", Addrs: addrs(1)}, false},
+	} {
+		if got := tc.p.Fits(); got != tc.want {
+			t.Errorf("%d addresses, uplink %q, mode %q: Fits() = %v, want %v", len(tc.p.Addrs), tc.p.Uplink, tc.p.Mode, got, tc.want)
+		}
+	}
+}

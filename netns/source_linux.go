@@ -42,7 +42,8 @@ const (
 	offIPv6Dst   = 14 + 24
 )
 
-// sourceFilterName names the filter and its program, for tc and bpftool.
+// sourceFilterName names the filter, its program and its map, for tc and
+// bpftool.
 const sourceFilterName = "prison_src"
 
 // tc's constants (linux/pkt_sched.h, linux/pkt_cls.h).
@@ -58,16 +59,96 @@ const (
 	sourceFilterPr = 1 // the filter's priority: first
 )
 
-// loadSourceProgram loads the source check for addrs as a tc classifier
-// in direct-action mode: TC_ACT_OK for a frame the jail may send,
-// TC_ACT_SHOT for the rest (no act_gact needed). The addresses are
-// immediates: no map, nothing shared between jails, and the program lives
-// exactly as long as the filter that holds it.
-func loadSourceProgram(addrs []netip.Prefix) (*ebpf.Program, error) {
+// The program reads the sources it lets through from a hash map of its
+// own, whose keys are a family tag (a host-order word) followed by the
+// address: an IPv4 one in the first 4 of 16 bytes, the rest zero. The map
+// holds the jail's addresses and :: (which the program lets through
+// towards ff02::/16 only); empty, it lets nothing through.
+const (
+	sourceKeyV4   = 4
+	sourceKeyV6   = 6
+	sourceKeySize = 4 + 16
+)
+
+// loadSourceFilter makes the map of a source filter for n addresses,
+// empty, and loads its program (loadSourceProgram). The program holds
+// the map: closing the map's fd once the addresses are in leaves it to
+// live exactly as long as the program, that is the filter.
+func loadSourceFilter(n int) (*ebpf.Program, *ebpf.Map, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name:       sourceFilterName,
+		Type:       ebpf.Hash,
+		KeySize:    sourceKeySize,
+		ValueSize:  1,
+		MaxEntries: uint32(n + 1), // and ::
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("network: make source address map: %w", err)
+	}
+	prog, err := loadSourceProgram(m)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return prog, m, nil
+}
+
+// newSourceFilter loads the source check of a fresh pair, for addrs.
+func newSourceFilter(addrs []netip.Prefix) (*ebpf.Program, error) {
+	prog, m, err := loadSourceFilter(len(addrs))
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close() // the program holds it
+	if err := allowSources(m, addrs); err != nil {
+		prog.Close()
+		return nil, err
+	}
+	return prog, nil
+}
+
+// allowSources writes addrs, and ::, into the map of a source filter:
+// one bpf(2) call each. Each frame is checked against the map as it is
+// at that moment, so a partly written map only lets fewer through.
+func allowSources(m *ebpf.Map, addrs []netip.Prefix) error {
+	put := func(a netip.Addr) error {
+		if err := m.Put(sourceKey(a), uint8(1)); err != nil {
+			return fmt.Errorf("network: allow source %s: %w", a, err)
+		}
+		return nil
+	}
+	for _, p := range addrs {
+		if err := put(p.Addr()); err != nil {
+			return err
+		}
+	}
+	return put(netip.IPv6Unspecified())
+}
+
+// sourceKey is a's key in a source filter's map.
+func sourceKey(a netip.Addr) [sourceKeySize]byte {
+	var k [sourceKeySize]byte
+	if a.Is4() {
+		binary.NativeEndian.PutUint32(k[:], sourceKeyV4)
+		b := a.As4()
+		copy(k[4:], b[:])
+	} else {
+		binary.NativeEndian.PutUint32(k[:], sourceKeyV6)
+		b := a.As16()
+		copy(k[4:], b[:])
+	}
+	return k
+}
+
+// loadSourceProgram loads the source check reading the map m as a tc
+// classifier in direct-action mode: TC_ACT_OK for a frame the jail may
+// send, TC_ACT_SHOT for the rest (no act_gact needed). Nothing is shared
+// between jails: each pair has its program and its map.
+func loadSourceProgram(m *ebpf.Map) (*ebpf.Program, error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         sourceFilterName,
 		Type:         ebpf.SchedCLS,
-		Instructions: sourceProgram(addrs),
+		Instructions: sourceProgram(m.FD()),
 		License:      "GPL",
 	})
 	if err != nil {
@@ -76,12 +157,15 @@ func loadSourceProgram(addrs []netip.Prefix) (*ebpf.Program, error) {
 	return prog, nil
 }
 
-// sourceProgram is the source check as BPF. The frame's bytes are copied
-// to the stack with bpf_skb_load_bytes, which also reads non-linear
-// frames and fails (drop) for short ones; a legacy LD_ABS out of bounds
-// would end the program with 0, which is TC_ACT_OK.
-func sourceProgram(addrs []netip.Prefix) asm.Instructions {
-	const buf = -40 // stack buffer of 40 bytes (an IPv6 header)
+// sourceProgram is the source check as BPF, reading the map mapFD. The
+// frame's bytes are copied to the stack with bpf_skb_load_bytes, which
+// also reads non-linear frames and fails (drop) for short ones; a legacy
+// LD_ABS out of bounds would end the program with 0, which is TC_ACT_OK.
+func sourceProgram(mapFD int) asm.Instructions {
+	const (
+		buf = -40     // stack buffer of 40 bytes (an IPv6 header)
+		key = buf - 4 // the map key: its family tag, then the address at buf
+	)
 	// load copies n bytes of the frame at off to the buffer.
 	load := func(off, n int32) asm.Instructions {
 		return asm.Instructions{
@@ -94,9 +178,18 @@ func sourceProgram(addrs []netip.Prefix) asm.Instructions {
 			asm.JNE.Imm(asm.R0, 0, "drop"),
 		}
 	}
-	// word is the immediate that equals b (network order) loaded from the
-	// buffer as a host-order word.
-	word := func(b []byte) int32 { return int32(binary.NativeEndian.Uint32(b)) }
+	// lookup sets R0 to nil when the key is not in the map.
+	lookup := func(tag int64) asm.Instructions {
+		return asm.Instructions{
+			asm.StoreImm(asm.RFP, key, tag, asm.Word),
+			asm.LoadMapPtr(asm.R1, mapFD),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, key),
+			asm.FnMapLookupElem.Call(),
+		}
+	}
+	// half is the immediate that equals v (network order) loaded from the
+	// buffer as a host-order half word.
 	half := func(v uint16) int32 {
 		return int32(binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, v)))
 	}
@@ -115,27 +208,11 @@ func sourceProgram(addrs []netip.Prefix) asm.Instructions {
 		asm.JEq.Imm32(asm.R7, half(etherTypeIPv6), "ipv6"),
 		asm.Ja.Label("drop"),
 	)
-	var v4, v6 []netip.Addr
-	for _, p := range addrs {
-		if p.Addr().Is4() {
-			v4 = append(v4, p.Addr())
-		} else {
-			v6 = append(v6, p.Addr())
-		}
-	}
-	// matchV4 passes when the word at buf+at is one of the IPv4 addresses.
-	matchV4 := func(at int16) asm.Instructions {
-		out := asm.Instructions{asm.LoadMem(asm.R7, asm.RFP, buf+at, asm.Word)}
-		for _, a := range v4 {
-			b := a.As4()
-			out = append(out, asm.JEq.Imm32(asm.R7, word(b[:]), "pass"))
-		}
-		return append(out, asm.Ja.Label("drop"))
-	}
+
 	ipv4 := load(offIPv4Src, 4)
 	ipv4[0] = ipv4[0].WithSymbol("ipv4")
 	ins = append(ins, ipv4...)
-	ins = append(ins, matchV4(0)...)
+	ins = append(ins, asm.Ja.Label("v4"))
 
 	arp := load(offARP, 8)
 	arp[0] = arp[0].WithSymbol("arp")
@@ -148,31 +225,33 @@ func sourceProgram(addrs []netip.Prefix) asm.Instructions {
 	)
 	// The sender IP on its own: at buf+14 it would be a misaligned word.
 	ins = append(ins, load(offARPSpa, 4)...)
-	ins = append(ins, matchV4(0)...)
+
+	// An IPv4 source (or ARP sender) is in the buffer's first word; the
+	// rest of the key's address is zero.
+	ins = append(ins,
+		asm.StoreImm(asm.RFP, buf+4, 0, asm.Word).WithSymbol("v4"),
+		asm.StoreImm(asm.RFP, buf+8, 0, asm.Word),
+		asm.StoreImm(asm.RFP, buf+12, 0, asm.Word),
+	)
+	ins = append(ins, lookup(sourceKeyV4)...)
+	ins = append(ins,
+		asm.JNE.Imm(asm.R0, 0, "pass"),
+		asm.Ja.Label("drop"),
+	)
 
 	ipv6 := load(offIPv6Src, 32)
 	ipv6[0] = ipv6[0].WithSymbol("ipv6")
 	ins = append(ins, ipv6...)
-	// match6 jumps to to when the 16 bytes at buf+at are a, and falls
-	// through otherwise.
-	match6 := func(at int16, a [16]byte, to, next string) asm.Instructions {
-		var out asm.Instructions
-		for i := int16(0); i < 16; i += 4 {
-			out = append(out,
-				asm.LoadMem(asm.R7, asm.RFP, buf+at+i, asm.Word),
-				asm.JNE.Imm32(asm.R7, word(a[i:i+4]), next))
-		}
-		return append(out, asm.Ja.Label(to))
+	ins = append(ins, lookup(sourceKeyV6)...)
+	ins = append(ins, asm.JEq.Imm(asm.R0, 0, "drop"))
+	// A source in the map, but :: only towards ff02::/16.
+	for i := int16(0); i < 16; i += 4 {
+		ins = append(ins,
+			asm.LoadMem(asm.R7, asm.RFP, buf+i, asm.Word),
+			asm.JNE.Imm32(asm.R7, 0, "pass"))
 	}
-	for i, a := range v6 {
-		next := fmt.Sprintf("ipv6-%d", i+1)
-		ins = append(ins, match6(0, a.As16(), "pass", next)...)
-		ins = append(ins, asm.Mov.Imm(asm.R0, 0).WithSymbol(next)) // a no-op to carry the label
-	}
-	// :: towards ff02::/16.
-	ins = append(ins, match6(0, [16]byte{}, "ipv6-any", "drop")...)
 	ins = append(ins,
-		asm.LoadMem(asm.R7, asm.RFP, buf+offIPv6Dst-offIPv6Src, asm.Half).WithSymbol("ipv6-any"),
+		asm.LoadMem(asm.R7, asm.RFP, buf+offIPv6Dst-offIPv6Src, asm.Half),
 		asm.JEq.Imm32(asm.R7, half(0xff02), "pass"),
 		asm.Ja.Label("drop"),
 
@@ -193,7 +272,7 @@ func clsactMsg(index int) *nl.NetlinkRequest {
 	return req
 }
 
-// sourceFilterMsg attaches prog (loadSourceProgram) at the ingress of
+// sourceFilterMsg attaches prog (loadSourceFilter) at the ingress of
 // link index, for every protocol, in direct-action mode.
 func sourceFilterMsg(index int, prog *ebpf.Program) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWTFILTER, unix.NLM_F_CREATE|unix.NLM_F_EXCL)

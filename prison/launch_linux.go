@@ -63,9 +63,8 @@ func (j *Jail) Start() (err error) {
 	netTaken := false // by the attaching goroutine below
 	defer func() {
 		if !netTaken {
-			if n := <-madeNet; n.fd >= 0 {
-				unix.Close(n.fd)
-			}
+			n := <-madeNet
+			n.close()
 		}
 	}()
 	plan, err := j.plan()
@@ -114,7 +113,7 @@ func (j *Jail) Start() (err error) {
 	if err := j.startInit(plan); err != nil {
 		if n := <-made; n.fd >= 0 {
 			<-attached
-			unix.Close(n.fd)
+			n.close()
 		}
 		return err
 	}
@@ -125,9 +124,7 @@ func (j *Jail) Start() (err error) {
 		_ = unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(n.fd), nil, 0)
 	}
 	nerr := <-attached // the attaching goroutine uses n.fd until then
-	if n.fd >= 0 {
-		unix.Close(n.fd)
-	}
+	n.close()
 	if nerr == nil {
 		_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
 	}
@@ -173,6 +170,16 @@ type netNS struct {
 	fd    int
 	spare *netns.Spare // a veth pair made in it, from a Pool
 	err   error
+}
+
+// close releases the launcher's hold on the namespace and on a spare that
+// was not attached (its source filter's map; an attached one is the
+// link's now).
+func (n netNS) close() {
+	if n.fd >= 0 {
+		unix.Close(n.fd)
+	}
+	n.spare.Close()
 }
 
 // plan lowers the spec into the init's plan. It compiles the seccomp

@@ -99,6 +99,7 @@ func (p *Pool) fill() {
 			select {
 			case ch <- n:
 			case <-p.done:
+				n.spare.Close()
 				unix.Close(n.fd)
 				return
 			}
@@ -149,7 +150,9 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 	for _, ch := range []chan netNS{p.bare, p.spares} {
 		for len(ch) > 0 {
-			unix.Close((<-ch).fd)
+			n := <-ch
+			n.spare.Close()
+			unix.Close(n.fd)
 		}
 	}
 }
