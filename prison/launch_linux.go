@@ -366,7 +366,9 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	}
 	attr := &syscall.ProcAttr{
 		Env:   []string{},
-		Files: append(stdio, child.Fd()),
+		// fd 3: the sync socket; fd 4: the state lock, which the init
+		// holds for the jail's life (nsinit.h).
+		Files: append(stdio, child.Fd(), j.state.lock.Fd()),
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: cloneFlags(j.Spec),
 			// The jail dies with its launcher, even by SIGKILL.

@@ -20,10 +20,14 @@ var StateDir = "/run/prison"
 
 // State is what prison knows of a running jail.
 //
-// A jail is alive exactly as long as its launcher holds a shared flock on
-// the jail's state directory: the kernel drops the lock when the launcher
-// dies, however it dies, so liveness needs no pid (which could be reused)
-// and costs one non-blocking flock to check.
+// A jail is alive exactly as long as a shared flock on the jail's state
+// directory is held: by its launcher (or a daemon's client) and by the
+// jail's PID 1, which inherits it. The kernel drops the lock when the last
+// of them dies, however it dies, so liveness needs no pid (which could be
+// reused) and costs one non-blocking flock to check; and a launcher killed
+// a moment before its jail's init does not free the name and addresses
+// while the init still runs (the parent-death signal comes after the
+// dying launcher's files are closed).
 type State struct {
 	Name     string    `json:"name"`
 	Hostname string    `json:"hostname"`

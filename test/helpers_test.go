@@ -139,7 +139,7 @@ func jailInits(name string) []string {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil || string(comm) != "prison-init\n" {
+		if err != nil || string(comm) != "prison-init\n" || zombie(e.Name()) {
 			continue
 		}
 		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
@@ -211,4 +211,12 @@ func (b *background) stop() {
 	}
 	b.cmd.Process.Signal(unix.SIGTERM)
 	b.cmd.Wait()
+}
+
+// zombie tells whether process pid has exited and waits for its parent:
+// no jail runs in it any more.
+func zombie(pid string) bool {
+	b, _ := os.ReadFile("/proc/" + pid + "/stat")
+	_, after, _ := bytes.Cut(b, []byte(") "))
+	return len(after) > 0 && after[0] == 'Z'
 }

@@ -64,7 +64,7 @@
 #define SO_PEERPIDFD 77 // Linux 6.5; older glibc headers lack it
 #endif
 
-#define SYNC_FD 3
+#define SYNC_FD NSINIT_SYNC_FD
 
 static const char *env_of(char **envp, const char *key)
 {
@@ -342,7 +342,7 @@ static void relay_step(struct relay *r, short srcev, short dstev)
 // spawn clones the init with the daemon's flags; the child executes exe
 // as the jail's init and never returns. alive is a pipe whose write end
 // only this process holds.
-static pid_t spawn(uint64_t flags, int syncfd, int exe, const char *name, int alive[2],
+static pid_t spawn(uint64_t flags, int syncfd, int lockfd, int exe, const char *name, int alive[2],
 		   const int jail[3])
 {
 	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
@@ -360,8 +360,12 @@ static pid_t spawn(uint64_t flags, int syncfd, int exe, const char *name, int al
 	for (int i = 0; i < 3; i++)
 		if (jail[i] >= 0 && dup2(jail[i], i) < 0)
 			_exit(NSINIT_EXIT_SETUP);
-	exe = fcntl(exe, F_DUPFD_CLOEXEC, SYNC_FD + 1);
-	if (exe < 0 || (syncfd != SYNC_FD && dup2(syncfd, SYNC_FD) < 0))
+	// Out of the way of 3 and 4 first, which any of them may hold now.
+	exe = fcntl(exe, F_DUPFD_CLOEXEC, 10);
+	syncfd = fcntl(syncfd, F_DUPFD_CLOEXEC, 10);
+	lockfd = fcntl(lockfd, F_DUPFD_CLOEXEC, 10);
+	if (exe < 0 || syncfd < 0 || lockfd < 0 || dup2(syncfd, SYNC_FD) < 0 ||
+	    dup2(lockfd, NSINIT_LOCK_FD) < 0)
 		_exit(NSINIT_EXIT_SETUP);
 	// The name in the arguments tells ps(1) on the host which jail an
 	// init belongs to, as with the Go launcher; nothing of the caller's
@@ -403,7 +407,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	uint64_t flags;
 	memcpy(&flags, m + 8, 8);
 	const char *name = m + 16;
-	// fds[1], the state lock, stays open until exit.
+	// fds[1], the state lock, stays open until exit, here and in the init.
 	int syncfd = fds[0], exe = fds[2];
 
 	// Signals for the command are queued from here on and forwarded once
@@ -420,7 +424,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	int jail[3], alive[2] = {-1, -1};
 	pid_t pid = -1;
 	if (sfd >= 0 && open_relays(r, jail) == 0 && pipe2(alive, O_CLOEXEC) == 0)
-		pid = spawn(flags, syncfd, exe, name, alive, jail);
+		pid = spawn(flags, syncfd, fds[1], exe, name, alive, jail);
 	int32_t spawned[2] = {NSINIT_CLIENT_SPAWNED, pid < 0 ? -errno : pid};
 	int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pid > 0 && pidfd < 0) {

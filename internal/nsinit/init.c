@@ -56,7 +56,7 @@
 
 #include "nsinit.h"
 
-#define SYNC_FD 3
+#define SYNC_FD NSINIT_SYNC_FD
 
 struct plan {
 	char **argv, **envp;
@@ -656,12 +656,13 @@ static _Noreturn void reap(pid_t cmd)
 
 int nsinit_run_init(void)
 {
-	// Only 0-2 and the sync socket are meant for this process: whatever
-	// else the launcher's caller left open without close-on-exec came
-	// along through both execs, and must not reach the jail
-	// (CVE-2024-21626). The socket must not reach the command either.
-	if (syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0) < 0 ||
-	    fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0)
+	// Only 0-2, the sync socket and the state lock are meant for this
+	// process: whatever else the launcher's caller left open without
+	// close-on-exec came along through both execs, and must not reach the
+	// jail (CVE-2024-21626). Neither socket nor lock may reach the command.
+	if (syscall(SYS_close_range, NSINIT_LOCK_FD + 1, ~0U, 0) < 0 ||
+	    fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    (fcntl(NSINIT_LOCK_FD, F_SETFD, FD_CLOEXEC) < 0 && errno != EBADF))
 		return NSINIT_EXIT_SETUP;
 	command_umask = umask(0);
 	// This process is the prison binary until the command's exec, and the

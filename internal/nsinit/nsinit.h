@@ -7,6 +7,12 @@
 
 #define NSINIT_SENTINEL "__prison_init"
 
+// The init's descriptors: 3 is the sync socket; 4, when open, is the jail's
+// state lock (prison/state.go), held by PID 1 for the jail's whole life so
+// that the jail's name and addresses are free only once it is gone.
+#define NSINIT_SYNC_FD 3
+#define NSINIT_LOCK_FD 4
+
 // Plan records: u32 type, u32 length, payload padded to 8 bytes.
 enum {
 	NSINIT_MOUNT = 1,    // u64 flags, source\0 target\0 fstype\0 data\0
