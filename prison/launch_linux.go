@@ -365,7 +365,7 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		return err
 	}
 	attr := &syscall.ProcAttr{
-		Env:   []string{},
+		Env: []string{},
 		// fd 3: the sync socket; fd 4: the state lock, which the init
 		// holds for the jail's life (nsinit.h).
 		Files: append(stdio, child.Fd(), j.state.lock.Fd()),
