@@ -30,6 +30,7 @@ type Config struct {
 	SysVIPC    string   // new (default), inherit or disable
 	NoNewPrivs bool     // set no_new_privs: setuid programs lose their power
 	SharedRoot bool     // accept a Root other host users can reach (checkPrivate)
+	user       *User    // User, as Validate resolved it
 	Seccomp    bool     // install the seccomp policy (only benchmarks turn it off)
 
 	Net     string   // network mode: "", none, host, veth, macvlan:IFACE
@@ -238,7 +239,8 @@ func checkUser(c *Config) error {
 	if c.User == "" {
 		return nil
 	}
-	_, err := lookupUser(c.rootForLookup(), c.User)
+	u, err := lookupUser(c.rootForLookup(), c.User)
+	c.user = u
 	return err
 }
 

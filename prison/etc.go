@@ -42,6 +42,8 @@ type User struct {
 	UID, GID uint32
 	Groups   []uint32
 	Home     string
+
+	spec string // the --user it was resolved from
 }
 
 // maxEtcFile bounds what prison reads of a jail's passwd or group file.
@@ -159,7 +161,7 @@ func lookupUser(root, spec string) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--user %q: %w", spec, err)
 	}
-	u := &User{Home: "/"}
+	u := &User{Home: "/", spec: spec}
 	found := false
 	if n, err := strconv.ParseUint(uspec, 10, 32); err == nil {
 		u.UID, u.GID = uint32(n), uint32(n)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -15,24 +14,22 @@ import (
 	"prison/seccomp"
 )
 
-// compileFilter compiles a seccomp section, through a cache of compiled
-// programs keyed by the section's hash. libseccomp takes milliseconds to
+// Compiled programs are cached, keyed by the seccomp section's hash. libseccomp takes milliseconds to
 // compile prison's policy, more than all the rest of a jail's start, and
 // there are few distinct policies (one per set of allow.* parameters), so
-// each is compiled once. The cache directory is root's only: whoever can
-// write it is root on the host already.
-// CacheDir holds what prison computes once and reuses: compiled filters.
-var CacheDir = "/var/cache/prison"
+// each is compiled once, kept in memory by a daemon and in cachefile.Dir,
+// whose files are read only if root's alone (internal/cachefile).
 
 var loadedFilters sync.Map // policyKey → *seccomp.Program
 
+// compileFilter compiles a seccomp section, through the caches above.
 func compileFilter(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
 	sum := policyKey(s)
 	// A daemon keeps what it loaded: the programs are read-only.
 	if p, ok := loadedFilters.Load(sum); ok {
 		return p.(*seccomp.Program), nil
 	}
-	path := filepath.Join(CacheDir, "seccomp-"+hex.EncodeToString(sum[:16]))
+	path := cachefile.Path("seccomp-" + hex.EncodeToString(sum[:16]))
 	if b, ok := cachefile.Read(path); ok {
 		if p, ok := decodeProgram(b); ok {
 			loadedFilters.Store(sum, p)

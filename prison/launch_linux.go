@@ -356,8 +356,8 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		return err
 	}
 	defer unix.Close(exeFD)
-	if exeFD <= 3 {
-		return fmt.Errorf("bug: init executable on fd %d, which the init's stdio and sync socket take", exeFD)
+	if exeFD <= nsinit.LockFD {
+		return fmt.Errorf("bug: init executable on fd %d, which the init's stdio, sync socket or lock take", exeFD)
 	}
 	exe := "/proc/self/fd/" + strconv.Itoa(exeFD)
 	stdio, err := j.openStdio()

@@ -99,8 +99,7 @@ func (p *Pool) fill() {
 			select {
 			case ch <- n:
 			case <-p.done:
-				n.spare.Close()
-				unix.Close(n.fd)
+				n.close()
 				return
 			}
 		}
@@ -151,8 +150,7 @@ func (p *Pool) Close() {
 	for _, ch := range []chan netNS{p.bare, p.spares} {
 		for len(ch) > 0 {
 			n := <-ch
-			n.spare.Close()
-			unix.Close(n.fd)
+			n.close()
 		}
 	}
 }

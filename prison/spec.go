@@ -48,7 +48,10 @@ func (c *Config) Spec() (*specs.Spec, error) {
 	params.SysVIPC = sysv != "disable"
 
 	user := &User{Home: "/root"}
-	if c.User != "" {
+	switch {
+	case c.user != nil && c.user.spec == c.User:
+		user = c.user // resolved by Validate: the jail's files are read once
+	case c.User != "":
 		if user, err = lookupUser(c.rootForLookup(), c.User); err != nil {
 			return nil, &ParamError{Err: err}
 		}

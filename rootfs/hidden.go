@@ -35,7 +35,7 @@ import (
 // etcWalk.holds. /usr and the library directories hold ~150,000 entries:
 // walking them takes 300-400 ms, a hundred times a whole start, and so
 // does stamping them. Their result is cached, in the process (a daemon)
-// and in CacheDir (root-only, as for compiled filters), and is walked again
+// and in cachefile.Dir (root-only, as for compiled filters), and is walked again
 // when
 //
 //   - a package manager's database or a bound top directory changes (stat of
@@ -50,11 +50,6 @@ import (
 // `prison run` is not. hiddenMaxAge bounds how long such a change can go
 // unseen. Over-hiding is harmless (a file a jail cannot read anyway), so the
 // cache only errs by age.
-
-// CacheDir holds what prison computes once and reuses: prison's compiled
-// filters and this package's walks of the host trees. It must be root's
-// only: whoever can write it decides what jails see.
-var CacheDir = "/var/cache/prison"
 
 // hiddenMaxAge bounds how stale the cached walk of the host trees may be.
 const hiddenMaxAge = 10 * time.Minute
@@ -299,7 +294,7 @@ var etcCache struct {
 }
 
 // hiddenInEtc lists what to hide below the bound /etc directories dirs,
-// through the process's walk, then CacheDir's, then a new walk. st holds
+// through the process's walk, then cachefile.Dir's, then a new walk. st holds
 // the stat of each of dirs through links: the caller's, which judged them,
 // spares a stat of each.
 func hiddenInEtc(dirs []string, st []unix.Stat_t) []hiddenEntry {
@@ -308,7 +303,7 @@ func hiddenInEtc(dirs []string, st []unix.Stat_t) []hiddenEntry {
 	if w := etcCache.w; w != nil && w.holds(dirs, st) {
 		return w.entries
 	}
-	file := filepath.Join(CacheDir, "etc-hidden")
+	file := cachefile.Path("etc-hidden")
 	if w, ok := readEtcWalk(file); ok && w.holds(dirs, st) {
 		etcCache.w = w
 		return w.entries
@@ -361,7 +356,7 @@ func hiddenInTrees(trees []string) []hiddenEntry {
 	if treeCache.key == key && fresh(treeCache.made) {
 		return treeCache.entries
 	}
-	file := filepath.Join(CacheDir, "hidden-"+key[:32])
+	file := cachefile.Path("hidden-" + key[:32])
 	if made, es, ok := readHidden(file); ok && fresh(made) {
 		treeCache.key, treeCache.made, treeCache.entries = key, made, es
 		return es
@@ -375,7 +370,7 @@ func hiddenInTrees(trees []string) []hiddenEntry {
 	// Best effort: a failed write costs the next jail a walk, nothing else.
 	if writeHidden(file, made, es) == nil {
 		// Each change of the package database leaves a file: keep one.
-		old, _ := filepath.Glob(filepath.Join(CacheDir, "hidden-*"))
+		old, _ := filepath.Glob(cachefile.Path("hidden-*"))
 		for _, o := range old {
 			if o != file {
 				os.Remove(o)

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/cachefile"
 )
 
 func TestHostOnly(t *testing.T) {
@@ -110,7 +112,7 @@ func TestHiddenCache(t *testing.T) {
 	if es := hiddenInTrees([]string{tree}); len(es) != 2 {
 		t.Errorf("after adding a file: %v, want both files", es)
 	}
-	files, _ := filepath.Glob(filepath.Join(CacheDir, "hidden-*"))
+	files, _ := filepath.Glob(filepath.Join(cachefile.Dir, "hidden-*"))
 	if len(files) != 1 {
 		t.Fatalf("cache files: %v, want one", files)
 	}
@@ -205,7 +207,7 @@ func TestEtcCache(t *testing.T) {
 			w := *etcCache.w
 			w.entries = planted
 			etcCache.w = nil
-			if err := writeEtcWalk(filepath.Join(CacheDir, "etc-hidden"), &w); err != nil {
+			if err := writeEtcWalk(filepath.Join(cachefile.Dir, "etc-hidden"), &w); err != nil {
 				t.Fatal(err)
 			}
 		} else {
@@ -276,7 +278,7 @@ func TestEtcCache(t *testing.T) {
 		}
 	}
 	// A file others may write is not read.
-	file := filepath.Join(CacheDir, "etc-hidden")
+	file := filepath.Join(cachefile.Dir, "etc-hidden")
 	if _, ok := readEtcWalk(file); !ok {
 		t.Fatal("the cache file was not read")
 	}
@@ -363,8 +365,8 @@ func BenchmarkHostMountsFromFile(b *testing.B) {
 // useCacheDir points the caches at dir for one test, and forgets the
 // process's copies before and after.
 func useCacheDir(tb testing.TB, dir string) {
-	old := CacheDir
-	CacheDir = dir
+	old := cachefile.Dir
+	cachefile.Dir = dir
 	treeCache.key, etcCache.w = "", nil
-	tb.Cleanup(func() { CacheDir, treeCache.key, etcCache.w = old, "", nil })
+	tb.Cleanup(func() { cachefile.Dir, treeCache.key, etcCache.w = old, "", nil })
 }

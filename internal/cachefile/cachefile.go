@@ -15,6 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Dir holds what prison computes once and reuses: compiled seccomp filters
+// and the default root's walks of the host trees. It must be root's only:
+// whoever can write it decides what jails get.
+var Dir = "/var/cache/prison"
+
+// Path names the cache file name in Dir.
+func Path(name string) string { return filepath.Join(Dir, name) }
+
 // Write replaces path with b: a reader sees the old file or the new one.
 // The content is written to an unnamed file (O_TMPFILE) and only linked
 // into the directory once complete, so a writer killed midway (a launcher

@@ -270,15 +270,21 @@ static int anonymous_pipe(int fd)
 // i (-1: fd i itself).
 static int open_relays(struct relay *r[3], int jail[3])
 {
+	// All set before any can fail: the caller closes what is open.
 	for (int i = 0; i < 3; i++) {
 		r[i] = NULL;
 		jail[i] = -1;
+	}
+	for (int i = 0; i < 3; i++) {
 		if (anonymous_pipe(i))
 			continue;
 		int p[2];
-		r[i] = calloc(1, sizeof(**r));
-		if (!r[i] || pipe2(p, O_CLOEXEC) < 0)
+		struct relay *n = calloc(1, sizeof(*n));
+		if (!n || pipe2(p, O_CLOEXEC) < 0) {
+			free(n);
 			return -1;
+		}
+		r[i] = n;
 		int ours = i == 0 ? p[1] : p[0];
 		jail[i] = i == 0 ? p[0] : p[1];
 		if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
@@ -292,7 +298,7 @@ static int open_relays(struct relay *r[3], int jail[3])
 
 static void relay_close(struct relay *r)
 {
-	if (r->dst >= 0 && r->dst > 2)
+	if (r->dst > 2)
 		close(r->dst);
 	if (r->src > 2)
 		close(r->src);
@@ -301,7 +307,7 @@ static void relay_close(struct relay *r)
 	r->len = r->off = 0;
 }
 
-// relay_events is what to poll the relay's descriptors for.
+// relay_poll sets what to poll the relay's descriptors for.
 static void relay_poll(struct relay *r, struct pollfd *src, struct pollfd *dst)
 {
 	src->fd = r && r->src >= 0 && !r->eof && r->len == 0 ? r->src : -1;
@@ -420,8 +426,8 @@ void nsinit_client(int argc, char **argv, char **envp)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 
-	struct relay *r[3];
-	int jail[3], alive[2] = {-1, -1};
+	struct relay *r[3] = {NULL, NULL, NULL};
+	int jail[3] = {-1, -1, -1}, alive[2] = {-1, -1};
 	pid_t pid = -1;
 	if (sfd >= 0 && open_relays(r, jail) == 0 && pipe2(alive, O_CLOEXEC) == 0)
 		pid = spawn(flags, syncfd, fds[1], exe, name, alive, jail);

@@ -28,6 +28,10 @@ import (
 // Sentinel is the argument that turns the prison binary into the jail's init.
 const Sentinel = C.NSINIT_SENTINEL
 
+// LockFD is the init's descriptor for the jail's state lock; the ones below
+// it are stdio and the sync socket.
+const LockFD = C.NSINIT_LOCK_FD
+
 // Message types on the sync socket.
 const (
 	MsgReady      = C.NSINIT_MSG_READY

@@ -8,7 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() { probes["mqueues-hold"] = mqueuesHold }
+func init() {
+	probes["mqueues-hold"] = mqueuesHold
+	probes["mqueue"] = mqueueOnce
+}
 
 // mqAttr is struct mq_attr.
 type mqAttr struct {
@@ -47,4 +50,20 @@ func mqueuesHold([]string) string {
 	var b [1]byte
 	os.Stdin.Read(b[:])
 	return "done"
+}
+
+// mqueueOnce creates the queue NAME and removes it: whether its caller's
+// user may have one more.
+func mqueueOnce(args []string) string {
+	if len(args) != 1 {
+		misuse("mqueue NAME")
+	}
+	err := mqOpen(args[0])
+	if err == nil {
+		p, _ := unix.BytePtrFromString(args[0])
+		if _, _, e := unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(p)), 0, 0); e != 0 {
+			err = e
+		}
+	}
+	return "mq_open=" + errnoName(err)
 }
