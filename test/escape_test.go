@@ -394,7 +394,11 @@ func TestEscapeMalformedPlan(t *testing.T) {
 }
 
 // TestEscapeOrphans: a jail never outlives the process that started it,
-// whatever moment that process is killed at. Hundreds of clients of a
+// whatever moment that process is killed at. The audit's race (a client
+// killed between its clone and the child's parent-death signal) lasts
+// microseconds, and random kills did not hit it here even against the old
+// code; the fix holds by construction (client.c spawn), and this test
+// guards the property and the state lock's hand-over to PID 1. Hundreds of clients of a
 // daemon, and of launchers without one, killed 0-15 ms after their start:
 // afterwards no init of that jail is left, and the name and address that
 // every one of them claimed are free (no two jails ever held them).

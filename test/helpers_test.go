@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,21 +132,22 @@ func hostLink(jail string) string {
 }
 
 // jailInits lists the pids of the running inits of jail name: processes
-// named prison-init whose command line names the jail. The Go launcher
-// runs the init as "prison __prison_init NAME"; a daemon's client forks it,
-// so it keeps the client's "prison run --name NAME …".
+// named prison-init, PID 1 of their namespace, whose command line names the
+// jail ("prison __prison_init NAME", from the Go launcher and a daemon's
+// client alike). PID 1 only: the command is a copy of the init until its
+// execve, which under load can be seen.
 func jailInits(name string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil || string(comm) != "prison-init\n" || zombie(e.Name()) {
+		if err != nil || string(comm) != "prison-init\n" || exiting(e.Name()) || !nsInit(e.Name()) {
 			continue
 		}
 		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		args := strings.Split(string(b), "\x00")
 		for i := 1; i+1 < len(args); i++ {
-			if (args[i] == "__prison_init" || args[i] == "--name") && args[i+1] == name {
+			if args[i] == "__prison_init" && args[i+1] == name {
 				out = append(out, e.Name())
 				break
 			}
@@ -213,10 +215,31 @@ func (b *background) stop() {
 	b.cmd.Wait()
 }
 
-// zombie tells whether process pid has exited and waits for its parent:
-// no jail runs in it any more.
-func zombie(pid string) bool {
+// nsInit tells whether process pid is PID 1 of its innermost PID namespace.
+func nsInit(pid string) bool {
+	b, _ := os.ReadFile("/proc/" + pid + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			return len(f) > 1 && f[len(f)-1] == "1"
+		}
+	}
+	return false
+}
+
+// exiting tells whether process pid is on its way out: a zombie, or a
+// task in exit (PF_EXITING), such as a jail's init that was killed and
+// waits for the kernel to end every process of its PID namespace. Its
+// files, the jail's state lock among them, are closed by then, and no
+// jail runs in it any more.
+func exiting(pid string) bool {
 	b, _ := os.ReadFile("/proc/" + pid + "/stat")
 	_, after, _ := bytes.Cut(b, []byte(") "))
-	return len(after) > 0 && after[0] == 'Z'
+	f := strings.Fields(string(after))
+	if len(f) < 7 {
+		return true // gone meanwhile
+	}
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	const pfExiting = 0x4 // include/linux/sched.h
+	return f[0] == "Z" || flags&pfExiting != 0
 }
