@@ -30,6 +30,10 @@ type Config struct {
 	SysVIPC    string   // new (default), inherit or disable
 	NoNewPrivs bool     // set no_new_privs: setuid programs lose their power
 	SharedRoot bool     // accept a Root other host users can reach (checkPrivate)
+	Persist    bool     // persist: the jail may have no command (prison create)
+	Mounts     []string // SRC:DST[:ro|rw], host directories bound into the jail
+	Tmpfs      []string // DST[:SIZE], a fresh tmpfs in the jail
+	ReadOnly   bool     // the root is mounted read-only
 	user       *User    // User, as Validate resolved it
 	Seccomp    bool     // install the seccomp policy (only benchmarks turn it off)
 
@@ -59,6 +63,7 @@ var checks = []check{
 	checkCwd,
 	checkUser,
 	checkSysVIPC,
+	checkMounts,
 }
 
 // Validate reports the first problem with c: the error names the parameter
@@ -212,6 +217,9 @@ func checkPrivate(dir string) error {
 }
 
 func checkArgs(c *Config) error {
+	if c.Persist && len(c.Args) == 0 {
+		return nil
+	}
 	if len(c.Args) == 0 || c.Args[0] == "" {
 		return errors.New("command: missing (usage: prison run [options] [--] COMMAND [ARG...])")
 	}
@@ -255,3 +263,79 @@ func checkSysVIPC(c *Config) error {
 // rootForLookup is where the jail's /etc/passwd lives: the --root, or ""
 // for the host-derived root, whose passwd prison writes itself.
 func (c *Config) rootForLookup() string { return c.Root }
+
+// BindMount is one --mount: a host directory or file bound into the jail,
+// never with its setuid bits or device nodes working.
+type BindMount struct {
+	Source, Dest string
+	ReadOnly     bool
+}
+
+// ParseMount reads SRC:DST[:ro|rw].
+func ParseMount(m string) (BindMount, error) {
+	parts := strings.Split(m, ":")
+	var b BindMount
+	switch {
+	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
+		b.ReadOnly = parts[2] == "ro"
+	case len(parts) != 2:
+		return b, fmt.Errorf("--mount %q: want SRC:DST, SRC:DST:ro or SRC:DST:rw", m)
+	}
+	b.Source, b.Dest = parts[0], parts[1]
+	if !filepath.IsAbs(b.Source) {
+		return b, fmt.Errorf("--mount %q: the source must be an absolute path on the host", m)
+	}
+	if _, err := os.Stat(b.Source); err != nil {
+		return b, fmt.Errorf("--mount %q: source: %w", m, unwrapPath(err))
+	}
+	return b, checkDest("--mount", m, b.Dest)
+}
+
+// ParseTmpfs reads DST[:SIZE]; SIZE as tmpfs takes it (64m, 1g, 10%).
+func ParseTmpfs(t string) (dest, size string, err error) {
+	dest, size, _ = strings.Cut(t, ":")
+	if size != "" {
+		n := strings.TrimRight(size, "kKmMgG%")
+		if len(size)-len(n) > 1 || n == "" || strings.Trim(n, "0123456789") != "" {
+			return "", "", fmt.Errorf("--tmpfs %q: size %q: want a number with k, m, g or %% (64m)", t, size)
+		}
+	}
+	return dest, size, checkDest("--tmpfs", t, dest)
+}
+
+// checkDest refuses destinations that would hide what the jail's safety
+// rests on: its /proc (masked paths), /dev and /sys.
+func checkDest(flag, arg, dest string) error {
+	if !filepath.IsAbs(dest) {
+		return fmt.Errorf("%s %q: the destination must be an absolute path inside the jail", flag, arg)
+	}
+	d := filepath.Clean(dest)
+	for _, p := range []string{"/", "/proc", "/dev", "/sys"} {
+		if d == p || (p != "/" && strings.HasPrefix(d, p+"/")) {
+			return fmt.Errorf("%s %q: cannot mount on %s", flag, arg, d)
+		}
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func checkMounts(c *Config) error {
+	for _, m := range c.Mounts {
+		if _, err := ParseMount(m); err != nil {
+			return err
+		}
+	}
+	for _, t := range c.Tmpfs {
+		if _, _, err := ParseTmpfs(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

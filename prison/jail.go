@@ -49,7 +49,12 @@ type Jail struct {
 	Client *Client
 	// Pool, when set, supplies the jail's network namespace.
 	Pool *Pool
+	// Persist gives the jail a life of its own (prison create): Start
+	// returns once it runs, and it outlives this process; its command,
+	// if any, is not waited for. Do not call Wait.
+	Persist bool
 
+	joined   *Running // the jail a command joins (prison exec), or nil
 	state    *State
 	sigMu    sync.Mutex // guards reaped and pidfd against Signal
 	reaped   bool       // the init has been waited for

@@ -1,6 +1,7 @@
 package prison
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,7 +38,10 @@ func (j *Jail) Start() (err error) {
 	if os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
-	if err := ValidateSpec(j.Spec); err != nil {
+	if j.joined != nil {
+		return j.startJoined()
+	}
+	if err := validateSpec(j.Spec, j.Persist); err != nil {
 		return err
 	}
 	netPlan, err := netPlanOf(j.Name, j.Spec)
@@ -72,6 +76,13 @@ func (j *Jail) Start() (err error) {
 		return err
 	}
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
+	plan.Persist = j.Persist
+	if j.Persist && plan.FilterFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+		// Served by the launcher, which a persistent jail outlives; with a
+		// user namespace per jail, root inside will own its hostname.
+		return &ParamError{Err: errors.New("allow.set_hostname: not available in a persistent jail; " +
+			"change its hostname from the host with prison set NAME host.hostname=NEW")}
+	}
 	j.initPlan = plan // Wait names the init's failures with it
 	j.Timing.mark("plan")
 
@@ -131,11 +142,34 @@ func (j *Jail) Start() (err error) {
 	if err := j.awaitInit(); err != nil {
 		return err
 	}
+	// The record of the init's pid and of the spec is written while the
+	// init finishes the root: off the jail's path.
+	recorded := make(chan error, 1)
+	go func() { recorded <- j.record() }()
+	defer func() {
+		if rerr := <-recorded; err == nil && rerr != nil {
+			err = rerr
+		}
+	}()
 	if nerr != nil {
 		// The init, waiting for the namespace or for GO, is killed by the
 		// teardown rather than waited for.
 		return nerr
 	}
+	if err := j.awaitStarted(plan); err != nil {
+		return err
+	}
+	j.Pool.refill()
+	if j.Persist {
+		j.detach()
+	}
+	j.Timing.mark("exec")
+	return nil
+}
+
+// awaitStarted reads the init's READY, with the terminal's master, and
+// STARTED, with the seccomp listener that the launcher serves.
+func (j *Jail) awaitStarted(plan *nsinit.Plan) error {
 	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgReady {
 		err = j.initError(msg, plan)
@@ -160,9 +194,48 @@ func (j *Jail) Start() (err error) {
 		j.stopHost = func() { cancel(); listener.Close() }
 		go func() { _ = seccomp.ServeHostname(ctx, listener) }()
 	}
-	j.Pool.refill()
-	j.Timing.mark("exec")
 	return nil
+}
+
+// record completes the jail's state with its init and its spec.
+func (j *Jail) record() error {
+	s := j.state
+	s.InitPID, s.Persist = j.initPID, j.Persist
+	st, err := procStartTime(j.initPID)
+	if err != nil {
+		return fmt.Errorf("state: the init's start time: %w", err)
+	}
+	s.InitStart = st
+	return s.record(j.Spec)
+}
+
+// detach lets a persistent jail go: its PID 1 holds the state lock and
+// needs no launcher; what it had of the launcher's closes.
+func (j *Jail) detach() {
+	j.sock.Close()
+	j.sock = nil
+	j.state.handOver()
+	j.closeAfterStart()
+}
+
+// procStartTime is the start time of process pid, in clock ticks after
+// boot: with the pid, it names one process for the system's life.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces and ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// Field 22 of stat(5); f[0] is field 3.
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // netNS is a network namespace the launcher made, or why it could not.
@@ -185,14 +258,24 @@ func (n netNS) close() {
 // plan lowers the spec into the init's plan. It compiles the seccomp
 // filter here, in the launcher, so that the init needs no libseccomp.
 func (j *Jail) plan() (*nsinit.Plan, error) {
-	s := j.Spec
 	ops, err := rootfs.Plan(layoutOf(j.Spec))
 	if err != nil {
 		return nil, err
 	}
+	p, err := j.processPlan()
+	if err != nil {
+		return nil, err
+	}
+	p.Ops, p.Hostname = ops, j.Spec.Hostname
+	return p, nil
+}
+
+// processPlan lowers the spec's process, with its filter and limits: what
+// a new jail's command and a command joining a jail get alike.
+func (j *Jail) processPlan() (*nsinit.Plan, error) {
+	s := j.Spec
+	var err error
 	p := &nsinit.Plan{
-		Ops:        ops,
-		Hostname:   s.Hostname,
 		Rows:       j.Rows,
 		Cols:       j.Cols,
 		Args:       s.Process.Args,
@@ -236,6 +319,7 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		Sysctl:        s.Linux.Sysctl,
 		Pty:           s.Process.Terminal,
 		JoinNet:       hasNetNamespace(s),
+		Readonly:      s.Root.Readonly,
 	}
 	if l.HostDerived {
 		l.Files = etcFiles(s)
@@ -339,9 +423,23 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
 		return fmt.Errorf("sync: send plan: %w", err)
 	}
+	files := []uintptr{child.Fd()}
+	if j.joined != nil {
+		// The jail to enter, as a pidfd that names its PID 1 for good.
+		if err := unix.Sendmsg(j.syncFD(), nsinit.JoinMessage(), unix.UnixRights(j.joined.pidfd), nil, 0); err != nil {
+			return fmt.Errorf("sync: send jail: %w", err)
+		}
+	} else {
+		files = append(files, j.state.lock.Fd())
+	}
 	if j.Client != nil {
 		if j.Spec.Process.Terminal {
 			return errors.New("bug: a daemon's client has no terminal")
+		}
+		if j.joined != nil {
+			// No state lock: a joining command does not keep the jail
+			// alive. The client holds the jail's pidfd in its place.
+			return j.Client.requestSpawn(0, j.Name, fds[1], j.joined.pidfd)
 		}
 		if err := j.Client.requestSpawn(cloneFlags(j.Spec), j.Name, fds[1], int(j.state.lock.Fd())); err != nil {
 			return err
@@ -368,15 +466,18 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		Env: []string{},
 		// fd 3: the sync socket; fd 4: the state lock, which the init
 		// holds for the jail's life (nsinit.h).
-		Files: append(stdio, child.Fd(), j.state.lock.Fd()),
-		Sys: &syscall.SysProcAttr{
-			Cloneflags: cloneFlags(j.Spec),
-			// The jail dies with its launcher, even by SIGKILL.
-			Pdeathsig: syscall.SIGKILL,
-		},
+		Files: append(stdio, files...),
+		Sys:   &syscall.SysProcAttr{},
 	}
-	runtime.LockOSThread()
-	j.locked = true
+	if j.joined == nil {
+		attr.Sys.Cloneflags = cloneFlags(j.Spec)
+	}
+	if !j.Persist {
+		// The jail dies with its launcher, even by SIGKILL.
+		attr.Sys.Pdeathsig = syscall.SIGKILL
+		runtime.LockOSThread()
+		j.locked = true
+	}
 	// syscall.ForkExec, not os/exec: os.StartProcess first checks that
 	// clone(CLONE_PIDFD) works with a throwaway child, once per process,
 	// which for a launcher is every time. The name in the arguments tells

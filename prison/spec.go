@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,6 +141,31 @@ func (c *Config) Spec() (*specs.Spec, error) {
 		s.Root = &specs.Root{Path: c.Root}
 	}
 	s.Mounts = append(s.Mounts, standardMounts(sysv != "inherit")...)
+	s.Root.Readonly = c.ReadOnly
+	// The user's mounts last: over the root's own directories, as the user
+	// expects, never under a standard mount (checkDest).
+	for _, m := range c.Mounts {
+		b, err := ParseMount(m)
+		if err != nil {
+			return nil, &ParamError{Err: err}
+		}
+		opts := []string{"rbind", "nosuid", "nodev"}
+		if b.ReadOnly {
+			opts = append(opts, "ro")
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: b.Dest, Type: "bind", Source: b.Source, Options: opts})
+	}
+	for _, t := range c.Tmpfs {
+		dest, size, err := ParseTmpfs(t)
+		if err != nil {
+			return nil, &ParamError{Err: err}
+		}
+		opts := []string{"nosuid", "nodev", "mode=1777"}
+		if size != "" {
+			opts = append(opts, "size="+size)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: opts})
+	}
 	return s, nil
 }
 
@@ -223,14 +249,67 @@ func standardMounts(ownIPC bool) []specs.Mount {
 
 // ValidateSpec checks what the launcher relies on in a spec from any front
 // end (flags, jail.conf, a bundle).
-func ValidateSpec(s *specs.Spec) error {
+func ValidateSpec(s *specs.Spec) error { return validateSpec(s, false) }
+
+// validateSpec is ValidateSpec for a jail that may run without a command
+// when it persists.
+func validateSpec(s *specs.Spec, persist bool) error {
 	switch {
 	case s.Root == nil || s.Root.Path == "":
 		return fmt.Errorf("spec: root.path is missing")
-	case s.Process == nil || len(s.Process.Args) == 0:
+	case s.Process == nil:
+		return fmt.Errorf("spec: process is missing")
+	case len(s.Process.Args) == 0 && !persist:
 		return fmt.Errorf("spec: process.args is missing")
 	case s.Linux == nil:
 		return fmt.Errorf("spec: linux section is missing")
+	}
+	return unsupported(s)
+}
+
+// unsupported fails closed: a spec field that prison does not implement
+// is an error naming it, never dropped, since a user who sets it relies on
+// it (a namespace to join, a hook, a limit).
+func unsupported(s *specs.Spec) error {
+	l := s.Linux
+	for i, ns := range l.Namespaces {
+		switch {
+		case ns.Path != "":
+			return fmt.Errorf("spec: linux.namespaces[%d].path %q: joining a namespace is not supported", i, ns.Path)
+		case ns.Type == specs.UserNamespace || ns.Type == specs.TimeNamespace:
+			return fmt.Errorf("spec: linux.namespaces[%d]: a %s namespace is not supported yet", i, ns.Type)
+		}
+	}
+	p := s.Process
+	checks := []struct {
+		set  bool
+		what string
+	}{
+		{s.Hooks != nil, "hooks"},
+		{len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings"},
+		{l.Resources != nil && !reflect.ValueOf(*l.Resources).IsZero(), "linux.resources"},
+		{l.CgroupsPath != "", "linux.cgroupsPath"},
+		{l.RootfsPropagation != "", "linux.rootfsPropagation"},
+		{l.MountLabel != "", "linux.mountLabel"},
+		{l.IntelRdt != nil, "linux.intelRdt"},
+		{l.Personality != nil, "linux.personality"},
+		{l.TimeOffsets != nil, "linux.timeOffsets"},
+		{l.NetDevices != nil, "linux.netDevices"},
+		{p.ApparmorProfile != "", "process.apparmorProfile"},
+		{p.SelinuxLabel != "", "process.selinuxLabel"},
+		{p.OOMScoreAdj != nil, "process.oomScoreAdj"},
+		{p.Scheduler != nil, "process.scheduler"},
+		{p.IOPriority != nil, "process.ioPriority"},
+		{p.ExecCPUAffinity != nil, "process.execCPUAffinity"},
+		{p.ConsoleSize != nil, "process.consoleSize"},
+		{p.User.Umask != nil, "process.user.umask"},
+		{p.User.Username != "", "process.user.username"},
+		{p.Capabilities != nil && len(p.Capabilities.Ambient) > 0, "process.capabilities.ambient"},
+	}
+	for _, c := range checks {
+		if c.set {
+			return fmt.Errorf("spec: %s: not supported by prison", c.what)
+		}
 	}
 	return nil
 }

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +39,15 @@ type State struct {
 	HostLink string    `json:"hostLink,omitempty"`
 	Launcher int       `json:"launcherPid"`
 	Created  time.Time `json:"created"`
+	// JID is the jail's number, as jls(8) shows it: the lowest free one.
+	JID int `json:"jid"`
+	// InitPID and InitStart (clock ticks after boot, /proc/PID/stat) name
+	// the jail's PID 1 on the host: together they cannot be reused. Zero
+	// while the jail starts.
+	InitPID   int    `json:"initPid,omitempty"`
+	InitStart uint64 `json:"initStart,omitempty"`
+	// Persist: the jail has a life of its own (prison create).
+	Persist bool `json:"persist,omitempty"`
 
 	lock *os.File  // the launcher's hold on Dir, for the jail's life
 	id   [2]uint64 // Dir's device and inode, which a claim of the name anew changes
@@ -163,6 +175,7 @@ func (s *State) owned() bool {
 // three unlinks; anything else, os.RemoveAll.
 func removeStateDir(dir string) error {
 	_ = unix.Unlink(dir + "/state.json")
+	_ = unix.Unlink(dir + "/" + specFile)
 	_ = unix.Rmdir(dir + "/root")
 	err := unix.Rmdir(dir)
 	if err == nil || err == unix.ENOENT {
@@ -266,6 +279,7 @@ func (st *store) claim(s *State) error {
 			return err
 		}
 	}
+	s.JID = nextJID()
 	tmp := filepath.Join(StateDir, claimPrefix+s.Name)
 	if err := removeStateDir(tmp); err != nil { // a claim of this name whose launcher was killed
 		return fmt.Errorf("state: %w", err)
@@ -280,7 +294,7 @@ func (st *store) claim(s *State) error {
 	}
 	if err == nil {
 		var b []byte
-		if b, err = json.MarshalIndent(s, "", "  "); err == nil {
+		if b, err = json.Marshal(s); err == nil {
 			err = writeFileAt(int(lock.Fd()), "state.json", b)
 		}
 	}
@@ -403,4 +417,70 @@ func waitLinkGone(name string, d time.Duration) {
 	for linkExists(name) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// nextJID numbers jails in the order they are made, as FreeBSD does: a
+// counter beside the store, so that the claim reads no other jail.
+// Preconditions: the store is locked.
+func nextJID() int {
+	p := StateDir + "-jid"
+	n := 0
+	if b, err := os.ReadFile(p); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	n++
+	if n <= 0 || n > 1<<30 {
+		n = 1
+	}
+	_ = os.WriteFile(p, []byte(strconv.Itoa(n)), 0o600)
+	return n
+}
+
+// specFile is the jail's spec, beside its state: what prison exec and
+// prison restart start from.
+const specFile = "config.json"
+
+// record writes the state (with the init's pid, once known) and the
+// spec, each replacing its file whole, so that a reader never sees half
+// of one.
+func (s *State) record(spec *specs.Spec) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := replaceFile(filepath.Join(s.Dir(), "state.json"), b); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if spec == nil {
+		return nil
+	}
+	if b, err = json.Marshal(spec); err != nil {
+		return err
+	}
+	if err := replaceFile(filepath.Join(s.Dir(), specFile), b); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// replaceFile writes data to path through a temporary file and rename(2).
+func replaceFile(path string, data []byte) error {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readSpec reads the spec a jail was started with.
+func readSpec(name string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(StateDir, name, specFile))
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("state: %s: %w", name, err)
+	}
+	return &s, nil
 }

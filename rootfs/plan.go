@@ -159,6 +159,9 @@ type Layout struct {
 	// JoinNet: the launcher makes the jail's network namespace and sends
 	// it; the init enters it (see JoinNet).
 	JoinNet bool
+	// Readonly mounts the root read-only once it is assembled; the mounts
+	// on it keep their own modes.
+	Readonly bool
 }
 
 // Plan turns a layout into the ops the init executes. It only reads the
@@ -223,6 +226,15 @@ func Plan(l Layout) ([]Op, error) {
 			Mount{Source: rel, Target: rel, Flags: unix.MS_BIND | unix.MS_REC},
 			Mount{Target: rel, Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY |
 				unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+	}
+	if l.Readonly {
+		// A remount of the bind (or of the host-derived root's tmpfs) sets
+		// its flags anew: those it had are given again.
+		f := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
+		if l.HostDerived {
+			f |= unix.MS_NOSUID | unix.MS_NODEV
+		}
+		ops = append(ops, Mount{Target: l.Path, Flags: f})
 	}
 	if l.Pty {
 		ops = append(ops, Pty{Path: "dev/pts/ptmx"})

@@ -331,6 +331,42 @@ static int join_net(void)
 	return r;
 }
 
+// prison exec: enter a running jail's namespaces through a pidfd of its
+// init (setns(2) takes several at once since 5.8), before the filter,
+// which refuses setns, is loaded. Entering the mount namespace makes its
+// root, the jail's, this process's root and working directory. The PID
+// namespace applies to the children: the command forked after GO is in
+// the jail; this process is not, and is never visible there.
+static int join_jail(uint32_t nstype)
+{
+	int32_t msg[3];
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = n == sizeof(msg) ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!c || msg[0] != NSINIT_MSG_JOIN || c->cmsg_type != SCM_RIGHTS) {
+		errno = n == 0 ? EPIPE : EPROTO;
+		return -1;
+	}
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	int r = setns(fd, (int)nstype);
+	int err = errno;
+	close(fd);
+	if (r == 0 && chdir("/") < 0)
+		r = -1, err = errno;
+	errno = err;
+	return r;
+}
+
 // A jail without a network still has lo; bringing it up here is one ioctl,
 // where the launcher would need a netlink socket in the jail's namespace.
 static int loopback_up(void)
@@ -444,6 +480,7 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			ok = l >= 8;
 			break;
 		case NSINIT_FLAGS:
+		case NSINIT_JOIN:
 			ok = l >= 4;
 			break;
 		case NSINIT_RLIMIT:
@@ -490,6 +527,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_JOINNET:
 			r = join_net();
+			break;
+		case NSINIT_JOIN:
+			r = join_jail(rd32(p));
 			break;
 		case NSINIT_LOOPBACK:
 			r = loopback_up();
@@ -627,30 +667,49 @@ static _Noreturn void exec_command(struct plan *pl)
 // PID 1 of the jail: forwards the launcher's signals to the command (PID 1
 // ignores signals it has no handler for, so the command must not be PID 1
 // for SIGTERM to work), reaps every orphan, and reports the command's status.
-static _Noreturn void reap(pid_t cmd)
+// A signal queued with NSINIT_BROADCAST goes to every process of the jail
+// instead (prison kill, prison stop); from inside, root could do as much.
+// For prison exec this runs outside the jail's PID namespace, holding the
+// joined command: there is no jail to broadcast to.
+static _Noreturn void reap(pid_t cmd, uint32_t flags)
 {
 	sigset_t all;
 	sigfillset(&all);
+	int pid1 = getpid() == 1, adopted = 0;
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&all, &si);
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			kill(cmd, sig);
+			if (si.si_code == SI_QUEUE && si.si_value.sival_int == NSINIT_BROADCAST) {
+				if (pid1)
+					kill(-1, sig);
+			} else if (cmd > 0) {
+				kill(cmd, sig);
+			}
 			continue;
 		}
 		int status;
 		pid_t p;
 		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-			if (p == cmd) {
-				send_msg(NSINIT_MSG_EXIT, status, 0, -1);
-				// Our exit kills what is left in the jail. Its status
-				// is the command's as a shell reports it, for a parent
-				// whose launcher is gone (client.c).
-				_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			adopted = 1;
+			if (p != cmd)
+				continue;
+			send_msg(NSINIT_MSG_EXIT, status, 0, -1);
+			if (flags & NSINIT_FLAG_PERSIST) {
+				cmd = 0;
+				continue;
 			}
+			// Our exit kills what is left in the jail. Its status
+			// is the command's as a shell reports it, for a parent
+			// whose launcher is gone (client.c).
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 		}
+		// A jail created without a command or persist lives as long as
+		// the processes started in it (FreeBSD nopersist).
+		if (p < 0 && errno == ECHILD && cmd == 0 && adopted && !(flags & NSINIT_FLAG_PERSIST))
+			_exit(0);
 	}
 }
 
@@ -703,8 +762,6 @@ int nsinit_run_init(void)
 		return NSINIT_EXIT_SETUP;
 	struct plan pl = {0};
 	run_plan(buf, (size_t)n, &pl);
-	if (pl.argc == 0)
-		fail(NSINIT_OP_EXEC, EINVAL);
 
 	// The bounding set goes first (it needs CAP_SETPCAP), the filter while
 	// CAP_SYS_ADMIN is still held (no no_new_privs by default, so that su
@@ -734,13 +791,17 @@ int nsinit_run_init(void)
 	if (recv(SYNC_FD, &go, sizeof(go), 0) != sizeof(go) || go != NSINIT_MSG_GO)
 		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
 
-	pid_t cmd = fork();
-	if (cmd < 0)
-		fail(NSINIT_OP_EXEC, errno);
-	if (cmd == 0) {
-		if (listener >= 0)
-			close(listener);
-		exec_command(&pl);
+	// A persistent jail may start with no command (prison create).
+	pid_t cmd = 0;
+	if (pl.argc > 0) {
+		cmd = fork();
+		if (cmd < 0)
+			fail(NSINIT_OP_EXEC, errno);
+		if (cmd == 0) {
+			if (listener >= 0)
+				close(listener);
+			exec_command(&pl);
+		}
 	}
 	send_msg(NSINIT_MSG_STARTED, cmd, 0, listener);
 	if (listener >= 0)
@@ -753,12 +814,12 @@ int nsinit_run_init(void)
 	for (int i = 0; i < 3; i++)
 		if (null < 0 || dup2(null, i) < 0)
 			close(i);
-	reap(cmd);
+	reap(cmd, pl.flags);
 }
 
 __attribute__((constructor)) static void nsinit(int argc, char **argv, char **envp)
 {
-	if (argc >= 2 && strcmp(argv[1], NSINIT_RUN_VERB) == 0)
+	if (argc >= 2 && (strcmp(argv[1], NSINIT_RUN_VERB) == 0 || strcmp(argv[1], NSINIT_EXEC_VERB) == 0))
 		nsinit_client(argc, argv, envp);
 	if (argc < 2 || strcmp(argv[1], NSINIT_SENTINEL) != 0)
 		return;

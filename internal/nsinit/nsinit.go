@@ -41,7 +41,12 @@ const (
 	MsgExit       = C.NSINIT_MSG_EXIT
 	MsgGo         = C.NSINIT_MSG_GO
 	MsgNetNS      = C.NSINIT_MSG_NETNS
+	MsgJoin       = C.NSINIT_MSG_JOIN
 )
+
+// Broadcast, queued with a signal to a jail's PID 1 (SI_QUEUE), has it
+// send the signal to every process of the jail.
+const Broadcast = C.NSINIT_BROADCAST
 
 // Steps that are not plan records, as reported in an error message.
 const (
@@ -61,6 +66,7 @@ const (
 	SocketEnv     = C.NSINIT_SOCKET_ENV
 	SocketDefault = C.NSINIT_SOCKET_DEFAULT
 	RunVerb       = C.NSINIT_RUN_VERB
+	ExecVerb      = C.NSINIT_EXEC_VERB
 
 	ClientRun      = C.NSINIT_CLIENT_RUN
 	DaemonFallback = C.NSINIT_DAEMON_FALLBACK
@@ -73,6 +79,14 @@ const (
 // Plan is everything the init does, in order: the filesystem ops, the
 // hostname, then the process.
 type Plan struct {
+	// Join, when not 0, enters the namespaces (CLONE_NEW* flags) of a
+	// running jail first, through a pidfd of its init that the launcher
+	// sends as MsgJoin: prison exec.
+	Join uint32
+	// Persist keeps the init after its command, or with none (Args
+	// empty): a jail with a life of its own (prison create).
+	Persist bool
+
 	Ops      []rootfs.Op
 	Hostname string // empty: leave the UTS namespace's name alone
 	// Loopback sets lo up: for a jail whose network the launcher does not
@@ -119,6 +133,12 @@ func (p *Plan) Step(i int) string {
 	case OpInit:
 		return "execute the init"
 	}
+	if p.Join != 0 {
+		if i == 0 {
+			return "enter the jail's namespaces"
+		}
+		i--
+	}
 	if i >= 0 && i < len(p.Ops) {
 		return p.Ops[i].String()
 	}
@@ -151,6 +171,9 @@ func (p *Plan) Step(i int) string {
 
 // OpAt returns the plan's op at index i, if i names one.
 func (p *Plan) OpAt(i int) (rootfs.Op, bool) {
+	if p.Join != 0 {
+		i--
+	}
 	if i >= 0 && i < len(p.Ops) {
 		return p.Ops[i], true
 	}
@@ -182,9 +205,13 @@ func cstr(s string) []byte {
 }
 
 // Encode serialises the plan in the format init.c reads. Record i of the
-// result is Ops[i], so the init's error index maps back to an op.
+// result is Ops[i] (after the join record, when there is one), so the init's
+// error index maps back to an op (OpAt).
 func (p *Plan) Encode() ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 4096)}
+	if p.Join != 0 {
+		e.rec(C.NSINIT_JOIN, u32(p.Join))
+	}
 	for _, op := range p.Ops {
 		switch o := op.(type) {
 		case rootfs.Mount:
@@ -221,7 +248,7 @@ func (p *Plan) Encode() ([]byte, error) {
 	if p.Loopback {
 		e.rec(C.NSINIT_LOOPBACK)
 	}
-	if len(p.Args) == 0 {
+	if len(p.Args) == 0 && !p.Persist {
 		return nil, fmt.Errorf("bug: nsinit: plan has no command")
 	}
 	for _, a := range p.Args {
@@ -245,6 +272,9 @@ func (p *Plan) Encode() ([]byte, error) {
 	var flags uint32
 	if p.NoNewPrivs {
 		flags |= C.NSINIT_FLAG_NNP
+	}
+	if p.Persist {
+		flags |= C.NSINIT_FLAG_PERSIST
 	}
 	e.rec(C.NSINIT_FLAGS, u32(flags))
 	for _, r := range p.Rlimits {
@@ -306,6 +336,9 @@ func ParseMessage(b, oob []byte) (Message, error) {
 
 // GoMessage is what the launcher sends to let the init go on.
 func GoMessage() []byte { return u32(MsgGo) }
+
+// JoinMessage goes with the pidfd of the jail to enter (SCM_RIGHTS).
+func JoinMessage() []byte { return append(append(u32(MsgJoin), u32(0)...), u32(0)...) }
 
 // NetNSMessage goes with the jail's network namespace fd (SCM_RIGHTS).
 func NetNSMessage() []byte { return append(append(u32(MsgNetNS), u32(0)...), u32(0)...) }

@@ -26,6 +26,7 @@ enum {
 	NSINIT_HOSTNAME = 9, // name\0
 	NSINIT_LOOPBACK = 10, // -: set lo up
 	NSINIT_JOINNET = 11,  // -: receive a network namespace (MSG_NETNS) and enter it
+	NSINIT_JOIN = 12,     // u32 CLONE_NEW* flags: receive a running jail's init (MSG_JOIN, a pidfd) and enter its namespaces
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
@@ -37,7 +38,17 @@ enum {
 };
 
 enum { NSINIT_WRITE_CREATE = 0, NSINIT_WRITE_TRUNC = 1, NSINIT_WRITE_TOUCH = 2 };
-enum { NSINIT_FLAG_NNP = 1 };
+enum {
+	NSINIT_FLAG_NNP = 1,
+	// The init outlives its command: a persistent jail (FreeBSD persist).
+	// A plan without arguments starts no command; without this flag its
+	// init then exits once the last process it adopted is gone.
+	NSINIT_FLAG_PERSIST = 2,
+};
+
+// A signal queued to a jail's PID 1 with this value (SI_QUEUE) goes to
+// every process of the jail rather than to the command.
+#define NSINIT_BROADCAST 0x6a61696c
 #define NSINIT_MAX_GROUPS 64
 
 // Steps that are not plan records report these in place of a record index.
@@ -59,6 +70,7 @@ enum {
 	NSINIT_MSG_EXIT = 5,        // a = wait status
 	NSINIT_MSG_GO = 6,          // launcher -> init
 	NSINIT_MSG_NETNS = 7,       // launcher -> init, with the network namespace
+	NSINIT_MSG_JOIN = 8,        // launcher -> init, with a pidfd of the jail to enter (NSINIT_JOIN)
 };
 
 #define NSINIT_EXIT_SETUP 125
@@ -68,6 +80,7 @@ enum {
 #define NSINIT_SOCKET_ENV "PRISON_SOCKET" // a path, or "none"
 #define NSINIT_SOCKET_DEFAULT "/run/prison.sock"
 #define NSINIT_RUN_VERB "run"
+#define NSINIT_EXEC_VERB "exec" // served alike: a command joining a running jail
 enum {
 	// C -> D: u32 type, u32 nargs, u64 client start (CLOCK_MONOTONIC ns);
 	// then args\0 (without the program name), cwd\0, TERM\0.

@@ -1,0 +1,152 @@
+package prison
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"prison/internal/nsinit"
+	"prison/rootfs"
+)
+
+// ExecOptions is a command to run in a running jail (prison exec, FreeBSD
+// jexec).
+type ExecOptions struct {
+	Args     []string
+	Env      []string // KEY=VALUE, over the jail's own environment
+	Cwd      string   // inside the jail; the user's home when empty
+	User     string   // a user of the jail's passwd (jexec -u); root when empty
+	HostUser string   // a user of the host's passwd (jexec -U)
+	Terminal bool
+	Term     string
+}
+
+// Command returns a Jail whose Start runs o in r, and whose Wait, Signal
+// and stdio work as for a new jail. The command gets the jail's
+// namespaces, root, bounding set, capabilities, limits and seccomp policy,
+// as if the jail's own PID 1 had started it; the process that joins
+// stays outside the jail's PID namespace, and its command's side is not
+// dumpable until its execve (init.c).
+func (r *Running) Command(o ExecOptions) (*Jail, error) {
+	if len(o.Args) == 0 || o.Args[0] == "" {
+		return nil, &ParamError{Err: errors.New("COMMAND: missing")}
+	}
+	if o.User != "" && o.HostUser != "" {
+		return nil, &ParamError{Err: errors.New("-u and -U: give one of them")}
+	}
+	js, err := readSpec(r.Name)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.execUser(o)
+	if err != nil {
+		return nil, &ParamError{Err: err}
+	}
+	p := *js.Process
+	p.Args = o.Args
+	p.Terminal = o.Terminal
+	p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.Groups}
+	p.Cwd = o.Cwd
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	env := []string{"HOME=" + u.Home, "HOSTNAME=" + r.Hostname}
+	if o.Term != "" {
+		env = append(env, "TERM="+o.Term)
+	}
+	p.Env = mergeEnv(mergeEnv(js.Process.Env, env), o.Env)
+	if c := js.Process.Capabilities; c != nil {
+		caps := *c
+		if u.UID != 0 {
+			caps.Effective, caps.Permitted = nil, nil
+		}
+		p.Capabilities = &caps
+	}
+	spec := *js
+	spec.Process = &p
+	return &Jail{Name: r.Name, Spec: &spec, joined: r}, nil
+}
+
+// execUser resolves -u in the jail's own passwd, read through its PID 1's
+// root (a tenant's file, opened without leaving that root), or -U in the
+// host's.
+func (r *Running) execUser(o ExecOptions) (*User, error) {
+	switch {
+	case o.HostUser != "":
+		hu, err := user.Lookup(o.HostUser)
+		if err != nil {
+			hu, err = user.LookupId(o.HostUser)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("-U %q: no such user on the host", o.HostUser)
+		}
+		uid, _ := strconv.ParseUint(hu.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(hu.Gid, 10, 32)
+		u := &User{UID: uint32(uid), GID: uint32(gid), Home: "/"}
+		gids, _ := hu.GroupIds()
+		for _, g := range gids {
+			if n, err := strconv.ParseUint(g, 10, 32); err == nil && uint32(n) != u.GID {
+				u.Groups = append(u.Groups, uint32(n))
+			}
+		}
+		return u, nil
+	case o.User != "":
+		root := "/proc/" + strconv.Itoa(r.InitPID) + "/root"
+		u, err := lookupUser(root, o.User)
+		if err == nil && !r.Alive() {
+			// The pid may have been reused while the file was read.
+			return nil, &NoJailError{Name: r.Name}
+		}
+		if err != nil {
+			return nil, errors.New(strings.Replace(err.Error(), "--user", "-u", 1))
+		}
+		return u, nil
+	}
+	return &User{Home: "/root"}, nil
+}
+
+// startJoined starts a command in a running jail: the prison binary, from
+// a read-only mount as for a jail's init, enters the jail's namespaces
+// before it loads the filter, and forks the command into the jail.
+func (j *Jail) startJoined() (err error) {
+	j.pidfd = -1
+	plan, err := j.processPlan()
+	if err != nil {
+		return err
+	}
+	plan.Join = joinFlags(j.Spec)
+	if j.Spec.Process.Terminal {
+		// The jail's own devpts, which root inside can neither unmount
+		// nor replace, found from the jail's root.
+		plan.Ops = []rootfs.Op{rootfs.Root{Path: "/"}, rootfs.Pty{Path: "dev/pts/ptmx"}}
+	}
+	j.initPlan = plan
+	defer func() {
+		if err != nil {
+			j.teardown()
+		}
+	}()
+	if err := j.startInit(plan); err != nil {
+		return err
+	}
+	_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
+	if err := j.awaitInit(); err != nil {
+		return err
+	}
+	return j.awaitStarted(plan)
+}
+
+// joinFlags are the namespaces a command joining the jail enters: the
+// jail's own, and its network namespace, which the launcher made.
+func joinFlags(s *specs.Spec) uint32 {
+	f := uint32(cloneFlags(s))
+	if hasNetNamespace(s) {
+		f |= unix.CLONE_NEWNET
+	}
+	return f
+}
