@@ -8,13 +8,18 @@ ifneq ($(findstring /,$(GO)),)
 export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 endif
 BIN     := bin/prison
+# What prison version prints; a build from outside git says "devel".
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+# $(call version_ldflags,PKG): main for prison, the import path for its tests.
+version_ldflags = -X $(1).version=$(VERSION) -X $(1).commit=$(COMMIT)
 # Debian packages the build, the tests and the benchmarks need.
 PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config
 BENCH_PKGS := bubblewrap crun runc hyperfine
 # A static binary: no dynamic loader in the launcher's start nor in the jail
 # init's exec, which is the same binary (1.3 ms of a 6.5 ms start here; see
 # docs/startpath.md). netgo and osusergo keep glibc's NSS out of it.
-BUILDFLAGS := -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static'
+BUILDFLAGS := -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static $(call version_ldflags,main)'
 SOURCES := $(shell find . -name '*.go' -o -name '*.c' -o -name '*.h' | grep -v '_test.go')
 # The linter, pinned; built from source into bin/tools on first use.
 GOLANGCI_LINT_VERSION := v2.15.0
@@ -23,8 +28,19 @@ GOLANGCI_LINT := bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 # jail suite (./test) runs the separately built binary, so -race there
 # checks the suite's code only; its daemon pass runs with it.
 RACE_PKGS := ./prison ./netns ./seccomp ./rootfs ./internal/... ./bench
+# Where make install puts things: PREFIX for the files, DESTDIR in front of
+# every path for a package's staging tree. The unit goes where an admin's
+# units go, whatever PREFIX, and runs the prison of this PREFIX.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+MANDIR  := $(PREFIX)/share/man/man1
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  := $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
+UNITDIR ?= /etc/systemd/system
 
-.PHONY: all build deps test test-unit run busybox-root bench lint clean help
+.PHONY: all build deps test test-unit run busybox-root bench lint man completion install uninstall clean help
 
 all: build
 
@@ -36,6 +52,12 @@ help:
 	@echo "             again under -race, and make lint"
 	@echo "make lint    golangci-lint $(GOLANGCI_LINT_VERSION) with .golangci.yml (fetched into bin/tools the first time)"
 	@echo "make bench   benchmarks against bwrap, crun and runc (root); writes bench/RESULTS.md"
+	@echo "make man     the man pages, one per command, in build/man"
+	@echo "make install $(BIN), the man pages, the bash, zsh and fish completions and the"
+	@echo "             prison-daemon systemd unit, under PREFIX=$(PREFIX) (the unit in $(UNITDIR));"
+	@echo "             DESTDIR=DIR stages them in DIR"
+	@echo "make uninstall"
+	@echo "             remove what make install installed (with the same PREFIX and DESTDIR)"
 
 # Installs only what is missing, so that it is cheap to run every time.
 deps:
@@ -47,8 +69,45 @@ deps:
 
 build: $(BIN)
 
-$(BIN): $(SOURCES) go.mod go.sum
+# Rewritten when git describe's answer changes (a commit, a tag), so that
+# the binary is rebuilt to say so, and only then.
+build/version: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION) $(COMMIT)' | cmp -s - $@ || echo '$(VERSION) $(COMMIT)' > $@
+
+$(BIN): $(SOURCES) go.mod go.sum build/version
 	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/prison
+
+# Written by the test that checks them (cmd/prison/docs_test.go says why
+# there), from the command tree the help and the completion come from.
+man: build/man/prison.1
+build/man/prison.1: $(SOURCES) cmd/prison/docs_test.go go.mod go.sum build/version
+	rm -rf build/man build/man.new
+	$(GO) test -count=1 -ldflags '$(call version_ldflags,prison/cmd/prison)' -run '^TestManPages$$' ./cmd/prison -args -man $(CURDIR)/build/man.new
+	mv build/man.new build/man
+
+completion: build/completion/prison.bash
+build/completion/prison.bash: $(BIN)
+	@mkdir -p $(@D)
+	./$(BIN) completion bash > $@
+	./$(BIN) completion zsh > $(@D)/_prison
+	./$(BIN) completion fish > $(@D)/prison.fish
+
+install: build man completion
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/prison
+	install -d $(DESTDIR)$(MANDIR)
+	install -m 0644 build/man/*.1 $(DESTDIR)$(MANDIR)/
+	install -D -m 0644 build/completion/prison.bash $(DESTDIR)$(BASHCOMPDIR)/prison
+	install -D -m 0644 build/completion/_prison $(DESTDIR)$(ZSHCOMPDIR)/_prison
+	install -D -m 0644 build/completion/prison.fish $(DESTDIR)$(FISHCOMPDIR)/prison.fish
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/prison|$(BINDIR)/prison|' contrib/prison-daemon.service > $(DESTDIR)$(UNITDIR)/prison-daemon.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/prison-daemon.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/prison $(DESTDIR)$(MANDIR)/prison.1 $(DESTDIR)$(MANDIR)/prison-*.1
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/prison $(DESTDIR)$(ZSHCOMPDIR)/_prison $(DESTDIR)$(FISHCOMPDIR)/prison.fish
+	rm -f $(DESTDIR)$(UNITDIR)/prison-daemon.service
 
 run: build
 	./$(BIN) run --ip 10.0.0.5 --host cust1 /bin/sh
@@ -87,3 +146,5 @@ bench: deps build
 
 clean:
 	rm -rf bin build
+
+FORCE:

@@ -49,18 +49,8 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 // prints each error once, as one line. ctx carries the client when a daemon
 // runs it (clientOf).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := &cobra.Command{
-		Use:           "prison",
-		Short:         "FreeBSD jails on Linux",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newSpecCmd(), newSeccompCmd(), newDaemonCmd())
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &prison.ParamError{Err: err} })
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -78,6 +68,101 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return xe.ExitCode()
 	}
 	return exitFailure
+}
+
+// newRootCmd is the command tree. The help, the man pages (make man: see
+// docs_test.go) and the shell completion (prison completion) are all made
+// from it, so that they say the same.
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "prison",
+		Short: "FreeBSD jails on Linux",
+		Long: `prison runs commands in jails, as FreeBSD's jail(8) does: each jail has its
+own root, hostname, processes, IPC, and network with the addresses it is
+given, and root inside may do what FreeBSD's allow.* parameters let it do.
+
+prison run and prison exec exit with the status of the command they run
+(prison help run); the other commands, with the status below.`,
+		Version:       versionText(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	// Version is the whole of prison version, which cobra prints for
+	// --version through this template. The flag is declared here to keep
+	// -v, which cobra would give it, free: it reads as --verbose, as in
+	// prison daemon -v.
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.Flags().Bool("version", false, "print the version (as prison version does)")
+	root.AddCommand(newRunCmd(), newSpecCmd(), newSeccompCmd(), newDaemonCmd(), newVersionCmd())
+	root.AddCommand(lifecycleCmds()...)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &prison.ParamError{Err: err} })
+	for _, c := range root.Commands() {
+		if e, ok := examples[c.Name()]; ok && c.Example == "" {
+			c.Example = e
+		}
+	}
+	// Execute adds help and completion itself, after this walk would
+	// have passed: add them first, so that they get their table too.
+	// Preconditions: the output is set (completion keeps the one it
+	// finds here).
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	addExitStatus(root)
+	return root
+}
+
+// runsCommand names the commands that run a command in a jail and exit
+// with its status, whose Exit status table says so.
+var runsCommand = map[string]bool{"prison run": true, "prison exec": true}
+
+// exitRow is one row of a command's Exit status table.
+type exitRow struct{ status, meaning string }
+
+var (
+	ownStatus = []exitRow{
+		{"0", "success"},
+		{"125", "prison itself failed (bad input included)"},
+	}
+	commandStatus = []exitRow{
+		{"N", "the command exited with status N"},
+		{"128+N", "the command died of signal N"},
+		{"125", "prison itself failed (bad input included)"},
+		{"126", "the command cannot be executed"},
+		{"127", "the command was not found"},
+	}
+)
+
+func exitStatus(cmd *cobra.Command) []exitRow {
+	if runsCommand[cmd.CommandPath()] {
+		return commandStatus
+	}
+	return ownStatus
+}
+
+// exitStatusText is the table as the help prints it, after the description.
+func exitStatusText(cmd *cobra.Command) string {
+	var b strings.Builder
+	b.WriteString("\n\nExit status:")
+	for _, r := range exitStatus(cmd) {
+		fmt.Fprintf(&b, "\n  %-6s %s", r.status, r.meaning)
+	}
+	return b.String()
+}
+
+// addExitStatus ends the description of every command in the tree with its
+// Exit status table: those added later get theirs without asking.
+func addExitStatus(cmd *cobra.Command) {
+	long := cmd.Long
+	if long == "" {
+		long = cmd.Short // which the help prints only while Long is empty
+	}
+	cmd.Long = strings.TrimRight(long, "\n") + exitStatusText(cmd)
+	for _, c := range cmd.Commands() {
+		addExitStatus(c)
+	}
 }
 
 // oneLine keeps an error to the one line the user reads.
