@@ -26,6 +26,9 @@ type servedKey struct{}
 type served struct {
 	client *prison.Client
 	pool   *prison.Pool
+	// fellBack: the command line asked for what only a launcher of its
+	// own can give (a terminal), and the client was told to launch.
+	fellBack bool
 }
 
 // servedOf is the daemon's part in the command line's run, or nil.
@@ -269,7 +272,7 @@ func serveClient(ctx context.Context, conn *net.UnixConn, requested func(), idle
 		return
 	}
 	defer client.Close()
-	if len(client.Args) == 0 || client.Args[0] != nsinit.RunVerb {
+	if len(client.Args) == 0 || (client.Args[0] != nsinit.RunVerb && client.Args[0] != nsinit.ExecVerb) {
 		_ = client.Fallback()
 		return
 	}
@@ -282,7 +285,11 @@ func serveClient(ctx context.Context, conn *net.UnixConn, requested func(), idle
 			_ = client.Finish(exitFailure, nil, fmt.Appendf(nil, "prison: bug in the daemon: %v\n", r))
 		}
 	}()
-	status := run(context.WithValue(ctx, servedKey{}, &served{client, pool}), client.Args, nil, &stdout, &stderr)
+	sv := &served{client: client, pool: pool}
+	status := run(context.WithValue(ctx, servedKey{}, sv), client.Args, nil, &stdout, &stderr)
+	if sv.fellBack {
+		return
+	}
 	// Logged before the client is let go, so that whoever waits for the
 	// client finds the line written.
 	if verbose {

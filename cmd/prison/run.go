@@ -39,6 +39,9 @@ func jailFlags(fs *pflag.FlagSet, c *prison.Config) {
 	fs.StringVar(&c.Gateway, "gateway", "", "default gateway (macvlan)")
 	fs.StringVar(&c.Uplink, "uplink", "", "interface through which a routed jail may reach the outside")
 	fs.StringArrayVar(&c.DNS, "dns", nil, "nameserver for the jail's resolv.conf (repeatable; default: the host's)")
+	fs.StringArrayVar(&c.Mounts, "mount", nil, "SRC:DST[:ro] bind the host's SRC on DST in the jail, nosuid and nodev (repeatable)")
+	fs.StringArrayVar(&c.Tmpfs, "tmpfs", nil, "DST[:SIZE] a fresh tmpfs on DST in the jail, e.g. /scratch:256m (repeatable)")
+	fs.BoolVar(&c.ReadOnly, "read-only", false, "mount the jail's root read-only (/dev, /dev/shm and each --tmpfs stay writable: add --tmpfs /tmp)")
 }
 
 func newRunCmd() *cobra.Command {
@@ -169,6 +172,13 @@ func runJail(c *prison.Config, t *prison.Timing) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return attach(j, tty)
+}
+
+// attach starts j with the caller's terminal or stdio, passes on the
+// caller's signals, and returns the command's exit status: prison run and
+// prison exec alike.
+func attach(j *prison.Jail, tty bool) (int, error) {
 	if tty {
 		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
 			j.Rows, j.Cols = ws.Row, ws.Col
@@ -222,7 +232,13 @@ func runJail(c *prison.Config, t *prison.Timing) (int, error) {
 	}
 	st, err := j.Wait()
 	if copied != nil {
-		<-copied
+		// In a jail that lives on (prison exec), a process the command
+		// left in the background may hold the terminal for good: what
+		// the command wrote has arrived by now.
+		select {
+		case <-copied:
+		case <-time.After(200 * time.Millisecond):
+		}
 		j.Console.Close()
 	}
 	if err != nil {
