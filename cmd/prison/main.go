@@ -83,19 +83,28 @@ given, and root inside may do what FreeBSD's allow.* parameters let it do.
 
 prison run and prison exec exit with the status of the command they run
 (prison help run); the other commands, with the status below.`,
-		Version:       versionText(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	}
+	// --version is the whole of prison version. Not cobra's own flag: its
+	// output goes through text/template, whose use of reflection keeps
+	// every method of every type in the binary (2 MB more to map at each
+	// start), and it would take -v, which reads as --verbose here, as in
+	// prison daemon -v.
+	showVersion := root.Flags().Bool("version", false, "print the version (as prison version does)")
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if *showVersion {
+			fmt.Fprintln(cmd.OutOrStdout(), versionText())
+			return nil
+		}
+		if len(args) > 0 {
+			return &prison.ParamError{Err: fmt.Errorf("%q: not a prison command (see prison help)", args[0])}
+		}
+		return cmd.Help()
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	// Version is the whole of prison version, which cobra prints for
-	// --version through this template. The flag is declared here to keep
-	// -v, which cobra would give it, free: it reads as --verbose, as in
-	// prison daemon -v.
-	root.SetVersionTemplate("{{.Version}}\n")
-	root.Flags().Bool("version", false, "print the version (as prison version does)")
 	root.AddCommand(newRunCmd(), newSpecCmd(), newSeccompCmd(), newDaemonCmd(), newVersionCmd())
 	root.AddCommand(lifecycleCmds()...)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &prison.ParamError{Err: err} })
