@@ -14,6 +14,7 @@ import (
 
 	"prison/internal/nsinit"
 	"prison/netns"
+	"prison/seccomp"
 )
 
 // Jail is one jail being started or run, shaped like exec.Cmd: set the
@@ -54,7 +55,9 @@ type Jail struct {
 	// if any, is not waited for. Do not call Wait.
 	Persist bool
 
-	joined   *Running // the jail a command joins (prison exec), or nil
+	joined   *Running         // the jail a command joins (prison exec), or nil
+	joinNS   uint32           // the namespaces it enters (CLONE_NEW*)
+	program  *seccomp.Program // the compiled filter, once known
 	state    *State
 	sigMu    sync.Mutex // guards reaped and pidfd against Signal
 	reaped   bool       // the init has been waited for

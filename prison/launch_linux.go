@@ -206,7 +206,11 @@ func (j *Jail) record() error {
 		return fmt.Errorf("state: the init's start time: %w", err)
 	}
 	s.InitStart = st
-	return s.record(j.Spec)
+	prof := &execProfile{Process: j.Spec.Process, Join: joinFlags(j.Spec)}
+	if j.program != nil {
+		prof.Filter = encodeProgram(j.program)
+	}
+	return s.record(j.Spec, prof)
 }
 
 // detach lets a persistent jail go: its PID 1 holds the state lock and
@@ -294,11 +298,12 @@ func (j *Jail) processPlan() (*nsinit.Plan, error) {
 	if p.Rlimits, err = rlimitsOf(s.Process.Rlimits); err != nil {
 		return nil, err
 	}
-	if s.Linux.Seccomp != nil {
-		prog, err := compileFilter(s.Linux.Seccomp)
-		if err != nil {
+	if j.program == nil && s.Linux.Seccomp != nil {
+		if j.program, err = compileFilter(s.Linux.Seccomp); err != nil {
 			return nil, err
 		}
+	}
+	if prog := j.program; prog != nil {
 		p.Filter = prog.Filter
 		if prog.Listener {
 			p.FilterFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER

@@ -383,5 +383,5 @@ func (r *Running) SetHostname(name string) error {
 	}
 	s.Hostname = name
 	r.Hostname = name
-	return s.record(nil)
+	return s.record(nil, nil)
 }
