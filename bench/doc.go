@@ -31,6 +31,21 @@
 // a second daemon that runs there, since a daemon serves only clients of
 // its own mount namespace.
 //
+// The exec, create and memory sections measure persistent jails against
+// long-lived containers. Each runtime's jail or container is a Unit: the
+// commands that bring one up under a name and remove it (prison create and
+// delete -t 0; crun and runc create, start and delete -f, of a bundle that
+// runs `sleep infinity`; bwrap running it in the foreground), and how to
+// find its processes. The exec section enters one unit per contender, made
+// by the contender's Setup before the section and removed after it; the
+// create section brings one up and removes it per invocation (UpDown); the
+// memory section keeps IdleUnits of them up at once and reads the memory
+// of their processes (IdleMemory). Every unit a run makes is removed at
+// its end, pass or fail; Cleanup removes what an interrupted run left,
+// by its names' IDPrefix. Run only these with
+//
+//	go run ./bench/cmd/benchjail -only exec,create,memory
+//
 // A Runner measures a Section in alternating rounds: every round runs every
 // contender once, in shuffled order, so drift on a noisy machine spreads
 // over all contenders instead of landing on one. The reports give medians

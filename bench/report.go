@@ -123,12 +123,17 @@ func (rep *Report) TargetsTable() string {
 			n++
 			v := res.Evaluate(t)
 			bound := fmt.Sprintf("≤ %.2f×", t.Max)
-			if t.Diff {
+			switch {
+			case t.absolute():
+				bound = fmt.Sprintf("≤ %s %s", num(t.Max), res.Section.Unit)
+			case t.Diff:
 				bound = fmt.Sprintf("≤ %+.2f %s", t.Max, res.Section.Unit)
 			}
 			switch {
 			case v.NA != "":
 				fmt.Fprintf(&b, "| %s | n/a | %s | n/a (%s) |\n", cell(t.Label), bound, cell(v.NA))
+			case t.absolute():
+				fmt.Fprintf(&b, "| %s | %s %s | %s | %s |\n", cell(t.Label), num(v.Value), res.Section.Unit, bound, verdict(v.Pass))
 			case t.Diff:
 				fmt.Fprintf(&b, "| %s | %+.2f %s | %s | %s |\n", cell(t.Label), v.Value, res.Section.Unit, bound, verdict(v.Pass))
 			default:
@@ -177,8 +182,11 @@ func (res *Result) markdown(all []*Result) string {
 	fmt.Fprintf(&b, "%d rounds in %s.", res.Rounds, res.Elapsed.Round(time.Second))
 	var cmds strings.Builder
 	for _, sr := range res.Series {
-		if sr.Command != nil {
-			fmt.Fprintf(&cmds, "# %s\n%s\n", sr.Contender.Name, ShellQuote(sr.Command))
+		if sr.Commands != nil {
+			fmt.Fprintf(&cmds, "# %s\n", sr.Contender.Name)
+			for _, c := range sr.Commands {
+				fmt.Fprintf(&cmds, "%s\n", ShellQuote(c))
+			}
 		}
 	}
 	if cmds.Len() > 0 {
@@ -211,6 +219,10 @@ func (res *Result) writeProblems(b *strings.Builder) {
 	for _, sr := range res.Series {
 		if sr.Contender.NA == "" && sr.Failures > 0 {
 			fmt.Fprintf(b, "- %s: %d of %d rounds failed; first: %s\n", sr.Contender.Name, sr.Failures, len(sr.Samples), cell(sr.FirstErr))
+			n++
+		}
+		if sr.Teardown != "" {
+			fmt.Fprintf(b, "- %s: teardown failed: %s\n", sr.Contender.Name, cell(sr.Teardown))
 			n++
 		}
 	}
@@ -258,7 +270,8 @@ func (res *Result) writeRows(b *strings.Builder) {
 }
 
 // writeColumns renders a multi-metric section: a row per metric, a column
-// per contender and per Diff.
+// per contender and per Diff, and, with a Baseline, a last row with each
+// contender's headline median over the baseline's.
 func (res *Result) writeColumns(b *strings.Builder, keys []string) {
 	s := res.Section
 	fmt.Fprintf(b, "| %s, median (p10–p90) |", s.Unit)
@@ -293,6 +306,18 @@ func (res *Result) writeColumns(b *strings.Builder, keys []string) {
 		}
 		b.WriteString("\n")
 	}
+	if s.Baseline == "" {
+		return
+	}
+	fmt.Fprintf(b, "| %s, × %s |", cell(keys[0]), cell(s.Baseline))
+	for _, sr := range res.Series {
+		if v, ok := res.Ratio(sr.Contender.Name, s.Baseline); ok {
+			fmt.Fprintf(b, " %.2f× |", v)
+		} else {
+			b.WriteString(" n/a |")
+		}
+	}
+	b.WriteString(strings.Repeat(" |", len(s.Diffs)) + "\n")
 }
 
 // num formats a measurement with three significant digits or so: enough to

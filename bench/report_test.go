@@ -22,7 +22,7 @@ func fakeResult() *Result {
 		s.Contenders = append(s.Contenders, c)
 		sr := &Series{Contender: c}
 		if na == "" {
-			sr.Command = []string{"/usr/bin/" + name, "--root", "/tmp/my root"}
+			sr.Commands = [][]string{{"/usr/bin/" + name, "--root", "/tmp/my root"}}
 		}
 		for _, v := range vals {
 			sr.Samples = append(sr.Samples, Sample{{"wall", v}})
@@ -92,6 +92,42 @@ func TestColumnsWithDiff(t *testing.T) {
 	}
 }
 
+// TestColumnsWithBaseline checks the ratio row of a multi-metric section
+// with a baseline: each contender's headline median over the baseline's.
+func TestColumnsWithBaseline(t *testing.T) {
+	s := &Section{Title: "Create", Unit: "ms", Baseline: "crun"}
+	res := &Result{Section: s, Rounds: 1}
+	for _, row := range []struct {
+		name string
+		smp  Sample
+	}{
+		{"prison", Sample{{"total", 20}, {"create", 12}, {"delete", 8}}},
+		{"crun", Sample{{"total", 40}, {"create", 20}, {"start", 5}, {"delete", 15}}},
+		{"runc", nil},
+	} {
+		c := &Contender{Name: row.name}
+		if row.smp == nil {
+			c.NA = "runc not found"
+		}
+		s.Contenders = append(s.Contenders, c)
+		res.Series = append(res.Series, &Series{Contender: c, Samples: []Sample{row.smp}})
+	}
+	md := res.Markdown()
+	for _, want := range []string{
+		"| ms, median (p10–p90) | prison | crun | runc |\n|---|--:|--:|--:|\n" +
+			"| total | 20.0 (20.0–20.0) | 40.0 (40.0–40.0) | n/a |\n" +
+			"| create | 12.0 (12.0–12.0) | 20.0 (20.0–20.0) | n/a |\n" +
+			"| start | n/a | 5.00 (5.00–5.00) | n/a |\n" +
+			"| delete | 8.00 (8.00–8.00) | 15.0 (15.0–15.0) | n/a |\n" +
+			"| total, × crun | 0.50× | 1.00× | n/a |\n",
+		"- runc: n/a: runc not found",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks\n%s\ngot:\n%s", want, md)
+		}
+	}
+}
+
 func TestProfileNotes(t *testing.T) {
 	tests := []struct {
 		name, old, want string
@@ -143,7 +179,10 @@ func TestTargetsBothModes(t *testing.T) {
 		nameNone + directSuffix + " ×50 parallel": 210, nameNone + directSuffix + " ×50 sequential": 300,
 		nameIP + directSuffix + " ×50 parallel": 310, nameIP + directSuffix + " ×50 sequential": 340,
 		nameBwrap + " ×50 parallel": 117, nameBwrap + " ×50 sequential": 189,
+		nameExec: 8, nameExecD: 5, nameCrunExec: 6, nameRuncExec: 20,
 	}
+	// Pss per unit in KiB.
+	mem := map[string]float64{nameIdle: 80, nameCrunIdle: 60, nameBwrapIdle: 300}
 	net := map[string][2]float64{
 		nameNone + daemonSuffix: {4, 1}, nameIP + daemonSuffix: {4.4, 1.1},
 		nameNone + directSuffix: {6.4, 1.2}, nameIP + directSuffix: {7, 1.4},
@@ -157,6 +196,8 @@ func TestTargetsBothModes(t *testing.T) {
 		for _, c := range s.Contenders {
 			sr := &Series{Contender: c}
 			switch {
+			case s.ID == SecMemory:
+				sr.Samples = []Sample{{{keyPss, mem[c.Name]}, {keyPrivate, mem[c.Name] / 2}}}
 			case s.ID != SecNetwork:
 				sr.Samples = []Sample{{{"wall", wall[c.Name]}}}
 			case c.Name == nameIPSh:
@@ -183,6 +224,9 @@ func TestTargetsBothModes(t *testing.T) {
 			"| 50 parallel vs sequential, prison --net none without daemon | 0.70× | ≤ 0.55× | **MISS** |\n" +
 			"| 50 parallel vs sequential, prison --ip via daemon | 0.67× | ≤ 0.55× | **MISS** |\n" +
 			"| 50 parallel vs sequential, prison --ip without daemon | 0.91× | ≤ 0.55× | **MISS** |\n",
+		"| exec, prison exec (daemon) vs crun exec | 0.83× | ≤ 0.50× | **MISS** |\n" +
+			"| exec, prison exec (no daemon) vs crun exec | 1.33× | ≤ 0.50× | **MISS** |\n",
+		"| idle memory per persistent jail (Pss, host side included) | 80.0 KiB | ≤ 256 KiB | PASS |\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("TargetsTable lacks\n%s\ngot:\n%s", want, got)

@@ -30,9 +30,10 @@ type Runner struct {
 // Series is one contender's measurements in a Result.
 type Series struct {
 	Contender *Contender
-	// Command is one invocation's command line, as printed in the report,
-	// after the contender's Env assignments.
-	Command []string
+	// Commands are one invocation's command lines, as printed in the
+	// report, after the contender's Env assignments: one, or a unit's Up
+	// and Down commands.
+	Commands [][]string
 	// Samples holds one entry per measured round; nil where the invocation
 	// failed.
 	Samples []Sample
@@ -40,6 +41,9 @@ type Series struct {
 	// FirstErr is the first of them.
 	Failures int
 	FirstErr string
+	// Teardown is why the contender's Setup could not be undone (see
+	// Contender.Setup); empty when it was, or there was none.
+	Teardown string
 }
 
 // Result is a Section after measurement.
@@ -65,13 +69,37 @@ func (r *Runner) Run(ctx context.Context, s *Section) *Result {
 	}
 	res := &Result{Section: s}
 	var live []*Series
+	// What the contenders' Setups made goes again, in reverse, after the
+	// last round: whatever happened, and even when ctx is done.
+	var teardowns []func()
+	defer func() {
+		for _, td := range slices.Backward(teardowns) {
+			td()
+		}
+	}()
 	for _, c := range s.Contenders {
 		sr := &Series{Contender: c}
 		res.Series = append(res.Series, sr)
 		if c.NA != "" {
 			continue
 		}
-		sr.Command = append(slices.Clone(c.Env), c.Args()...)
+		sr.Commands = c.commandLines()
+		if c.Setup != nil {
+			td, err := c.Setup(ctx)
+			if td != nil {
+				teardowns = append(teardowns, func() {
+					if err := td(); err != nil {
+						sr.Teardown = err.Error()
+						r.logf("%s: %s: teardown: %v\n", s.ID, c.Name, err)
+					}
+				})
+			}
+			if err != nil {
+				c.NA = "setup failed: " + err.Error()
+				r.logf("%s: %s: %s\n", s.ID, c.Name, c.NA)
+				continue
+			}
+		}
 		// The preflight doubles as the first warm-up: it pulls binaries
 		// and the root into the page cache.
 		if _, err := s.measure(ctx, c); err != nil {
@@ -134,18 +162,23 @@ func (res *Result) Get(name string) *Series {
 	return nil
 }
 
-// Keys returns the metric keys seen in the result, in first-seen order. The
-// first key is the headline metric.
+// Keys returns the metric keys seen in the result, in first-seen order,
+// except that a key first seen in a later contender's samples goes right
+// after the key that precedes it there: prison's create, delete and
+// crun's create, start, delete give create, start, delete. The first key
+// is the headline metric.
 func (res *Result) Keys() []string {
 	var keys []string
-	seen := map[string]bool{}
 	for _, sr := range res.Series {
 		for _, smp := range sr.Samples {
+			prev := -1 // where the sample's previous key is in keys
 			for _, m := range smp {
-				if !seen[m.Key] {
-					seen[m.Key] = true
-					keys = append(keys, m.Key)
+				i := slices.Index(keys, m.Key)
+				if i < 0 {
+					i = prev + 1
+					keys = slices.Insert(keys, i, m.Key)
 				}
+				prev = i
 			}
 		}
 	}
@@ -216,10 +249,14 @@ type Verdict struct {
 }
 
 // Evaluate measures t against res: the ratio or the difference of the two
-// medians.
+// medians, or Num's median alone when t has no Den.
 func (res *Result) Evaluate(t Target) Verdict {
 	v := Verdict{Target: t}
-	for _, name := range []string{t.Num, t.Den} {
+	names := []string{t.Num, t.Den}
+	if t.absolute() {
+		names = names[:1]
+	}
+	for _, name := range names {
 		sr := res.Get(name)
 		switch {
 		case sr == nil:
@@ -234,8 +271,13 @@ func (res *Result) Evaluate(t Target) Verdict {
 		}
 	}
 	num := res.Get(t.Num).Summary(t.Metric).Median
-	den := res.Get(t.Den).Summary(t.Metric).Median
+	var den float64
+	if !t.absolute() {
+		den = res.Get(t.Den).Summary(t.Metric).Median
+	}
 	switch {
+	case t.absolute():
+		v.Value = num
 	case t.Base != "":
 		base := res.Get(t.Base)
 		if base == nil || base.Contender.NA != "" || len(base.Values(t.Metric)) == 0 {

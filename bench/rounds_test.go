@@ -66,8 +66,8 @@ func TestRunnerAlternates(t *testing.T) {
 	if na := s.Contender("broken").NA; !strings.Contains(na, "preflight failed") || !strings.Contains(na, "boom") {
 		t.Errorf("broken.NA = %q, want the preflight error", na)
 	}
-	if cmd := res.Get("a").Command; len(cmd) != 1 || cmd[0] != "/bin/a" {
-		t.Errorf("a.Command = %q", cmd)
+	if cmds := res.Get("a").Commands; len(cmds) != 1 || len(cmds[0]) != 1 || cmds[0][0] != "/bin/a" {
+		t.Errorf("a.Commands = %q", cmds)
 	}
 }
 
@@ -103,6 +103,9 @@ func TestEvaluate(t *testing.T) {
 		{"ratio of medians passes", Target{Num: "fast", Den: "base", Max: 0.55}, 0.5, true, false},
 		{"ratio of medians misses", Target{Num: "base", Den: "fast", Max: 1}, 2, false, false},
 		{"difference of medians", Target{Num: "ip", Den: "base", Metric: "total", Diff: true, Max: 0.6}, 0.55, true, false},
+		{"absolute bound passes", Target{Num: "fast", Max: 5}, 5, true, false},
+		{"absolute bound misses", Target{Num: "base", Max: 5}, 10, false, false},
+		{"absolute bound, n/a contender", Target{Num: "gone", Max: 5}, 0, false, true},
 		{"n/a contender", Target{Num: "gone", Den: "base", Max: 1}, 0, false, true},
 		{"unknown contender", Target{Num: "nope", Den: "base", Max: 1}, 0, false, true},
 	}
@@ -148,10 +151,84 @@ func TestRunnerAround(t *testing.T) {
 	if sr.Failures != 1 || !strings.Contains(sr.FirstErr, "launches on its own") || sr.Samples[0] != nil {
 		t.Errorf("b: %d failures, first %q, samples %v; want the first round failed", sr.Failures, sr.FirstErr, sr.Samples)
 	}
-	if got := ShellQuote(sr.Command); got != "PRISON_SOCKET=/tmp/d.sock /bin/b" {
+	if got := ShellQuote(sr.Commands[0]); got != "PRISON_SOCKET=/tmp/d.sock /bin/b" {
 		t.Errorf("b's command = %s", got)
 	}
-	if got := ShellQuote(res.Get("a").Command); got != "/bin/a" {
+	if got := ShellQuote(res.Get("a").Commands[0]); got != "/bin/a" {
 		t.Errorf("a's command = %s", got)
+	}
+}
+
+// TestRunnerSetup checks a contender's Setup: run once before its
+// preflight, its teardown once after the last round, even when the run is
+// cancelled; a failed Setup makes the contender n/a, and a failed teardown
+// is reported.
+func TestRunnerSetup(t *testing.T) {
+	var calls []string
+	s := fakeSection(map[string]float64{"a": 1, "b": 2, "c": 3}, &calls)
+	s.Contenders = s.Contenders[:3]
+	var events []string
+	measure := s.Measure
+	s.Measure = func(ctx context.Context, c *Contender) (Sample, error) {
+		if c.Name == "a" {
+			events = append(events, "measure")
+		}
+		return measure(ctx, c)
+	}
+	s.Contender("a").Setup = func(context.Context) (func() error, error) {
+		events = append(events, "setup")
+		return func() error {
+			events = append(events, "teardown")
+			return errors.New("prison: no such jail")
+		}, nil
+	}
+	s.Contender("b").Setup = func(context.Context) (func() error, error) {
+		return nil, errors.New("crun: exit status 1")
+	}
+	res := (&Runner{Warmup: -1, Rand: rand.New(rand.NewPCG(1, 2))}).Run(context.Background(), s)
+	want := []string{"setup"}
+	for range 1 + s.Warmup + s.Rounds {
+		want = append(want, "measure")
+	}
+	want = append(want, "teardown")
+	if got := strings.Join(events, " "); got != strings.Join(want, " ") {
+		t.Errorf("events: %s\nwant:   %s", got, strings.Join(want, " "))
+	}
+	if na := s.Contender("b").NA; na != "setup failed: crun: exit status 1" || len(res.Get("b").Samples) != 0 {
+		t.Errorf("b: NA %q, %d samples", na, len(res.Get("b").Samples))
+	}
+	if td := res.Get("a").Teardown; td != "prison: no such jail" {
+		t.Errorf("a.Teardown = %q", td)
+	}
+	if md := res.Markdown(); !strings.Contains(md, "- a: teardown failed: prison: no such jail") {
+		t.Errorf("Markdown lacks the teardown failure:\n%s", md)
+	}
+
+	// Interrupted: no rounds, but the teardown still runs.
+	events = nil
+	s.Contender("b").NA = ""
+	s.Contender("b").Setup = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	(&Runner{Warmup: -1, Rand: rand.New(rand.NewPCG(1, 2))}).Run(ctx, s)
+	if got := strings.Join(events, " "); got != "setup measure teardown" {
+		t.Errorf("cancelled run: %s, want the preflight only, then the teardown", got)
+	}
+}
+
+// TestKeysMerge checks the order of metric rows when contenders have
+// different steps: a key new in a later contender goes after its
+// predecessor there.
+func TestKeysMerge(t *testing.T) {
+	res := &Result{Section: &Section{}}
+	for _, keys := range [][]string{{"total", "create", "delete"}, {"total", "create", "start", "delete"}, {"total", "kill"}} {
+		var smp Sample
+		for _, k := range keys {
+			smp = append(smp, Metric{k, 1})
+		}
+		res.Series = append(res.Series, &Series{Contender: &Contender{}, Samples: []Sample{nil, smp}})
+	}
+	if got := strings.Join(res.Keys(), ","); got != "total,kill,create,start,delete" {
+		t.Errorf("Keys = %s", got)
 	}
 }

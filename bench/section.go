@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"os/exec"
+	"slices"
 )
 
 // A Contender is one command line competing in a Section. Contenders are
@@ -49,10 +50,43 @@ type Contender struct {
 	// invocation that the daemon did not serve (see Daemon.Around).
 	Around func(measure func() (Sample, error)) (Sample, error)
 
+	// Setup, when set, prepares what the contender's invocations need
+	// and what outlives them: the running jail or container that prison
+	// exec and crun exec enter (see Unit.Fixture). The Runner calls it
+	// before the preflight and the teardown it returns after the last
+	// round, whatever happened; a failed Setup makes the contender n/a.
+	Setup func(ctx context.Context) (teardown func() error, err error)
+
+	// Unit, when set, is the long-lived jail or container that the
+	// contender's invocations bring up and remove (the measures UpDown
+	// and IdleMemory). Args is nil then: the report prints one unit's Up
+	// and Down commands.
+	Unit *Unit
+
 	// NA, when set, is why the contender cannot run here; its rows print
 	// "n/a: NA" and no invocation is attempted. The Runner also sets it
 	// when the contender's preflight invocation fails.
 	NA string
+}
+
+// commandLines returns one invocation's command lines as the report
+// prints them, each after the contender's Env assignments: Args', or one
+// unit's Up and Down commands. Nil when there is neither.
+func (c *Contender) commandLines() [][]string {
+	var lines [][]string
+	switch {
+	case c.Args != nil:
+		lines = append(lines, c.Args())
+	case c.Unit != nil:
+		id := c.Unit.ID()
+		for _, st := range slices.Concat(c.Unit.Up(id), c.Unit.down(id)) {
+			lines = append(lines, st.Args)
+		}
+	}
+	for i, l := range lines {
+		lines[i] = append(slices.Clone(c.Env), l...)
+	}
+	return lines
 }
 
 // Metric is one named value observed by one invocation, in its Section's
@@ -88,7 +122,8 @@ type Target struct {
 	// Label says what the target is, in the words.
 	Label string
 	// Num and Den name the contenders compared: Num/Den for a ratio,
-	// Num−Den for a difference.
+	// Num−Den for a difference. Without Den, the value is Num's median
+	// itself, in the Section's Unit.
 	Num, Den string
 	// Metric is the compared sample key; empty means the headline metric.
 	Metric string
@@ -100,6 +135,10 @@ type Target struct {
 	// Max is the bound the value must not exceed to PASS.
 	Max float64
 }
+
+// absolute reports whether t bounds Num's own median (no Den), in the
+// Section's Unit: a budget such as the memory of an idle jail.
+func (t Target) absolute() bool { return t.Den == "" }
 
 // A Diff asks for the difference B−A of two contenders to be reported: the
 // difference of their medians, with the p10–p90 band of the per-round

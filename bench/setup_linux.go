@@ -120,11 +120,12 @@ func goTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// WriteBundle writes an OCI bundle in dir whose config.json runs /bin/true
-// on root. It starts from `RUNTIME spec` (runtime is crun or runc: the
-// default spec both document) and changes only what the comparison needs:
-// no terminal, the busybox root, read-only.
-func WriteBundle(runtime, dir, root string) error {
+// WriteBundle writes an OCI bundle in dir whose config.json runs args
+// (/bin/true, or /bin/sleep infinity) on root. It starts from `RUNTIME
+// spec` (runtime is crun or runc: the default spec both document) and
+// changes only what the comparison needs: no terminal, the command, the
+// busybox root, read-only.
+func WriteBundle(runtime, dir, root string, args []string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func WriteBundle(runtime, dir, root string) error {
 		return fmt.Errorf("%s spec: no process in %s", runtime, cfg)
 	}
 	spec.Process.Terminal = false
-	spec.Process.Args = []string{"/bin/true"}
+	spec.Process.Args = args
 	spec.Root = &specs.Root{Path: root, Readonly: true}
 	b, err = json.MarshalIndent(&spec, "", "\t")
 	if err != nil {
@@ -173,14 +174,17 @@ func HybridCgroupV2Controllers() bool {
 }
 
 // Cleanup removes what crun, runc and the jails may have left behind in an
-// interrupted or failed run: containers still listed in the state
-// directories under env.State, cgroup directories named with env.IDPrefix,
-// and mounts under dir. It returns every problem it met but never stops
-// early.
+// interrupted or failed run: persistent prison jails named with
+// env.IDPrefix, containers still listed in the state directories under
+// env.State, cgroup directories named with env.IDPrefix, and mounts under
+// dir. It returns every problem it met but never stops early.
 //
 // Preconditions: env.CrunStart, when set, still works.
 func Cleanup(env *Env, dir string) error {
 	var errs []error
+	if env.jails.Load() {
+		errs = removeJails(env.Prison, env.IDPrefix)
+	}
 	for _, rt := range []string{"crun", "runc"} {
 		bin, state := env.Tools[rt], filepath.Join(env.State, rt)
 		if bin == "" {
@@ -218,6 +222,37 @@ func Cleanup(env *Env, dir string) error {
 	errs = append(errs, removeCgroups(env.IDPrefix)...)
 	errs = append(errs, unmountUnder(dir)...)
 	return errors.Join(errs...)
+}
+
+// removeJails deletes, without a grace period, the jails of prison whose
+// names start with prefix; none without a binary or a prefix (an empty one
+// would take every jail of the host).
+func removeJails(prison, prefix string) []error {
+	if prison == "" || prefix == "" {
+		return nil
+	}
+	out, err := exec.Command(prison, "list", "--json").Output()
+	if err != nil {
+		return []error{fmt.Errorf("prison list: %w", err)}
+	}
+	jails, err := parsePrisonList(out)
+	if err != nil {
+		return []error{err}
+	}
+	var names []string
+	for name := range jails {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	if out, err := exec.Command(prison, append([]string{"delete", "-t", "0"}, names...)...).CombinedOutput(); err != nil {
+		return []error{fmt.Errorf("prison delete %s: %w%s", strings.Join(names, " "), err, tail(string(out)))}
+	}
+	return nil
 }
 
 // removeCgroups removes the cgroup directories whose name starts with

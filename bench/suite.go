@@ -23,8 +23,10 @@ type Env struct {
 	Tools  map[string]string
 	ToolNA map[string]string
 	// Root is the busybox root with /loop in it; Bundle the OCI bundle
-	// whose config.json runs /bin/true on Root, read-only.
-	Root, Bundle string
+	// whose config.json runs /bin/true on Root, read-only, and SleepBundle
+	// the same with `/bin/sleep infinity`: the long-lived container of the
+	// exec, create and memory sections.
+	Root, Bundle, SleepBundle string
 	// State holds crun's and runc's state directories.
 	State string
 	// IDPrefix starts every container id, so that leftovers (state,
@@ -57,6 +59,9 @@ type Env struct {
 
 	ids       atomic.Uint64
 	mountsIPs atomic.Uint64
+	// jails is set once a persistent jail's commands are made: Cleanup
+	// then looks for jails left behind.
+	jails atomic.Bool
 }
 
 // nextID returns a counter value unique within this Env.
@@ -265,6 +270,9 @@ const (
 	SecSeccomp  = "seccomp"
 	SecParallel = "parallel"
 	SecPhases   = "phases"
+	SecExec     = "exec"
+	SecCreate   = "create"
+	SecMemory   = "memory"
 )
 
 // Contender names that targets and the chart refer to. prison's rows come
@@ -280,7 +288,24 @@ const (
 
 	daemonSuffix = " (daemon)"
 	directSuffix = " (no daemon)"
+
+	nameExec     = "prison exec"
+	nameExecD    = "prison exec (daemon)"
+	nameCrunExec = "crun exec"
+	nameRuncExec = "runc exec"
+
+	nameCreate     = "prison create + delete"
+	nameCrunCreate = "crun create + start + delete"
+	nameRuncCreate = "runc create + start + delete"
+
+	nameIdle      = "prison create (persistent jail)"
+	nameCrunIdle  = "crun create + start (sleep infinity)"
+	nameBwrapIdle = "bwrap --unshare-all (sleep infinity)"
 )
+
+// IdleUnits is how many jails or containers the memory section keeps up at
+// once.
+const IdleUnits = 100
 
 // ParallelJails is the batch size of the parallelism section.
 const ParallelJails = 50
@@ -308,6 +333,7 @@ func Suite(e *Env) []*Section {
 	stampIPD, stampIP := e.prisonModes(nameIP, true, nil, "/loop", "stamp")
 	timeNoneD, timeNone := e.prisonModes("--net none", false, timing, "/bin/true")
 	timeIPD, timeIP := e.prisonModes("--ip", true, timing, "/bin/true")
+	idle := &UnitProcesses{}
 
 	return []*Section{{
 		ID:    SecStartup,
@@ -469,6 +495,96 @@ func Suite(e *Env) []*Section {
 		Notes: []string{"Through the daemon, the phases are the daemon's, and launcher_start runs from the " +
 			"start of prison run's C client to the daemon's start of the jail: the request's way to the " +
 			"warm daemon. Without it, launcher_start is the Go launcher's own start-up, from its exec."},
+	}, {
+		ID:    SecExec,
+		Title: "Exec: /bin/true in a running jail",
+		About: "Wall time from fork to reap of one `prison exec` running /bin/true in a persistent jail " +
+			"(prison create --net none on the busybox root), against `crun exec` and `runc exec` in a " +
+			"running container of the same root whose process is `/bin/sleep infinity` (the start-up " +
+			"section's bundle with that command). Each jail or container is made once, before the " +
+			"section's first invocation, and removed after its last.",
+		Unit: "ms", Rounds: 100, Warmup: 3,
+		Measure:  WallTime,
+		Baseline: nameCrunExec,
+		Contenders: []*Contender{
+			e.viaDaemon(e.execIn(nameExecD, "prison", e.prisonUnit)),
+			e.execIn(nameExec, "prison", e.prisonUnit),
+			e.execIn(nameCrunExec, "crun", e.ociUnit),
+			e.execIn(nameRuncExec, "runc", e.ociUnit),
+		},
+		Targets: []Target{
+			{Label: "exec, prison exec (daemon) vs crun exec", Num: nameExecD, Den: nameCrunExec, Max: 0.5},
+			{Label: "exec, prison exec (no daemon) vs crun exec", Num: nameExec, Den: nameCrunExec, Max: 0.5},
+		},
+		Notes: []string{"What the command gets: prison exec enters the jail's namespaces, root, capability " +
+			"bounding set, limits and seccomp filter (prison's default policy), with no terminal (-T). " +
+			"crun exec and runc exec enter the container's namespaces and cgroup, with the spec's " +
+			"capabilities, no seccomp profile (`runc spec` has none) and no terminal."},
+	}, {
+		ID:    SecCreate,
+		Title: "Create and delete: a persistent jail vs a container",
+		About: "Each invocation brings up one jail or container under a fresh name and removes it again: " +
+			"`prison create --net none` then `prison delete -t 0` (no grace period: SIGKILL); `crun create`, " +
+			"`crun start` (the container runs `/bin/sleep infinity`), then `crun delete -f` (SIGKILL); runc " +
+			"likewise. Each step's wall time is from fork to reap of its command; total is their sum.",
+		Unit: "ms", Rounds: 50, Warmup: 2,
+		Measure:  UpDown,
+		Baseline: nameCrunCreate,
+		Contenders: []*Contender{
+			e.unit(nameCreate, "prison", e.prisonUnit),
+			e.unit(nameCrunCreate, "crun", e.ociUnit),
+			e.unit(nameRuncCreate, "runc", e.ociUnit),
+		},
+		Notes: []string{"prison create returns once the jail's PID 1 (prison-init) is up and no prison process " +
+			"is left; crun and runc create leave the container's process waiting on its exec FIFO, and start " +
+			"lets it exec. The jail has the namespaces of prison run --net none (a network namespace with " +
+			"its loopback, no veth); the container has `runc spec`'s (a network namespace too) and a cgroup."},
+	}, {
+		ID:    SecMemory,
+		Title: fmt.Sprintf("Idle memory: %d persistent jails vs %d containers", IdleUnits, IdleUnits),
+		About: fmt.Sprintf("Each invocation brings up %d idle jails or containers of one runtime, one after "+
+			"another, reads their memory once all are up and idle, and removes them all. The values are "+
+			"per jail or container, in KiB: the sums over each one's host processes (the process the "+
+			"runtime leaves and its descendants) of Pss and of private memory (Private_Clean + "+
+			"Private_Dirty) from /proc/PID/smaps_rollup, of their page tables (VmPTE) and kernel stacks "+
+			"(%d KiB a thread), and the growth of the host's unreclaimable kernel memory over the batch "+
+			"(SUnreclaim + KernelStack + PageTables + SecPageTables + Percpu of /proc/meminfo, read when it "+
+			"has settled, before and after), divided by %d.", IdleUnits, kernelStackKiB, IdleUnits),
+		Unit: "KiB", Rounds: 3, Warmup: 0,
+		Measure:  IdleMemory(IdleUnits, idle),
+		Baseline: nameCrunIdle,
+		Contenders: []*Contender{
+			e.unit(nameIdle, "prison", e.prisonUnit),
+			e.unit(nameCrunIdle, "crun", e.ociUnit),
+			e.unit(nameBwrapIdle, "bwrap", e.bwrapUnit),
+		},
+		Targets: []Target{{Label: "idle memory per persistent jail (Pss, host side included)", Num: nameIdle, Metric: keyPss, Max: 256}},
+		Remarks: func(*Result, []*Result) []string {
+			if r := idle.Remark([]string{nameIdle, nameCrunIdle, nameBwrapIdle}); r != "" {
+				return []string{r}
+			}
+			return nil
+		},
+		Notes: []string{
+			"What is counted for each: prison, the jail's PID 1 (prison-init, the host pid that `prison list " +
+				"--json` gives) and its descendants (none while the jail is idle); there is no other host-side " +
+				"process. crun, the container's process (`crun state`'s pid, `/bin/sleep infinity`, busybox) and " +
+				"its descendants: after `crun start` crun itself exits and there is no shim. bwrap, its own " +
+				"process, its child (PID 1 of the sandbox, which reaps) and `/bin/sleep infinity` under it. " +
+				"For all three, also any process that appeared during the batch, stayed, is outside those trees " +
+				"and names one of the batch's units on its command line (a conmon-like shim); the remark above " +
+				"says whether there was one.",
+			fmt.Sprintf("Pss splits each shared page among the processes that map it, so the %d copies of a "+
+				"binary's text cost each 1/%d of it, and pages shared with the rest of the host (bwrap's libc) "+
+				"cost little; a lone jail or container carries the whole of the text it touches. Private counts "+
+				"only the pages no other process maps.", IdleUnits, IdleUnits),
+			"The kernel Δ includes the page tables and stacks of the row above and, besides, the namespaces, " +
+				"mounts and cgroups; it is system-wide, so it also takes in whatever else the host did during the " +
+				"batch. prison's jail and crun's container each have a network namespace; bwrap --unshare-all " +
+				"makes one too, and a user namespace.",
+			"A bwrap sandbox is removed by killing bwrap (SIGKILL), whose sandbox ends with it; it runs with " +
+				"--die-with-parent here, so that none outlives the driver.",
+		},
 	}}
 }
 

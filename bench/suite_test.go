@@ -12,7 +12,7 @@ import (
 // invocation gets a fresh address and container id.
 func TestSuiteIsConsistent(t *testing.T) {
 	env := &Env{
-		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
+		Prison: "/bin/prison", Root: "/r", Bundle: "/b", SleepBundle: "/sb", State: "/s", IDPrefix: "pb-",
 		Tools: map[string]string{
 			"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot",
 			"ip": "/bin/ip", "nsenter": "/bin/nsenter",
@@ -35,8 +35,14 @@ func TestSuiteIsConsistent(t *testing.T) {
 			if c.NA != "" {
 				t.Errorf("%s: %s is n/a with every tool present: %s", s.ID, c.Name, c.NA)
 			}
-			if a := c.Args(); !strings.HasPrefix(a[0], "/") {
-				t.Errorf("%s: %s runs %q, want an absolute path", s.ID, c.Name, a[0])
+			lines := c.commandLines()
+			if len(lines) == 0 {
+				t.Errorf("%s: %s has no command line", s.ID, c.Name)
+			}
+			for _, a := range lines {
+				if !strings.HasPrefix(a[len(c.Env)], "/") {
+					t.Errorf("%s: %s runs %q, want an absolute path", s.ID, c.Name, a[len(c.Env)])
+				}
 			}
 		}
 		if s.Measure == nil {
@@ -47,7 +53,10 @@ func TestSuiteIsConsistent(t *testing.T) {
 			refs = append(refs, s.Baseline)
 		}
 		for _, tg := range s.Targets {
-			refs = append(refs, tg.Num, tg.Den)
+			refs = append(refs, tg.Num)
+			if tg.Den != "" {
+				refs = append(refs, tg.Den)
+			}
 			if tg.Base != "" {
 				refs = append(refs, tg.Base)
 			}
@@ -158,9 +167,9 @@ func TestSuiteLaunchModes(t *testing.T) {
 		}
 	}
 	// Start-up, mounts, network, parallelism (4) and phases each have the
-	// daemon pair.
-	if served != 2+2+2+4+2 {
-		t.Errorf("%d daemon contenders, want 12", served)
+	// daemon pair; exec has one row through the daemon.
+	if served != 2+2+2+4+2+1 {
+		t.Errorf("%d daemon contenders, want 13", served)
 	}
 }
 
@@ -240,7 +249,7 @@ func TestMountsSection(t *testing.T) {
 	for _, s := range suite {
 		ids = append(ids, s.ID)
 	}
-	if got := strings.Join(ids, ","); got != "startup,mounts,network,seccomp,parallel,phases" {
+	if got := strings.Join(ids, ","); got != "startup,mounts,network,seccomp,parallel,phases,exec,create,memory" {
 		t.Errorf("sections = %s", got)
 	}
 	startup, s := suite[0], suite[1]
@@ -420,5 +429,101 @@ func TestMountsNotes(t *testing.T) {
 	// Uncounted, the note says so instead of a number.
 	if n := mountsNote(0, 0); !strings.HasPrefix(n, "The namespace's mounts could not be counted: ") {
 		t.Errorf("mountsNote(0, 0) = %q", n)
+	}
+}
+
+// TestPersistentSections checks the wiring of the exec, create and memory
+// sections: the exec rows enter the unit their Setup makes, crun runs
+// where the driver starts it, the units' commands are the ones the notes
+// describe, and the memory target bounds prison's own Pss.
+func TestPersistentSections(t *testing.T) {
+	var started []string
+	env := mountsEnv(&started)
+	env.SleepBundle = "/sb"
+	env.CrunStart = func(cmd *exec.Cmd) error {
+		started = append(started, ShellQuote(cmd.Args))
+		return nil
+	}
+	byID := map[string]*Section{}
+	for _, s := range Suite(env) {
+		byID[s.ID] = s
+	}
+
+	ex := byID[SecExec]
+	for _, c := range ex.Contenders {
+		if c.Setup == nil || c.Unit != nil || c.NA != "" {
+			t.Errorf("exec: %s: Setup %v, Unit %v, NA %q", c.Name, c.Setup != nil, c.Unit != nil, c.NA)
+		}
+		a := c.Args()
+		if id := a[len(a)-2]; !strings.HasPrefix(id, env.IDPrefix) || ShellQuote(c.Args()) != ShellQuote(a) {
+			t.Errorf("exec: %s: %s: want one fixed id with the run's prefix", c.Name, ShellQuote(a))
+		}
+	}
+	if a := ShellQuote(ex.Contender(nameExec).Args()); !strings.HasPrefix(a, "/bin/prison exec -T pb-prison-") {
+		t.Errorf("prison exec: %s", a)
+	}
+	started = nil
+	if err := ex.Contender(nameCrunExec).Start(exec.Command("/bin/crun")); err != nil || len(started) != 1 {
+		t.Errorf("crun exec does not start through CrunStart: %v, %q", err, started)
+	}
+	if ex.Contender(nameRuncExec).Start != nil {
+		t.Error("runc exec starts through CrunStart")
+	}
+
+	wantCmds := map[string][]string{
+		nameCreate: {"/bin/prison create --root /r --net none pb-prison-N", "/bin/prison delete -t 0 pb-prison-N"},
+		nameCrunCreate: {
+			"/bin/crun --root /s/crun create --bundle /sb pb-crun-N", "/bin/crun --root /s/crun start pb-crun-N",
+			"/bin/crun --root /s/crun delete -f pb-crun-N",
+		},
+		nameBwrapIdle: {"/bin/bwrap --unshare-all --die-with-parent --ro-bind /r / --proc /proc --dev /dev /bin/sleep infinity"},
+	}
+	num := func(s string) string {
+		f := strings.Fields(s)
+		for i, w := range f {
+			if j := strings.LastIndexByte(w, '-'); strings.HasPrefix(w, "pb-") && j > 0 {
+				f[i] = w[:j+1] + "N"
+			}
+		}
+		return strings.Join(f, " ")
+	}
+	for _, s := range []*Section{byID[SecCreate], byID[SecMemory]} {
+		for _, c := range s.Contenders {
+			if c.Unit == nil || c.Args != nil {
+				t.Errorf("%s: %s: Unit %v, Args %v", s.ID, c.Name, c.Unit != nil, c.Args != nil)
+				continue
+			}
+			want, ok := wantCmds[c.Name]
+			if !ok {
+				continue
+			}
+			var got []string
+			for _, l := range c.commandLines() {
+				got = append(got, num(ShellQuote(l)))
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s: %s:\n%s\nwant\n%s", s.ID, c.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
+	if u := byID[SecCreate].Contender(nameCrunCreate).Unit; u.Start == nil || u.Idle != "sleep" {
+		t.Errorf("crun unit: Start set %v, Idle %q", u.Start != nil, u.Idle)
+	}
+	if u := byID[SecMemory].Contender(nameIdle).Unit; u.Idle != "prison-init" || u.Foreground {
+		t.Errorf("prison unit: Idle %q, Foreground %v", u.Idle, u.Foreground)
+	}
+	if u := byID[SecMemory].Contender(nameBwrapIdle).Unit; !u.Foreground || u.PIDs != nil {
+		t.Errorf("bwrap unit: Foreground %v, PIDs set %v", u.Foreground, u.PIDs != nil)
+	}
+	tg := byID[SecMemory].Targets
+	if len(tg) != 1 || tg[0].Num != nameIdle || tg[0].Den != "" || tg[0].Metric != keyPss || tg[0].Max != 256 {
+		t.Errorf("memory targets: %+v", tg)
+	}
+	// Cleanup looks for jails once a prison unit's commands were made.
+	if !env.jails.Load() {
+		t.Error("prison units made, but Cleanup would not look for jails")
+	}
+	if fresh := mountsEnv(&started); fresh.jails.Load() {
+		t.Error("a fresh Env already looks for jails")
 	}
 }

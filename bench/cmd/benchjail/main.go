@@ -114,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env.IPScript = filepath.Join(repo, "bench", "ipsetup.sh")
 	env.Root = filepath.Join(tmp, "root")
 	env.Bundle = filepath.Join(tmp, "bundle")
+	env.SleepBundle = filepath.Join(tmp, "bundle-sleep")
 	env.State = filepath.Join(tmp, "state")
 	env.Socket = filepath.Join(tmp, "daemon.sock")
 	env.MountsSocket = filepath.Join(tmp, "mounts-daemon.sock")
@@ -324,11 +325,15 @@ func findPrison(repo, path string, log io.Writer) (bin, na string) {
 	return abs, ""
 }
 
-// writeBundle writes the OCI bundle with whichever runtime is installed.
+// writeBundle writes the OCI bundles, of /bin/true and of a long-lived
+// `/bin/sleep infinity`, with whichever runtime is installed.
 func writeBundle(env *bench.Env) error {
 	for _, rt := range []string{"runc", "crun"} {
 		if bin := env.Tools[rt]; bin != "" {
-			return bench.WriteBundle(bin, env.Bundle, env.Root)
+			if err := bench.WriteBundle(bin, env.Bundle, env.Root, []string{"/bin/true"}); err != nil {
+				return err
+			}
+			return bench.WriteBundle(bin, env.SleepBundle, env.Root, []string{"/bin/sleep", "infinity"})
 		}
 	}
 	return errors.New("neither runc nor crun is installed")
