@@ -94,14 +94,7 @@ func (r *Running) Params() (map[string]string, error) {
 	if s.Annotations[AnnotationRoot] != "host" {
 		p["path"] = s.Root.Path
 	}
-	var v4, v6 []string
-	for _, a := range r.Addrs {
-		if strings.Contains(a, ":") {
-			v6 = append(v6, a)
-		} else {
-			v4 = append(v4, a)
-		}
-	}
+	v4, v6 := AddrFamilies(r.Addrs)
 	if len(v4) > 0 {
 		p["ip4.addr"] = strings.Join(v4, ",")
 	}
@@ -153,4 +146,16 @@ func quoteAll(ss []string) []string {
 		out[i] = strconv.Quote(s)
 	}
 	return out
+}
+
+// AddrFamilies parts addresses into ip4.addr and ip6.addr.
+func AddrFamilies(addrs []string) (v4, v6 []string) {
+	for _, a := range addrs {
+		if strings.Contains(a, ":") {
+			v6 = append(v6, a)
+		} else {
+			v4 = append(v4, a)
+		}
+	}
+	return v4, v6
 }

@@ -58,6 +58,7 @@ type Jail struct {
 	joined   *Running         // the jail a command joins (prison exec), or nil
 	joinNS   uint32           // the namespaces it enters (CLONE_NEW*)
 	program  *seccomp.Program // the compiled filter, once known
+	recorded chan error       // the state's record, written while the command runs
 	state    *State
 	sigMu    sync.Mutex // guards reaped and pidfd against Signal
 	reaped   bool       // the init has been waited for

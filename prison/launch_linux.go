@@ -142,15 +142,6 @@ func (j *Jail) Start() (err error) {
 	if err := j.awaitInit(); err != nil {
 		return err
 	}
-	// The record of the init's pid and of the spec is written while the
-	// init finishes the root: off the jail's path.
-	recorded := make(chan error, 1)
-	go func() { recorded <- j.record() }()
-	defer func() {
-		if rerr := <-recorded; err == nil && rerr != nil {
-			err = rerr
-		}
-	}()
 	if nerr != nil {
 		// The init, waiting for the namespace or for GO, is killed by the
 		// teardown rather than waited for.
@@ -161,7 +152,16 @@ func (j *Jail) Start() (err error) {
 	}
 	j.Pool.refill()
 	if j.Persist {
+		// Findable by name before create returns.
+		if err := j.record(); err != nil {
+			return err
+		}
 		j.detach()
+	} else {
+		// Off the jail's path: written while the command runs, and
+		// waited for before the teardown removes the directory.
+		j.recorded = make(chan error, 1)
+		go func() { j.recorded <- j.record() }()
 	}
 	j.Timing.mark("exec")
 	return nil
@@ -202,7 +202,16 @@ func (j *Jail) record() error {
 	s := j.state
 	s.InitPID, s.Persist = j.initPID, j.Persist
 	st, err := procStartTime(j.initPID)
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist) || j.Signal(syscall.Signal(0)) != nil:
+		// A daemon's client has already reaped an init whose command was
+		// quick, and its pid may be another process's by now: the
+		// record names no process (a start time of 0 matches none), and
+		// no prison call will find the jail, which is over. The check
+		// through the pidfd comes after the read: a pid that is still the
+		// init's then was the init's.
+		st = 0
+	case err != nil:
 		return fmt.Errorf("state: the init's start time: %w", err)
 	}
 	s.InitStart = st
@@ -597,6 +606,9 @@ func (j *Jail) Wait() (ExitStatus, error) {
 		}
 	}
 	j.Timing.mark("run")
+	if j.recorded != nil {
+		_ = <-j.recorded // a record that failed only made the jail harder to find
+	}
 	// The jail is over: the host side goes while the kernel tears down the
 	// jail's namespaces, on the other core.
 	j.teardownHost()

@@ -277,16 +277,22 @@ func TestEscapeInitBinary(t *testing.T) {
 		conn, conn2 = conn2, conn // the filler came first
 		unix.Close(conn2)
 	}
+	answerPwned(conn)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code == 42 || strings.Contains(out.String(), "pwned") {
+		t.Errorf("prison inside the jail believed the tenant's fake daemon: exit %d, %q", code, out.String())
+	}
+}
+
+// answerPwned answers a client as a daemon would that has run its
+// command: status 42, "pwned" on stdout. A prison that believes it shows.
+func answerPwned(conn int) {
 	done := binary.NativeEndian.AppendUint32(nil, 6) // NSINIT_DAEMON_DONE
 	done = binary.NativeEndian.AppendUint32(done, 42)
 	done = binary.NativeEndian.AppendUint32(done, 6)
 	done = append(done, "pwned\n"...)
 	_ = unix.Send(conn, done, unix.MSG_NOSIGNAL)
 	unix.Close(conn)
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code == 42 || strings.Contains(out.String(), "pwned") {
-		t.Errorf("prison inside the jail believed the tenant's fake daemon: exit %d, %q", code, out.String())
-	}
 }
 
 // TestEscapeCredentials: the command's user, group and supplementary

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,7 +22,7 @@ import (
 type listed struct {
 	Name      string            `json:"name"`
 	JID       int               `json:"jid"`
-	Addrs     []string          `json:"ip.addr"`
+	Addrs     []string          `json:"ip4.addr"`
 	Hostname  string            `json:"host.hostname"`
 	Path      string            `json:"path"`
 	Status    string            `json:"status"`
@@ -515,14 +514,8 @@ func TestEscapeExecBinary(t *testing.T) {
 		t.Errorf("the host's prison binary changed through a joined command (chmod: %v, open: %v)", chmodErr, openErr)
 		os.Chmod(prisonBin, before.mode)
 	}
-	conn, _, err := unix.Accept4(fake.fd, unix.SOCK_CLOEXEC)
-	if err == nil {
-		done := binary.NativeEndian.AppendUint32(nil, 6) // NSINIT_DAEMON_DONE
-		done = binary.NativeEndian.AppendUint32(done, 42)
-		done = binary.NativeEndian.AppendUint32(done, 6)
-		done = append(done, "pwned\n"...)
-		_ = unix.Send(conn, done, unix.MSG_NOSIGNAL)
-		unix.Close(conn)
+	if conn, _, err := unix.Accept4(fake.fd, unix.SOCK_CLOEXEC); err == nil {
+		answerPwned(conn)
 	}
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code == 42 || strings.Contains(out.String(), "pwned") {

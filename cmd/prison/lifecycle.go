@@ -57,7 +57,11 @@ it depends on (depend).`,
 				return createFromFile(cmd, file, args)
 			}
 			if len(args) == 0 {
-				return &prison.ParamError{Err: errors.New("NAME: missing (usage: prison create [options] NAME [PARAM=VALUE...])")}
+				if _, err := os.Stat(file); err == nil {
+					return createFromFile(cmd, file, nil) // jail -c: every jail of the file
+				}
+				return &prison.ParamError{Err: fmt.Errorf("NAME: missing, and no %s to create jails from "+
+					"(usage: prison create [options] NAME [PARAM=VALUE...])", file)}
 			}
 			d := newDef(c)
 			d.cfg.Name = args[0]
@@ -180,16 +184,17 @@ func newListCmd() *cobra.Command {
 		Use:     "list [-v | --json | -q] [-f FILE]",
 		Aliases: []string{"ls"},
 		Short:   "List the jails (jls)",
-		Long: `List the running jails: those of prison create and of prison run alike. With
--f, the jails of a jail.conf that are not running are listed too, as stopped.
-PROCESSES counts the jail's processes other than its PID 1.`,
+		Long: `List the running jails: those of prison create and of prison run alike. The
+jails of the jail.conf (-f, default /etc/prison.conf if it exists) that are
+not running are listed too, as stopped. PROCESSES counts the jail's processes
+other than its PID 1.`,
 		Example: `  prison list
   prison ls -q
   prison list --json | jq '.[] | select(.name == "web1")'
   prison list -v -f /etc/prison.conf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rows, err := listRows(cmd.Flags().Changed("file"), file)
+			rows, err := listRows(cmd, file)
 			if err != nil {
 				return err
 			}
@@ -222,7 +227,8 @@ PROCESSES counts the jail's processes other than its PID 1.`,
 type listRow struct {
 	Name      string            `json:"name"`
 	JID       int               `json:"jid,omitempty"`
-	Addrs     []string          `json:"ip.addr,omitempty"`
+	IP4       []string          `json:"ip4.addr,omitempty"`
+	IP6       []string          `json:"ip6.addr,omitempty"`
 	Hostname  string            `json:"host.hostname,omitempty"`
 	Path      string            `json:"path,omitempty"`
 	Status    string            `json:"status"`
@@ -233,7 +239,10 @@ type listRow struct {
 	Params    map[string]string `json:"parameters,omitempty"`
 }
 
-func listRows(withFile bool, file string) ([]listRow, error) {
+// listRows lists the running jails, then the file's that are not: the
+// default file only if it exists, and only warned about if it is wrong,
+// so that a broken /etc/prison.conf never hides what runs.
+func listRows(cmd *cobra.Command, file string) ([]listRow, error) {
 	jails, err := prison.List()
 	if err != nil {
 		return nil, err
@@ -242,10 +251,11 @@ func listRows(withFile bool, file string) ([]listRow, error) {
 	running := map[string]bool{}
 	for _, j := range jails {
 		row := listRow{
-			Name: j.Name, JID: j.JID, Addrs: j.Addrs, Hostname: j.Hostname, Path: j.Root,
+			Name: j.Name, JID: j.JID, Hostname: j.Hostname, Path: j.Root,
 			Status: "running", Persist: j.Persist, PID: j.InitPID,
 			Created: j.Created.Format(time.RFC3339),
 		}
+		row.IP4, row.IP6 = prison.AddrFamilies(j.Addrs)
 		if procs, err := j.Processes(); err == nil && len(procs) > 0 {
 			row.Processes = len(procs) - 1
 		} else if !j.Alive() {
@@ -261,19 +271,22 @@ func listRows(withFile bool, file string) ([]listRow, error) {
 		running[j.Name] = true
 		rows = append(rows, row)
 	}
-	if withFile {
+	explicit := cmd.Flags().Changed("file")
+	if _, err := os.Stat(file); err == nil || explicit {
 		defs, _, err := loadFile(file, nil)
-		if err != nil {
+		if err != nil && explicit {
 			return nil, err
+		}
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "prison: warning: %s\n", oneLine(err))
 		}
 		for _, d := range defs {
 			if running[d.cfg.Name] {
 				continue
 			}
-			rows = append(rows, listRow{
-				Name: d.cfg.Name, Addrs: d.cfg.IPs, Hostname: d.cfg.Hostname, Path: d.cfg.Root,
-				Status: "stopped", Persist: true,
-			})
+			row := listRow{Name: d.cfg.Name, Hostname: d.cfg.Hostname, Path: d.cfg.Root, Status: "stopped", Persist: true}
+			row.IP4, row.IP6 = prison.AddrFamilies(d.cfg.IPs)
+			rows = append(rows, row)
 		}
 	}
 	return rows, nil
@@ -290,7 +303,7 @@ func printTable(out io.Writer, rows []listRow) {
 		if r.Status == "running" {
 			procs = strconv.Itoa(r.Processes)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, jid, orDash(strings.Join(r.Addrs, ",")),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, jid, orDash(strings.Join(append(r.IP4, r.IP6...), ",")),
 			orDash(r.Hostname), orDash(r.Path), r.Status, procs)
 	}
 	w.Flush()

@@ -300,10 +300,9 @@ static int do_pty(const char *rel, uint16_t rows, uint16_t cols)
 	return ioctl(ptyslave, TIOCSWINSZ, &ws);
 }
 
-// The launcher makes the jail's network namespace while this init starts,
-// so that the namespace's creation and the veth's setup are off the clone;
-// it arrives here as MSG_NETNS with the namespace fd.
-static int join_net(void)
+// recv_fd reads the launcher's message of type want, which carries one
+// descriptor: a namespace to enter, sent when it is ready.
+static int recv_fd(int32_t want)
 {
 	int32_t msg[3];
 	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
@@ -318,18 +317,31 @@ static int join_net(void)
 		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	struct cmsghdr *c = n == sizeof(msg) ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (!c || msg[0] != NSINIT_MSG_NETNS || c->cmsg_type != SCM_RIGHTS) {
+	if (!c || msg[0] != want || c->cmsg_type != SCM_RIGHTS) {
 		errno = n == 0 ? EPIPE : EPROTO;
 		return -1;
 	}
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-	int r = setns(fd, CLONE_NEWNET);
+	return fd;
+}
+
+// setns_fd enters fd's namespaces and closes fd.
+static int setns_fd(int fd, int nstype)
+{
+	if (fd < 0)
+		return -1;
+	int r = setns(fd, nstype);
 	int err = errno;
 	close(fd);
 	errno = err;
 	return r;
 }
+
+// The launcher makes the jail's network namespace while this init starts,
+// so that the namespace's creation and the veth's setup are off the clone;
+// it arrives here as MSG_NETNS with the namespace fd.
+static int join_net(void) { return setns_fd(recv_fd(NSINIT_MSG_NETNS), CLONE_NEWNET); }
 
 // prison exec: enter a running jail's namespaces through a pidfd of its
 // init (setns(2) takes several at once since 5.8), before the filter,
@@ -339,32 +351,9 @@ static int join_net(void)
 // the jail; this process is not, and is never visible there.
 static int join_jail(uint32_t nstype)
 {
-	int32_t msg[3];
-	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf)};
-	ssize_t n;
-	do
-		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	struct cmsghdr *c = n == sizeof(msg) ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (!c || msg[0] != NSINIT_MSG_JOIN || c->cmsg_type != SCM_RIGHTS) {
-		errno = n == 0 ? EPIPE : EPROTO;
+	if (setns_fd(recv_fd(NSINIT_MSG_JOIN), (int)nstype) < 0)
 		return -1;
-	}
-	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-	int r = setns(fd, (int)nstype);
-	int err = errno;
-	close(fd);
-	if (r == 0 && chdir("/") < 0)
-		r = -1, err = errno;
-	errno = err;
-	return r;
+	return chdir("/");
 }
 
 // A jail without a network still has lo; bringing it up here is one ioctl,
