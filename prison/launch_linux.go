@@ -607,7 +607,7 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	}
 	j.Timing.mark("run")
 	if j.recorded != nil {
-		_ = <-j.recorded // a record that failed only made the jail harder to find
+		<-j.recorded // a record that failed only made the jail harder to find
 	}
 	// The jail is over: the host side goes while the kernel tears down the
 	// jail's namespaces, on the other core.

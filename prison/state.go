@@ -489,8 +489,11 @@ func readExecProfile(name string) (*execProfile, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	var p execProfile
-	if err := json.Unmarshal(b, &p); err != nil || p.Process == nil {
-		return nil, fmt.Errorf("state: %s: %s: not an exec profile (%v)", name, execFile, err)
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("state: %s: %s: %w", name, execFile, err)
+	}
+	if p.Process == nil {
+		return nil, fmt.Errorf("state: %s: %s: no process", name, execFile)
 	}
 	return &p, nil
 }
