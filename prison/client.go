@@ -330,11 +330,16 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// requestSpawn has the client clone the init with flags and execute the
-// daemon's sealed copy of prison in it, fd 3 of the init being sync; the
-// client also keeps the jail's state lock for the jail's life. awaitSpawn
-// reads the outcome.
-func (c *Client) requestSpawn(flags uintptr, name string, sync, lock int) error {
+// spawn has the client clone the init with flags and execute the daemon's
+// sealed copy of prison in it, fd 3 of the init being sync; the client
+// also keeps hold (the jail's state lock) for the jail's life. pid reads
+// the outcome. The init inherits the client's stdio, credentials and
+// limits; a client has no terminal.
+func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
+	if j.Spec.Process.Terminal {
+		return errors.New("bug: a daemon's client has no terminal")
+	}
+	name, lock := j.Name, hold
 	exe, err := sealedSelf()
 	if err != nil {
 		return err
@@ -347,12 +352,17 @@ func (c *Client) requestSpawn(flags uintptr, name string, sync, lock int) error 
 		return fmt.Errorf("start init: client: %w", err)
 	}
 	c.spawning = true
+	if j.joined == nil {
+		// The jail is alive exactly as long as the client, as it is as
+		// long as the launcher without a daemon.
+		j.state.handOver()
+	}
 	return nil
 }
 
-// awaitSpawn returns the pid of the init that requestSpawn asked for, or 0
-// when it asked for none.
-func (c *Client) awaitSpawn() (int, error) {
+// pid returns the pid of the init that spawn asked for, or 0 when it asked
+// for none.
+func (c *Client) pid() (int, error) {
 	if !c.spawning {
 		return 0, nil
 	}
@@ -396,16 +406,19 @@ func rights(oob []byte) []int {
 	return fds
 }
 
-// reaped waits for the client to reap the init. A client gone without
+// wait waits for the client to reap the init. A client gone without
 // saying counts as the init killed: its parent-death signal is SIGKILL.
-func (c *Client) reaped() syscall.WaitStatus {
+func (c *Client) wait() (syscall.WaitStatus, error) {
 	buf := make([]byte, 16)
 	n, err := c.conn.Read(buf)
 	if err != nil || n < 8 || binary.NativeEndian.Uint32(buf) != nsinit.ClientReaped {
-		return syscall.WaitStatus(syscall.SIGKILL)
+		return syscall.WaitStatus(syscall.SIGKILL), nil
 	}
-	return syscall.WaitStatus(binary.NativeEndian.Uint32(buf[4:]))
+	return syscall.WaitStatus(binary.NativeEndian.Uint32(buf[4:])), nil
 }
+
+// release keeps the init's pidfd: Close lets it go with the connection.
+func (c *Client) release() {}
 
 // signal sends sig to the init without a pid that could have been reused.
 func (c *Client) signal(sig syscall.Signal) error {

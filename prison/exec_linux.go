@@ -123,7 +123,6 @@ func (r *Running) execUser(o ExecOptions) (*User, error) {
 // a read-only mount as for a jail's init, enters the jail's namespaces
 // before it loads the filter, and forks the command into the jail.
 func (j *Jail) startJoined() (err error) {
-	j.pidfd = -1
 	plan, err := j.processPlan()
 	if err != nil {
 		return err

@@ -60,16 +60,15 @@ type Jail struct {
 	program  *seccomp.Program // the compiled filter, once known
 	recorded chan error       // the state's record, written while the command runs
 	state    *State
-	sigMu    sync.Mutex // guards reaped and pidfd against Signal
+	sigMu    sync.Mutex // guards reaped and the spawner's handle against Signal
 	reaped   bool       // the init has been waited for
-	pidfd    int        // the init's, from Start until it is reaped
+	spawner  spawner    // how the init was started, and the handle on it
 	copies   sync.WaitGroup
 	closers  []*os.File   // the init's ends of stdio pipes and /dev/null
 	sock     *os.File     // launcher's end of the sync socket
 	initPlan *nsinit.Plan // what the init was sent
 	initPID  int
 	net      *netns.Attachment
-	locked   bool // Start locked the calling goroutine to its thread
 	stopHost func()
 	once     sync.Once
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +33,7 @@ var ErrNotRoot = errors.New("prison must run as root")
 // exits, not the process (golang/go#27505).
 func (j *Jail) Start() (err error) {
 	j.Timing.mark("launcher_start")
-	j.pidfd = -1
+	j.spawner = j.spawnerOf()
 	if os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
@@ -437,86 +436,29 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
 		return fmt.Errorf("sync: send plan: %w", err)
 	}
-	files := []uintptr{child.Fd()}
+	// fd 4: the state lock, which a new jail's init holds for the jail's
+	// life (nsinit.h); a joining command gets the jail's pidfd there, and
+	// does not keep the jail alive.
+	var hold int
+	flags := cloneFlags(j.Spec)
 	if j.joined != nil {
 		// The jail to enter, as a pidfd that names its PID 1 for good.
 		if err := unix.Sendmsg(j.syncFD(), nsinit.JoinMessage(), unix.UnixRights(j.joined.pidfd), nil, 0); err != nil {
 			return fmt.Errorf("sync: send jail: %w", err)
 		}
+		hold, flags = j.joined.pidfd, 0
 	} else {
-		files = append(files, j.state.lock.Fd())
+		hold = int(j.state.lock.Fd())
 	}
-	if j.Client != nil {
-		if j.Spec.Process.Terminal {
-			return errors.New("bug: a daemon's client has no terminal")
-		}
-		if j.joined != nil {
-			// No state lock: a joining command does not keep the jail
-			// alive. The client holds the jail's pidfd in its place.
-			return j.Client.requestSpawn(0, j.Name, fds[1], j.joined.pidfd)
-		}
-		if err := j.Client.requestSpawn(cloneFlags(j.Spec), j.Name, fds[1], int(j.state.lock.Fd())); err != nil {
-			return err
-		}
-		j.state.handOver()
-		return nil
-	}
-	// Resolved here, on the host, before anything of the jail exists, and
-	// executed from a read-only mount (exe_linux.go).
-	exeFD, err := readOnlyExecutable()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(exeFD)
-	if exeFD <= nsinit.LockFD {
-		return fmt.Errorf("bug: init executable on fd %d, which the init's stdio, sync socket or lock take", exeFD)
-	}
-	exe := "/proc/self/fd/" + strconv.Itoa(exeFD)
-	stdio, err := j.openStdio()
-	if err != nil {
-		return err
-	}
-	attr := &syscall.ProcAttr{
-		Env: []string{},
-		// fd 3: the sync socket; fd 4: the state lock, which the init
-		// holds for the jail's life (nsinit.h).
-		Files: append(stdio, files...),
-		Sys:   &syscall.SysProcAttr{},
-	}
-	if j.joined == nil {
-		attr.Sys.Cloneflags = cloneFlags(j.Spec)
-	}
-	if !j.Persist {
-		// The jail dies with its launcher, even by SIGKILL.
-		attr.Sys.Pdeathsig = syscall.SIGKILL
-		runtime.LockOSThread()
-		j.locked = true
-	}
-	// syscall.ForkExec, not os/exec: os.StartProcess first checks that
-	// clone(CLONE_PIDFD) works with a throwaway child, once per process,
-	// which for a launcher is every time. The name in the arguments tells
-	// ps(1) on the host which jail an init belongs to.
-	pid, err := syscall.ForkExec(exe, []string{"prison", nsinit.Sentinel, j.Name}, attr)
-	j.closeAfterStart()
-	if err != nil {
-		return fmt.Errorf("start init: %w", err)
-	}
-	j.initPID = pid
-	// The init is our child, so its pid cannot be reused before Wait
-	// reaps it; the pidfd keeps Signal right after that too.
-	if j.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		return fmt.Errorf("start init: pidfd: %w", err)
-	}
-	return nil
+	return j.spawner.spawn(j, fds[1], hold, flags)
 }
 
-// awaitInit learns the pid of an init that the client cloned.
+// awaitInit learns the init's pid, which a client's spawn reports later.
 func (j *Jail) awaitInit() error {
-	if j.Client == nil || j.initPID != 0 {
+	if j.initPID != 0 || j.spawner == nil {
 		return nil
 	}
-	pid, err := j.Client.awaitSpawn()
+	pid, err := j.spawner.pid()
 	j.initPID = pid
 	return err
 }
@@ -642,12 +584,7 @@ func (j *Jail) Signal(sig os.Signal) error {
 	if j.initPID == 0 || j.reaped {
 		return ErrNotRunning
 	}
-	var err error
-	if j.Client != nil {
-		err = j.Client.signal(sig.(syscall.Signal))
-	} else {
-		err = unix.PidfdSendSignal(j.pidfd, sig.(syscall.Signal), nil, 0)
-	}
+	err := j.spawner.signal(sig.(syscall.Signal))
 	if errors.Is(err, unix.ESRCH) {
 		return ErrNotRunning // exited, not yet reaped
 	}
@@ -656,35 +593,21 @@ func (j *Jail) Signal(sig os.Signal) error {
 
 // waitInit reaps the init.
 func (j *Jail) waitInit() (syscall.WaitStatus, error) {
-	if j.Client != nil {
-		ws := j.Client.reaped()
+	ws, err := j.spawner.wait()
+	if err == nil {
 		j.setReaped()
-		return ws, nil
 	}
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(j.initPID, &ws, 0, nil)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return ws, fmt.Errorf("wait for init: %w", err)
-		}
-		j.setReaped()
-		return ws, nil
-	}
+	return ws, err
 }
 
 // setReaped records that the init is gone, so that Signal no longer
-// reaches for it.
+// reaches for it, and lets go of the spawner's handle on it under the same
+// lock, so that Signal never uses a handle closed under it.
 func (j *Jail) setReaped() {
 	j.sigMu.Lock()
 	defer j.sigMu.Unlock()
 	j.reaped = true
-	if j.pidfd >= 0 {
-		unix.Close(j.pidfd)
-		j.pidfd = -1
-	}
+	j.spawner.release()
 }
 
 // teardown removes what the jail made on the host when Start fails.
@@ -731,10 +654,9 @@ func (j *Jail) teardownHost() {
 	})
 }
 
-// unlock releases the thread Start locked, once the init is dead.
+// unlock releases the thread that a spawn locked, once the init is dead.
 func (j *Jail) unlock() {
-	if j.locked {
-		j.locked = false
-		runtime.UnlockOSThread()
+	if f, ok := j.spawner.(*forkExec); ok {
+		f.unlock()
 	}
 }

@@ -31,7 +31,7 @@ func TestRecordOfAnInitGone(t *testing.T) {
 	if err := c.Run(); err != nil {
 		t.Fatal(err)
 	}
-	j := &Jail{Name: "gone", state: st, initPID: c.Process.Pid, pidfd: -1, Spec: minimalSpec()}
+	j := &Jail{Name: "gone", state: st, initPID: c.Process.Pid, spawner: &forkExec{pidfd: -1}, Spec: minimalSpec()}
 	if err := j.record(); err != nil {
 		t.Fatalf("record of a jail whose init is gone: %v", err)
 	}
@@ -48,13 +48,12 @@ func TestRecordOfAnInitGone(t *testing.T) {
 	}
 
 	// A live init, our own process here, is named exactly.
-	j = &Jail{Name: "gone", state: st, initPID: os.Getpid(), pidfd: -1, Spec: minimalSpec()}
 	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.pidfd = pidfd
 	defer unix.Close(pidfd)
+	j = &Jail{Name: "gone", state: st, initPID: os.Getpid(), spawner: &forkExec{pidfd: pidfd}, Spec: minimalSpec()}
 	if err := j.record(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,131 @@
+package prison
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"prison/internal/nsinit"
+)
+
+// spawner is the one seam through which a jail's init comes to be, and
+// the launcher's handle on it afterwards: the Go launcher's own fork and
+// exec (forkExec), or a daemon's client, which clones the init in its own
+// process (Client). A new way (clone3 into the jail's cgroup) is one more
+// spawner, not a branch in the launcher.
+type spawner interface {
+	// spawn starts the prison binary as "prison __prison_init NAME" in
+	// new namespaces (flags), with the sync socket on fd 3 and hold on fd
+	// 4 (nsinit.h). It may return before the init exists: pid says.
+	spawn(j *Jail, sync, hold int, flags uintptr) error
+	// pid returns the init's pid, once it exists.
+	pid() (int, error)
+	// signal sends sig to the init, never to a process that reused its pid.
+	signal(sig syscall.Signal) error
+	// wait returns once the init is reaped.
+	wait() (syscall.WaitStatus, error)
+	// release lets go of the handle on the init, once it is reaped.
+	release()
+}
+
+// spawnerOf is the jail's spawner: its daemon's client, or the launcher.
+func (j *Jail) spawnerOf() spawner {
+	if j.Client != nil {
+		return j.Client
+	}
+	return &forkExec{pidfd: -1}
+}
+
+// forkExec is the Go launcher's spawner: the init is its child.
+type forkExec struct {
+	initPID, pidfd int
+	locked         bool // the launching goroutine is locked to its thread
+}
+
+func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
+	// Resolved here, on the host, before anything of the jail exists, and
+	// executed from a read-only mount (exe_linux.go).
+	exeFD, err := readOnlyExecutable()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(exeFD)
+	if exeFD <= nsinit.LockFD {
+		return fmt.Errorf("bug: init executable on fd %d, which the init's stdio, sync socket or lock take", exeFD)
+	}
+	exe := "/proc/self/fd/" + strconv.Itoa(exeFD)
+	stdio, err := j.openStdio()
+	if err != nil {
+		return err
+	}
+	attr := &syscall.ProcAttr{
+		Env:   []string{},
+		Files: append(stdio, uintptr(sync), uintptr(hold)),
+		Sys:   &syscall.SysProcAttr{Cloneflags: flags},
+	}
+	if !j.Persist {
+		// The jail dies with its launcher, even by SIGKILL. The signal
+		// fires when the thread that started the init exits, not the
+		// process (golang/go#27505): the thread stays locked until Wait
+		// has seen the init die.
+		attr.Sys.Pdeathsig = syscall.SIGKILL
+		runtime.LockOSThread()
+		f.locked = true
+	}
+	// syscall.ForkExec, not os/exec: os.StartProcess first checks that
+	// clone(CLONE_PIDFD) works with a throwaway child, once per process,
+	// which for a launcher is every time. The name in the arguments tells
+	// ps(1) on the host which jail an init belongs to.
+	pid, err := syscall.ForkExec(exe, []string{"prison", nsinit.Sentinel, j.Name}, attr)
+	j.closeAfterStart()
+	if err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	f.initPID = pid
+	// The init is our child, so its pid cannot be reused before wait
+	// reaps it; the pidfd keeps signal right after that too.
+	if f.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("start init: pidfd: %w", err)
+	}
+	return nil
+}
+
+func (f *forkExec) pid() (int, error) { return f.initPID, nil }
+
+func (f *forkExec) signal(sig syscall.Signal) error {
+	return unix.PidfdSendSignal(f.pidfd, sig, nil, 0)
+}
+
+func (f *forkExec) wait() (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(f.initPID, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return ws, fmt.Errorf("wait for init: %w", err)
+		}
+		return ws, nil
+	}
+}
+
+func (f *forkExec) release() {
+	if f.pidfd >= 0 {
+		unix.Close(f.pidfd)
+		f.pidfd = -1
+	}
+}
+
+// unlock releases the thread spawn locked.
+func (f *forkExec) unlock() {
+	if f.locked {
+		f.locked = false
+		runtime.UnlockOSThread()
+	}
+}
