@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -253,11 +255,12 @@ func readProcess(pid int) (Process, error) {
 	return p, nil
 }
 
-// printable replaces control characters, so that a tenant's process name
-// cannot drive the admin's terminal.
+// printable replaces control and format characters, so that a tenant's
+// process name can neither drive the admin's terminal nor reorder what it
+// shows (bidirectional overrides).
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
 			return '?'
 		}
 		return r
