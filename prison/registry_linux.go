@@ -357,6 +357,13 @@ func (r *Running) SetHostname(name string) error {
 	if err := checkHostname(c); err != nil {
 		return &ParamError{Err: errors.New(strings.Replace(err.Error(), "--host", "host.hostname", 1))}
 	}
+	// Under the store's lock from the change to its record: of two sets at
+	// once, the one that names the hostname last also records it last.
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	done := make(chan error, 1)
 	go func() {
 		// This thread enters the jail's UTS namespace and is never
@@ -372,11 +379,6 @@ func (r *Running) SetHostname(name string) error {
 	if err := <-done; err != nil {
 		return fmt.Errorf("host.hostname: %w", err)
 	}
-	st, err := openStore()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	s, err := readState(r.Name)
 	if err != nil {
 		return err
