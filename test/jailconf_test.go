@@ -14,12 +14,12 @@ import (
 // (../shared/testdata/jailconf, whose README says where each comes from).
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("PRISON_JAILCONF_CORPUS")
+	dir := os.Getenv("JAILCONF_CORPUS")
 	if dir == "" {
 		dir = "../../shared/testdata/jailconf"
 	}
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("jail.conf corpus not found at %s (set PRISON_JAILCONF_CORPUS): %v", dir, err)
+		t.Skipf("jail.conf corpus not found at %s (set JAILCONF_CORPUS): %v", dir, err)
 	}
 	return dir
 }
