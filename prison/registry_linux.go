@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -201,6 +202,35 @@ func (r *Running) Processes() ([]Process, error) {
 	slices.SortFunc(out, func(a, b Process) int { return a.JailPID - b.JailPID })
 	return out, nil
 }
+
+// ProcessCounts returns how many processes each jail has besides its PID
+// 1, in one walk of /proc for all of them.
+func ProcessCounts(jails []*Running) map[string]int {
+	byNS := map[uint64]string{}
+	out := map[string]int{}
+	for _, j := range jails {
+		if ns, err := pidNS(j.InitPID); err == nil {
+			byNS[ns] = j.Name
+			out[j.Name] = -1 // its PID 1, counted below
+		}
+	}
+	pids, _ := allPIDs()
+	for _, pid := range pids {
+		if ns, err := pidNS(pid); err == nil {
+			if name, ok := byNS[ns]; ok {
+				out[name]++
+			}
+		}
+	}
+	for name, n := range out {
+		out[name] = max(n, 0)
+	}
+	return out
+}
+
+// HostDerived tells whether the jail's root is one made from the host,
+// which has no path of the host's to show.
+func (s *State) HostDerived() bool { return s.Root == filepath.Join(s.Dir(), "root") }
 
 // pidNS identifies the PID namespace of process pid.
 func pidNS(pid int) (uint64, error) {
