@@ -600,3 +600,27 @@ func TestRestart(t *testing.T) {
 	}
 	mustRun(t, "exec", n, "test", "-e", "/tmp/started")
 }
+
+// TestCreateBadInput: a bad parameter gets one line naming it as the user
+// gave it (ip4.addr, not --ip), exit 125, and nothing is left behind.
+func TestCreateBadInput(t *testing.T) {
+	n := jailName(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ip4.addr=10.1.1.999"}, `ip4.addr "10.1.1.999": not an IP address`},
+		{[]string{"--ip", "10.1.1.999"}, `--ip "10.1.1.999": not an IP address`},
+		{[]string{"host.hostname=bad_name"}, `host.hostname "bad_name"`},
+		{[]string{"path=/nonexistent"}, `path "/nonexistent": no such directory`},
+		{[]string{"host.hostnme=x"}, `host.hostnme: not a jail parameter`},
+		{[]string{"exec.timeout=soon"}, `exec.timeout "soon": want seconds`},
+		{[]string{"sysvmsg=new", "sysvshm=inherit"}, `sysvmsg, sysvsem, sysvshm: prison takes one setting`},
+	} {
+		assertOneLine(t, prison(t, nil, append([]string{"create", n}, c.args...)...), c.want)
+	}
+	create(t, n, "ip4.addr=10.254.60.7")
+	assertOneLine(t, prison(t, nil, "create", n), fmt.Sprintf(`name %q: a jail of that name is running`, n))
+	other := jailName(t)
+	assertOneLine(t, prison(t, nil, "create", other, "ip4.addr=10.254.60.7"), fmt.Sprintf(`ip4.addr 10.254.60.7: already held by jail %q`, n))
+}

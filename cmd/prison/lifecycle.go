@@ -481,7 +481,9 @@ the file; without, the jail is made again from the parameters it had.`,
 					if err != nil {
 						return err
 					}
-					defs = append(defs, &jailDef{spec: spec, cfg: prison.Config{Name: n}})
+					d := newDef(prison.Config{Name: n})
+					d.spec = spec
+					defs = append(defs, d)
 				}
 			}
 			for _, d := range defs {

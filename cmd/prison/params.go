@@ -40,10 +40,13 @@ type jailDef struct {
 	conf *jailconf.Jail
 	// fstabs are mount.fstab files, read at creation.
 	fstabs []string
+	// given are the parameters set as such (not as flags), which errors
+	// then name.
+	given map[string]bool
 }
 
 func newDef(base prison.Config) *jailDef {
-	return &jailDef{cfg: base, sysv: map[string]string{}, hooks: prison.Hooks{
+	return &jailDef{cfg: base, sysv: map[string]string{}, given: map[string]bool{}, hooks: prison.Hooks{
 		Commands: map[string][]string{}, Timeout: prison.DefaultStopTimeout,
 	}}
 }
@@ -104,6 +107,7 @@ func splitComma(s string) []string {
 // set lowers one parameter into the definition. The error names the
 // parameter, as jail(8) users know it.
 func (d *jailDef) set(name string, vals []string) error {
+	d.given[name] = true
 	one := func() (string, error) {
 		if len(vals) != 1 {
 			return "", fmt.Errorf("%s: want one value, got %d", name, len(vals))
@@ -318,6 +322,36 @@ func (d *jailDef) fstabLine(line string) error {
 	return nil
 }
 
+// flagParams are the jail(8) parameters behind the flags that the core's
+// errors name.
+var flagParams = map[string][]string{
+	"--name": {"name"}, "--host": {"host.hostname"}, "--root": {"path"},
+	"--ip": {"ip4.addr", "ip6.addr"}, "--net": {"vnet.interface", "interface", "vnet"},
+	"--mount": {"mount", "mount.fstab"}, "--tmpfs": {"mount", "mount.fstab"},
+	"--sysvipc": {"sysvmsg", "sysvsem", "sysvshm"},
+}
+
+// inParams names a bad value by the parameter the user gave it as, when
+// that was a jail(8) parameter rather than a flag: "ip4.addr", not "--ip".
+func (d *jailDef) inParams(err error) error {
+	var pe *prison.ParamError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	msg := pe.Error()
+	for flag, params := range flagParams {
+		if !strings.HasPrefix(msg, flag+" ") {
+			continue
+		}
+		for _, p := range params {
+			if d.given[p] {
+				return &prison.ParamError{Err: fmt.Errorf("%s%s", p, strings.TrimPrefix(msg, flag))}
+			}
+		}
+	}
+	return err
+}
+
 // finish checks what only the whole definition can tell, and fills in
 // what parameters imply for each other.
 func (d *jailDef) finish() error {
@@ -363,11 +397,11 @@ func createJail(cmd *cobra.Command, d *jailDef) error {
 		d.cfg.Persist = true
 		d.cfg.Args = nil
 		if err := d.cfg.Validate(); err != nil {
-			return err
+			return d.inParams(err)
 		}
 		var err error
 		if spec, err = d.cfg.Spec(); err != nil {
-			return err
+			return d.inParams(err)
 		}
 		if err := prison.SetHooks(spec, hooks); err != nil {
 			return err
@@ -384,7 +418,8 @@ func createJail(cmd *cobra.Command, d *jailDef) error {
 	}
 	j := &prison.Jail{Name: name, Spec: spec, Persist: true}
 	if err := j.Start(); err != nil {
-		return err
+		d.given["name"] = true // NAME, or the file's block
+		return d.inParams(err)
 	}
 	// From here on a failure takes the jail down again, as jail(8) does.
 	undo := func(err error) error {
