@@ -208,30 +208,11 @@ func childOf(t *testing.T, pid string) string {
 // powers, more than the tenant has), and the client does not believe the
 // fake daemon (it would print what the daemon sends, with its status).
 func TestEscapeInitBinary(t *testing.T) {
-	root := probeRoot(t)
-	if err := os.WriteFile(filepath.Join(root, "evil"), []byte("#!/proc/self/exe run\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(root, "run"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fake := listenFake(t, filepath.Join(root, "run", "prison.sock"))
+	root, fake := evilRoot(t)
 	before := stateOf(t, prisonBin)
 
 	n := jailName(t)
-	cmd := exec.Command(prisonBin, "run", "--name", n, "--root", root, "/evil")
-	cmd.Env = append(os.Environ(), "PRISON_SOCKET=") // inside, the default path
-	var out, errb lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	cmd, out, errb := startEvil(t, "run", "--name", n, "--root", root, "/evil")
 	var init string
 	for deadline := time.Now().Add(20 * time.Second); init == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if pids := jailInits(n); len(pids) == 1 {
@@ -282,6 +263,41 @@ func TestEscapeInitBinary(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code == 42 || strings.Contains(out.String(), "pwned") {
 		t.Errorf("prison inside the jail believed the tenant's fake daemon: exit %d, %q", code, out.String())
 	}
+}
+
+// evilRoot is a tenant's root whose /evil runs the executable it came from
+// as its interpreter ("#!/proc/self/exe run"), with a fake daemon listening
+// at /run/prison.sock in it.
+func evilRoot(t *testing.T) (string, *fakeDaemon) {
+	t.Helper()
+	root := probeRoot(t)
+	if err := os.WriteFile(filepath.Join(root, "evil"), []byte("#!/proc/self/exe run\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, listenFake(t, filepath.Join(root, "run", "prison.sock"))
+}
+
+// startEvil starts prison with args in the background, with the default
+// daemon socket (inside a jail, the tenant's); the test's cleanup kills it.
+func startEvil(t *testing.T, args ...string) (cmd *exec.Cmd, stdout, stderr *lockedBuffer) {
+	t.Helper()
+	cmd = exec.Command(prisonBin, args...)
+	cmd.Env = append(os.Environ(), "PRISON_SOCKET=")
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, stdout, stderr
 }
 
 // answerPwned answers a client as a daemon would that has run its

@@ -468,31 +468,12 @@ grep -E ' /(work|rw|scratch) ' /proc/self/mountinfo | cut -d' ' -f5,6
 // came from as the interpreter; that must be no host file root inside
 // could change, and prison there must not trust the tenant's daemon.
 func TestEscapeExecBinary(t *testing.T) {
-	root := probeRoot(t)
-	if err := os.WriteFile(filepath.Join(root, "evil"), []byte("#!/proc/self/exe run\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(root, "run"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fake := listenFake(t, filepath.Join(root, "run", "prison.sock"))
+	root, fake := evilRoot(t)
 	before := stateOf(t, prisonBin)
 	n := jailName(t)
 	create(t, n, "--root", root)
 
-	cmd := exec.Command(prisonBin, "exec", n, "/evil")
-	cmd.Env = append(os.Environ(), "PRISON_SOCKET=")
-	var out, errb lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	cmd, out, _ := startEvil(t, "exec", n, "/evil")
 	// The joined command, once it blocks on the fake daemon.
 	var pid string
 	waitFor(t, "the joined command to run /evil's interpreter", func() bool {
