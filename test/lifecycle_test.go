@@ -179,6 +179,12 @@ func TestExecStatusUserAndInput(t *testing.T) {
 	if got := mustRun(t, "exec", "-u", "nobody", n, "id", "-u"); strings.TrimSpace(got) != "65534" {
 		t.Errorf("exec -u nobody: uid %q", got)
 	}
+	// -U: the host's user of that name (jexec -U), with its host groups.
+	if got := mustRun(t, "exec", "-U", "daemon", n, "id", "-u"); strings.TrimSpace(got) != "1" {
+		t.Errorf("exec -U daemon: uid %q, want the host's daemon (1)", got)
+	}
+	assertOneLine(t, prison(t, nil, "exec", "-U", "nosuchhostuser", n, "true"), `-U "nosuchhostuser": no such user on the host`)
+	assertOneLine(t, prison(t, nil, "exec", "-u", "root", "-U", "root", n, "true"), "-u and -U: give one of them")
 	if got := mustRun(t, "exec", "-e", "GREETING=hi", "--cwd", "/tmp", n, "sh", "-c", "echo $GREETING; pwd"); got != "hi\n/tmp\n" {
 		t.Errorf("exec -e --cwd: %q", got)
 	}
