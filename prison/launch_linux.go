@@ -556,7 +556,7 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	j.teardownHost()
 	ws, waitErr := j.waitInit()
 	j.unlock()
-	j.copies.Wait()
+	j.waitCopies()
 	switch {
 	case err != nil:
 	case waitErr != nil:
@@ -570,6 +570,29 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	}
 	j.Timing.mark("teardown")
 	return st, err
+}
+
+// copiesGrace is how long Wait lets the relays drain after a command
+// that joined a running jail has exited.
+const copiesGrace = 200 * time.Millisecond
+
+// waitCopies waits for the relays of the jail's stdio to reach end of
+// file. A new jail's end kills every process that could hold its pipes; a
+// running jail lives on, and a process its command left in the background
+// (a daemon of exec.start's rc script) may hold them for good: what the
+// command wrote has arrived within the grace, and Wait returns with the
+// command's status, as jexec does.
+func (j *Jail) waitCopies() {
+	if j.joined == nil {
+		j.copies.Wait()
+		return
+	}
+	done := make(chan struct{})
+	go func() { j.copies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(copiesGrace):
+	}
 }
 
 // ErrNotRunning is returned by Signal for a jail whose init is not (or no

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -124,7 +125,7 @@ mount += "%s %s/$name/shared nullfs ro 0 0";
 	}
 	mustRun(t, "create", "-f", conf)
 	jids := map[string]int{}
-	for _, j := range listJSON(t, "-f", conf) {
+	for _, j := range ownJails(t, names, "-f", conf) {
 		jids[j.Name] = j.JID
 		if j.Status != "running" {
 			t.Errorf("%s: %s", j.Name, j.Status)
@@ -149,10 +150,23 @@ mount += "%s %s/$name/shared nullfs ro 0 0";
 	if len(lines) != 3 || lines[2] != "stopped "+names[0] {
 		t.Errorf("stop order %q: the database must stop last", lines)
 	}
-	for _, j := range listJSON(t, "-f", conf) {
+	for _, j := range ownJails(t, names, "-f", conf) {
 		if j.Status != "stopped" {
 			t.Errorf("after stop -f, %s is %s", j.Name, j.Status)
 		}
 	}
 	assertOneLine(t, prison(t, nil, "create", "-f", conf, "nosuchjail"), "nosuchjail")
+}
+
+// ownJails is prison list --json args, of the jails named only: the
+// machine may run others (an admin's, another test's).
+func ownJails(t *testing.T, names []string, args ...string) []listed {
+	t.Helper()
+	var out []listed
+	for _, j := range listJSON(t, args...) {
+		if slices.Contains(names, j.Name) {
+			out = append(out, j)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -610,4 +611,36 @@ func TestCreateBadInput(t *testing.T) {
 	assertOneLine(t, prison(t, nil, "create", n), fmt.Sprintf(`name %q: a jail of that name is running`, n))
 	other := jailName(t)
 	assertOneLine(t, prison(t, nil, "create", other, "ip4.addr=10.254.60.7"), fmt.Sprintf(`ip4.addr 10.254.60.7: already held by jail %q`, n))
+}
+
+// TestExecLeavesBackgroundRunning: a command that leaves a process in the
+// background (an rc script starting a daemon) returns its status, with
+// its output, though that process holds its stdout on: prison exec, and
+// the daemon's client, stop relaying once the command is done and its
+// output drained, as jexec returns with its shell.
+func TestExecLeavesBackgroundRunning(t *testing.T) {
+	n := jailName(t)
+	create(t, n, "--root", probeRoot(t))
+	out, err := os.OpenFile(filepath.Join(t.TempDir(), "out"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prisonBin, "exec", n, "sh", "-c", "echo before; sleep 1000 & echo after; exit 3")
+	cmd.Stdout = out // a file: relayed, never the jail's
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("prison exec did not return while its background process held stdout")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit %d (%v), want the command's 3", code, err)
+	}
+	if b, _ := os.ReadFile(out.Name()); string(b) != "before\nafter\n" {
+		t.Errorf("output %q", b)
+	}
+	if j, _ := findListed(t, n); j.Processes != 1 {
+		t.Errorf("the background process is gone: %d processes", j.Processes)
+	}
 }

@@ -345,6 +345,18 @@ static void relay_step(struct relay *r, short srcev, short dstev)
 		relay_close(r);
 }
 
+// RELAY_GRACE_MS is how long the relays drain once the command is done
+// while a process of the jail still holds them (prison/launch_linux.go's
+// copiesGrace).
+#define RELAY_GRACE_MS 200
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 // spawn clones the init with the daemon's flags; the child executes exe
 // as the jail's init and never returns. alive is a pipe whose write end
 // only this process holds.
@@ -455,19 +467,35 @@ void nsinit_client(int argc, char **argv, char **envp)
 	char *fin = NULL;
 	ssize_t finlen = 0;
 	int status = 0, reaped = pid <= 0, gone = 0;
+	long long deadline = 0;
 	for (;;) {
-		int relaying = 0;
-		for (int i = 1; i < 3; i++)
+		int relaying = 0, open_src = 0;
+		for (int i = 1; i < 3; i++) {
 			relaying |= r[i] && r[i]->dst >= 0;
+			open_src |= r[i] && r[i]->dst >= 0 && !r[i]->eof;
+		}
 		if (reaped && gone && !relaying)
 			break;
+		// A jail that lives on (prison exec) may keep a process the
+		// command left in the background, holding the pipes for good:
+		// once the command is done, what it wrote has arrived within
+		// RELAY_GRACE_MS. A relay whose source ended drains in full.
+		int timeout = -1;
+		if (reaped && gone && open_src) {
+			if (!deadline)
+				deadline = now_ms() + RELAY_GRACE_MS;
+			long long left = deadline - now_ms();
+			if (left <= 0)
+				break;
+			timeout = (int)left;
+		}
 		if (reaped && r[0] && r[0]->dst >= 0)
 			relay_close(r[0]); // nobody is left to read the jail's stdin
 		struct pollfd p[8] = {{.fd = gone ? -1 : s, .events = POLLIN},
 				      {.fd = reaped ? -1 : sfd, .events = POLLIN}};
 		for (int i = 0; i < 3; i++)
 			relay_poll(r[i], &p[2 + 2 * i], &p[3 + 2 * i]);
-		if (poll(p, 8, -1) < 0)
+		if (poll(p, 8, timeout) < 0)
 			continue;
 		for (int i = 0; i < 3; i++)
 			if (r[i] && (p[2 + 2 * i].revents || p[3 + 2 * i].revents))
