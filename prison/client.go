@@ -344,8 +344,12 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	if err != nil {
 		return err
 	}
+	var how uint32
+	if j.joined != nil {
+		how = nsinit.CloneJoin
+	}
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
-	m = binary.NativeEndian.AppendUint32(m, 0)
+	m = binary.NativeEndian.AppendUint32(m, how)
 	m = binary.NativeEndian.AppendUint64(m, uint64(flags))
 	m = append(append(m, name...), 0)
 	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(sync, lock, int(exe.Fd())), nil); err != nil {

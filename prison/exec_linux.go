@@ -67,14 +67,9 @@ func (r *Running) Command(o ExecOptions) (*Jail, error) {
 	if o.Term != "" {
 		env = append(env, "TERM="+o.Term)
 	}
+	// The capabilities are the jail's bounding set, which the init holds
+	// for root and a change of uid drops (processPlan): nothing to adjust.
 	p.Env = mergeEnv(mergeEnv(prof.Process.Env, env), o.Env)
-	if c := prof.Process.Capabilities; c != nil {
-		caps := *c
-		if u.UID != 0 {
-			caps.Effective, caps.Permitted = nil, nil
-		}
-		p.Capabilities = &caps
-	}
 	// The jail's own spec is not read (a third of a millisecond to
 	// decode): the profile holds what the command needs.
 	spec := &specs.Spec{Process: &p, Linux: &specs.Linux{}}

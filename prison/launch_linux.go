@@ -351,7 +351,7 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 	}
 	var dns []string
 	if d := s.Annotations[AnnotationDNS]; d != "" {
-		dns = splitList(d)
+		dns = SplitList(d)
 	}
 	return []rootfs.WriteFile{
 		{Path: "etc/hostname", Mode: 0o644, Data: []byte(s.Hostname + "\n")},
@@ -572,9 +572,9 @@ func (j *Jail) Wait() (ExitStatus, error) {
 	return st, err
 }
 
-// copiesGrace is how long Wait lets the relays drain after a command
-// that joined a running jail has exited.
-const copiesGrace = 200 * time.Millisecond
+// RelayGrace is how long the relays of a command that joined a running
+// jail drain after it has exited (the daemon's client's RELAY_GRACE_MS).
+const RelayGrace = 200 * time.Millisecond
 
 // waitCopies waits for the relays of the jail's stdio to reach end of
 // file. A new jail's end kills every process that could hold its pipes; a
@@ -591,7 +591,7 @@ func (j *Jail) waitCopies() {
 	go func() { j.copies.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(copiesGrace):
+	case <-time.After(RelayGrace):
 	}
 }
 

@@ -209,7 +209,9 @@ func netNSHere() (int, error) {
 // sweepNetwork removes host network entries of jails that are gone.
 func sweepNetwork([]*State) error { return netns.Sweep() }
 
-func splitList(s string) []string {
+// SplitList reads a comma-separated list (jail(8)'s lists: ip4.addr,
+// depend; --dns), blanks dropped.
+func SplitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {

@@ -128,14 +128,15 @@ func (r *Running) Kill(sig syscall.Signal) error {
 	// SI_QUEUE with the broadcast value (nsinit.h); the layout is the
 	// kernel's siginfo for a queued signal: signo, errno, code, then pid,
 	// uid and the value at 16, 20 and 24.
-	var info [128]byte
-	put32 := func(off int, v int32) { binary.NativeEndian.PutUint32(info[off:], uint32(v)) }
+	var info unix.Siginfo
+	b := (*[unsafe.Sizeof(info)]byte)(unsafe.Pointer(&info))[:]
+	put32 := func(off int, v int32) { binary.NativeEndian.PutUint32(b[off:], uint32(v)) }
 	put32(0, int32(sig))
 	put32(8, -1) // SI_QUEUE
 	put32(16, int32(os.Getpid()))
 	put32(20, int32(os.Getuid()))
 	put32(24, nsinit.Broadcast)
-	err := unix.PidfdSendSignal(r.pidfd, sig, (*unix.Siginfo)(unsafe.Pointer(&info[0])), 0)
+	err := unix.PidfdSendSignal(r.pidfd, sig, &info, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return &NoJailError{Name: r.Name}
 	}

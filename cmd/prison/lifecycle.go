@@ -174,7 +174,7 @@ func execIn(sv *served, name string, args []string, o prison.ExecOptions, tty, n
 	if err != nil {
 		return 0, err
 	}
-	return attach(j, o.Terminal)
+	return attach(j, o.Terminal, true)
 }
 
 func newListCmd() *cobra.Command {
@@ -424,7 +424,7 @@ the reverse of their dependency order.`,
 			return errors.Join(errs...)
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "timeout", "t", 10, "seconds for the processes to exit after SIGTERM (exec.timeout)")
+	cmd.Flags().IntVarP(&timeout, "timeout", "t", int(prison.DefaultStopTimeout/time.Second), "seconds for the processes to exit after SIGTERM (exec.timeout)")
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfFile, "stop the jails of this jail.conf")
 	return cmd
 }

@@ -75,7 +75,7 @@ func (d *jailDef) setArg(name string, vals []string) error {
 			}
 		}
 	} else if len(vals) == 1 && strings.Contains(vals[0], ",") && listParam(name) {
-		vals = splitComma(vals[0])
+		vals = prison.SplitList(vals[0])
 	}
 	if err := d.set(name, vals); err != nil {
 		return &prison.ParamError{Err: err}
@@ -92,16 +92,6 @@ func listParam(name string) bool {
 		return true
 	}
 	return false
-}
-
-func splitComma(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // set lowers one parameter into the definition. The error names the

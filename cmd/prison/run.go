@@ -172,13 +172,13 @@ func runJail(c *prison.Config, t *prison.Timing) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return attach(j, tty)
+	return attach(j, tty, false)
 }
 
 // attach starts j with the caller's terminal or stdio, passes on the
 // caller's signals, and returns the command's exit status: prison run and
-// prison exec alike.
-func attach(j *prison.Jail, tty bool) (int, error) {
+// prison exec alike. lingers says the jail outlives the command (exec).
+func attach(j *prison.Jail, tty, lingers bool) (int, error) {
 	if tty {
 		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
 			j.Rows, j.Cols = ws.Row, ws.Col
@@ -232,12 +232,16 @@ func attach(j *prison.Jail, tty bool) (int, error) {
 	}
 	st, err := j.Wait()
 	if copied != nil {
-		// In a jail that lives on (prison exec), a process the command
-		// left in the background may hold the terminal for good: what
-		// the command wrote has arrived by now.
+		var grace <-chan time.Time
+		if lingers {
+			// A process the command left in the background may hold
+			// the terminal for good: what the command wrote has
+			// arrived by now. A new jail's end closes the terminal.
+			grace = time.After(prison.RelayGrace)
+		}
 		select {
 		case <-copied:
-		case <-time.After(200 * time.Millisecond):
+		case <-grace:
 		}
 		j.Console.Close()
 	}

@@ -347,7 +347,7 @@ static void relay_step(struct relay *r, short srcev, short dstev)
 
 // RELAY_GRACE_MS is how long the relays drain once the command is done
 // while a process of the jail still holds them (prison/launch_linux.go's
-// copiesGrace).
+// RelayGrace).
 #define RELAY_GRACE_MS 200
 
 static long long now_ms(void)
@@ -424,6 +424,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	}
 	uint64_t flags;
 	memcpy(&flags, m + 8, 8);
+	int join = (rd32(m + 4) & NSINIT_CLONE_JOIN) != 0;
 	const char *name = m + 16;
 	// fds[1], the state lock, stays open until exit, here and in the init.
 	int syncfd = fds[0], exe = fds[2];
@@ -479,9 +480,11 @@ void nsinit_client(int argc, char **argv, char **envp)
 		// A jail that lives on (prison exec) may keep a process the
 		// command left in the background, holding the pipes for good:
 		// once the command is done, what it wrote has arrived within
-		// RELAY_GRACE_MS. A relay whose source ended drains in full.
+		// RELAY_GRACE_MS. A relay whose source ended drains in full. A
+		// new jail's end ends every writer: its relays drain in full,
+		// however slow the caller's side.
 		int timeout = -1;
-		if (reaped && gone && open_src) {
+		if (join && reaped && gone && open_src) {
 			if (!deadline)
 				deadline = now_ms() + RELAY_GRACE_MS;
 			long long left = deadline - now_ms();

@@ -71,6 +71,7 @@ const (
 	ClientRun      = C.NSINIT_CLIENT_RUN
 	DaemonFallback = C.NSINIT_DAEMON_FALLBACK
 	DaemonClone    = C.NSINIT_DAEMON_CLONE
+	CloneJoin      = C.NSINIT_CLONE_JOIN
 	ClientSpawned  = C.NSINIT_CLIENT_SPAWNED
 	ClientReaped   = C.NSINIT_CLIENT_REAPED
 	DaemonDone     = C.NSINIT_DAEMON_DONE

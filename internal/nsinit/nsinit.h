@@ -87,10 +87,15 @@ enum {
 	NSINIT_CLIENT_RUN = 1,
 	// D -> C: u32 type: launch the jail in the client process instead.
 	NSINIT_DAEMON_FALLBACK = 2,
-	// D -> C: u32 type, u32 pad, u64 clone flags, the jail's name\0; fds:
+	// D -> C: u32 type, u32 NSINIT_CLONE_*, u64 clone flags, the jail's name\0; fds:
 	// the init's sync socket, the jail's state lock (held by the client for
-	// the jail's life), the sealed prison binary to execute as the init.
+	// the jail's life; for a join, the jail's pidfd), the sealed prison
+	// binary to execute as the init.
 	NSINIT_DAEMON_CLONE = 3,
+	// CLONE's second word: the init joins a running jail (prison exec),
+	// which outlives the command, and processes it leaves may hold the
+	// client's relays.
+	NSINIT_CLONE_JOIN = 1,
 	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
 	NSINIT_CLIENT_SPAWNED = 4,
 	// C -> D: u32 type, i32 the init's wait status.
