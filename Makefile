@@ -8,6 +8,9 @@ ifneq ($(findstring /,$(GO)),)
 export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 endif
 BIN     := bin/prison
+# prison image pull and import run it: go-containerregistry stays out of
+# prison's own start (cmd/prison-fetch says why).
+FETCH   := bin/prison-fetch
 # What prison version prints; a build from outside git says "devel".
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
@@ -27,7 +30,7 @@ GOLANGCI_LINT := bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 # What -race checks: the packages whose tests run their own code. The
 # jail suite (./test) runs the separately built binary, so -race there
 # checks the suite's code only; its daemon pass runs with it.
-RACE_PKGS := ./prison/... ./netns ./seccomp ./rootfs ./internal/... ./bench ./cmd/...
+RACE_PKGS := ./prison/... ./netns ./seccomp ./rootfs ./image ./internal/... ./bench ./cmd/...
 # Where make install puts things: PREFIX for the files, DESTDIR in front of
 # every path for a package's staging tree. The unit goes where an admin's
 # units go, whatever PREFIX, and runs the prison of this PREFIX.
@@ -67,7 +70,7 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-build: $(BIN)
+build: $(BIN) $(FETCH)
 
 # Rewritten when git describe's answer changes (a commit, a tag), so that
 # the binary is rebuilt to say so, and only then.
@@ -77,6 +80,9 @@ build/version: FORCE
 
 $(BIN): $(SOURCES) go.mod go.sum build/version
 	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/prison
+
+$(FETCH): $(SOURCES) go.mod go.sum
+	$(GO) build -tags netgo,osusergo -o $(FETCH) ./cmd/prison-fetch
 
 # Written by the test that checks them (cmd/prison/docs_test.go says why
 # there), from the command tree the help and the completion come from.
@@ -95,6 +101,7 @@ build/completion/prison.bash: $(BIN)
 
 install: build man completion
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/prison
+	install -D -m 0755 $(FETCH) $(DESTDIR)$(BINDIR)/prison-fetch
 	install -d $(DESTDIR)$(MANDIR)
 	install -m 0644 build/man/*.1 $(DESTDIR)$(MANDIR)/
 	install -D -m 0644 build/completion/prison.bash $(DESTDIR)$(BASHCOMPDIR)/prison
@@ -105,7 +112,7 @@ install: build man completion
 	chmod 0644 $(DESTDIR)$(UNITDIR)/prison-daemon.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/prison $(DESTDIR)$(MANDIR)/prison.1 $(DESTDIR)$(MANDIR)/prison-*.1
+	rm -f $(DESTDIR)$(BINDIR)/prison $(DESTDIR)$(BINDIR)/prison-fetch $(DESTDIR)$(MANDIR)/prison.1 $(DESTDIR)$(MANDIR)/prison-*.1
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/prison $(DESTDIR)$(ZSHCOMPDIR)/_prison $(DESTDIR)$(FISHCOMPDIR)/prison.fish
 	rm -f $(DESTDIR)$(UNITDIR)/prison-daemon.service
 

@@ -55,6 +55,8 @@ func testMain(m *testing.M) int {
 		exec.Command("go", "build", "-tags", "netgo,osusergo",
 			"-ldflags", "-linkmode external -extldflags -static", "-o", prisonBin, "../cmd/prison"),
 		exec.Command("go", "build", "-o", probeBin, "./jailprobe"),
+		// Beside prison, where prison image pull and import look for it.
+		exec.Command("go", "build", "-tags", "netgo,osusergo", "-o", filepath.Join(dir, "prison-fetch"), "../cmd/prison-fetch"),
 		exec.Command("bash", "../scripts/busybox-root.sh", busyboxDir),
 	}
 	steps[1].Env = append(os.Environ(), "CGO_ENABLED=0")

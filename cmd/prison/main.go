@@ -107,6 +107,7 @@ prison run and prison exec exit with the status of the command they run
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newSpecCmd(), newSeccompCmd(), newDaemonCmd(), newVersionCmd())
 	root.AddCommand(lifecycleCmds()...)
+	root.AddCommand(imageCmd(), rootfsCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &prison.ParamError{Err: err} })
 	for _, c := range root.Commands() {
 		if e, ok := examples[c.Name()]; ok && c.Example == "" {

@@ -1,0 +1,52 @@
+package rootfs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// CheckPrivate refuses a directory that users other than root (and the
+// caller) can reach, for a jail's root to go in. The jail's root owns every
+// file of its root: it can make a setuid-root copy of a shell there, and
+// whoever reaches the directory on the host runs it as the host's root.
+// FreeBSD keeps jail roots under a directory only root can enter for this
+// reason; so does prison.
+//
+// dir is private when some directory on its real path (symlinks resolved)
+// stops every other user: it is root's (or the caller's), and neither
+// others nor a group other than root's may search it. It is the rule that
+// prison run --root applies (prison/config.go, checkPrivate).
+func CheckPrivate(dir string) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	for d := real; ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			return &os.PathError{Op: "stat", Path: d, Err: err}
+		}
+		if trustedUID(st.Uid) && st.Mode&0o001 == 0 && (st.Gid == 0 || st.Mode&0o010 == 0) {
+			return nil
+		}
+		if d == "/" {
+			break
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(real, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: real, Err: err}
+	}
+	how := "chmod 0700 " + real
+	if !trustedUID(st.Uid) {
+		how = "use a directory of root's that only root may enter (mode 0700)"
+	}
+	return fmt.Errorf("other users can reach it through %s (%s, uid %d, gid %d), "+
+		"and would run as root any setuid program that the jail's root plants there; %s",
+		real, os.FileMode(st.Mode&0o777).String(), st.Uid, st.Gid, how)
+}
+
+func trustedUID(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
