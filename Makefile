@@ -30,7 +30,7 @@ GOLANGCI_LINT := bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 # What -race checks: the packages whose tests run their own code. The
 # jail suite (./test) runs the separately built binary, so -race there
 # checks the suite's code only; its daemon pass runs with it.
-RACE_PKGS := ./prison/... ./netns ./seccomp ./rootfs ./image ./internal/... ./bench ./cmd/...
+RACE_PKGS := ./prison/... ./netns ./seccomp ./rootfs ./cgroup ./image ./internal/... ./bench ./cmd/...
 # Where make install puts things: PREFIX for the files, DESTDIR in front of
 # every path for a package's staging tree. The unit goes where an admin's
 # units go, whatever PREFIX, and runs the prison of this PREFIX.

@@ -37,6 +37,26 @@ type Config struct {
 	user       *User    // User, as Validate resolved it
 	Seccomp    bool     // install the seccomp policy (only benchmarks turn it off)
 
+	// The jail's own layer (issue 11; image.go, layer_linux.go).
+	Image         string     // image: a base directory, or an image of the store; the root is an overlay on it
+	Ephemeral     bool       // ephemeral: the image's writable layer lives in memory and goes with the jail
+	Disk          string     // disk: SIZE that the jail can write (its layer's, or its host-derived root's)
+	image         *imageRoot // Image, as Validate resolved it
+	disk          int64      // Disk in bytes, or a kept layer's disk size
+	generatedName bool       // Validate made the name up: a layer under it could never be found again
+
+	// Limits, with rctl's meanings (limits.go): each "" when not set.
+	Memory    string   // memoryuse: SIZE, e.g. 512M
+	Swap      string   // swapuse: SIZE of swap on top of Memory
+	Pids      string   // maxproc: N, or unlimited; DefaultPids when ""
+	CPUs      string   // pcpu, in cores: 0.5 is half of one
+	CPUWeight string   // 1-10000, cgroup v2's weight (100 the default)
+	IOWeight  string   // 10-1000, the OCI spec's blockIO weight
+	IOMax     []string // DEV:rbps=N,wbps=N,riops=N,wiops=N
+	NoFile    string   // openfiles: RLIMIT_NOFILE
+	Cgroup    string   // the jail's cgroup path; /prison/NAME when ""
+	CgroupV2  string   // a cgroup2 mountpoint to use on a v1 host (tests)
+
 	Net     string   // network mode: "", none, host, veth, macvlan:IFACE
 	IPs     []string // ip4.addr and ip6.addr, as ADDR or ADDR/PREFIX
 	Gateway string   // default gateway for macvlan
@@ -58,12 +78,15 @@ var checks = []check{
 	checkName,
 	checkHostname,
 	checkRoot,
+	checkImage, // image.go; before checkArgs, checkEnv, checkCwd and checkUser: an image gives them defaults
+	checkDisk,
 	checkArgs,
 	checkEnv,
 	checkCwd,
 	checkUser,
 	checkSysVIPC,
 	checkMounts,
+	checkLimits,
 }
 
 // Validate reports the first problem with c: the error names the parameter
@@ -72,6 +95,7 @@ var checks = []check{
 func (c *Config) Validate() error {
 	if c.Name == "" {
 		c.Name = generateName()
+		c.generatedName = true
 	}
 	if c.Hostname == "" {
 		c.Hostname = c.Name
@@ -262,7 +286,12 @@ func checkSysVIPC(c *Config) error {
 
 // rootForLookup is where the jail's /etc/passwd lives: the --root, or ""
 // for the host-derived root, whose passwd prison writes itself.
-func (c *Config) rootForLookup() string { return c.Root }
+func (c *Config) rootForLookup() string {
+	if c.image != nil {
+		return c.imageLookupRoot() // image.go
+	}
+	return c.Root
+}
 
 // BindMount is one --mount: a host directory or file bound into the jail,
 // never with its setuid bits or device nodes working.

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"prison/cgroup"
 	"prison/internal/nsinit"
 	"prison/rootfs"
 	"prison/seccomp"
@@ -123,6 +124,14 @@ func (j *Jail) startJoined() (err error) {
 		return err
 	}
 	plan.Join = j.joinNS
+	// The command, which the joining init forks after GO, runs in the
+	// jail's cgroup: the init goes there first (enterCgroup).
+	if where := j.joined.Cgroup; where != nil {
+		if j.cgroup, err = cgroup.Load(*where); err != nil {
+			return err
+		}
+		plan.JoinCgroup = true
+	}
 	if j.Spec.Process.Terminal {
 		// The jail's own devpts, which root inside can neither unmount
 		// nor replace, found from the jail's root.
@@ -136,6 +145,11 @@ func (j *Jail) startJoined() (err error) {
 	}()
 	if err := j.startInit(plan); err != nil {
 		return err
+	}
+	if j.cgroup != nil {
+		if err := j.enterCgroup(); err != nil {
+			return err
+		}
 	}
 	_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
 	if err := j.awaitInit(); err != nil {

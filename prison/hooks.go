@@ -94,6 +94,8 @@ func (r *Running) Params() (map[string]string, error) {
 	if s.Annotations[AnnotationRoot] != "host" {
 		p["path"] = s.Root.Path
 	}
+	layerParams(s, p) // image, ephemeral, disk (image.go)
+	limitParams(s, p) // memoryuse, maxproc… (limits.go)
 	v4, v6 := AddrFamilies(r.Addrs)
 	if len(v4) > 0 {
 		p["ip4.addr"] = strings.Join(v4, ",")

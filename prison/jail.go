@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"prison/cgroup"
 	"prison/internal/nsinit"
 	"prison/netns"
 	"prison/seccomp"
@@ -68,9 +69,15 @@ type Jail struct {
 	sock     *os.File     // launcher's end of the sync socket
 	initPlan *nsinit.Plan // what the init was sent
 	initPID  int
+	layer    *layerHold // the kept layer, while Start prepares it (layer_linux.go)
 	net      *netns.Attachment
-	stopHost func()
-	once     sync.Once
+	cgroup   *cgroup.Group // the jail's, once made or found
+	// cgroupMade reports the making of cgroup, which runs beside the
+	// init's start (awaitCgroup).
+	cgroupMade chan error
+	cgroupErr  error
+	stopHost   func()
+	once       sync.Once
 }
 
 // Timing holds the duration of each phase of a jail's life, in order.

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"prison/cgroup"
 	"prison/internal/nsinit"
 	"prison/netns"
 	"prison/rootfs"
@@ -88,15 +89,36 @@ func (j *Jail) Start() (err error) {
 	if err := netPlan.checkHost(); err != nil {
 		return err
 	}
-	if err := j.claim(netPlan); err != nil {
+	where, err := cgroupOf(j.Spec)
+	if err != nil {
+		return &ParamError{Err: err}
+	}
+	if err := j.claim(netPlan, where); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
+			_ = j.awaitCgroup() // not removed under the goroutine's feet
 			j.teardown()
 		}
 	}()
 	j.Timing.mark("claim")
+	// The jail's kept layer (--image), now that the name is the jail's
+	// (layer_linux.go).
+	if err := j.prepareLayer(plan); err != nil {
+		return err
+	}
+	defer func() { j.layerDone(err) }()
+	// Made while the init is cloned and mounts its root; it joins before
+	// it runs anything of the jail's (enterCgroup).
+	j.cgroupMade = make(chan error, 1)
+	go func() {
+		g, err := newCgroup(where, j.Spec.Linux.Resources)
+		j.cgroup = g
+		j.cgroupMade <- err
+	}()
+	plan.JoinCgroup = true
+	plan.CgroupNS = cloneFlags(j.Spec)&unix.CLONE_NEWCGROUP != 0
 
 	// Connected to the host while the init is cloned, exec'd and mounts
 	// its root: the address was claimed just now.
@@ -133,18 +155,20 @@ func (j *Jail) Start() (err error) {
 		// A failed send means the init is gone: its report says why.
 		_ = unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(n.fd), nil, 0)
 	}
+	cerr := j.enterCgroup()
+	j.Timing.mark("cgroup")
 	nerr := <-attached // the attaching goroutine uses n.fd until then
 	n.close()
-	if nerr == nil {
+	if nerr == nil && cerr == nil {
 		_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
 	}
 	if err := j.awaitInit(); err != nil {
 		return err
 	}
-	if nerr != nil {
-		// The init, waiting for the namespace or for GO, is killed by the
-		// teardown rather than waited for.
-		return nerr
+	if err := errors.Join(cerr, nerr); err != nil {
+		// The init, waiting for the namespace, its cgroup or GO, is
+		// killed by the teardown rather than waited for.
+		return err
 	}
 	if err := j.awaitStarted(plan); err != nil {
 		return err
@@ -334,6 +358,7 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		JoinNet:       hasNetNamespace(s),
 		Readonly:      s.Root.Readonly,
 	}
+	l.Overlay, l.Size = overlayOf(s) // --image, --disk (image.go)
 	if l.HostDerived {
 		l.Files = etcFiles(s)
 	}
@@ -363,8 +388,9 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 	}
 }
 
-func (j *Jail) claim(np *netPlan) error {
+func (j *Jail) claim(np *netPlan, cg cgroup.Where) error {
 	j.state = &State{
+		Cgroup:   &cg,
 		Name:     j.Name,
 		Hostname: j.Spec.Hostname,
 		Root:     j.Spec.Root.Path,
@@ -441,6 +467,9 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	// does not keep the jail alive.
 	var hold int
 	flags := cloneFlags(j.Spec)
+	if plan.CgroupNS {
+		flags &^= unix.CLONE_NEWCGROUP // made by the init, in its cgroup
+	}
 	if j.joined != nil {
 		// The jail to enter, as a pidfd that names its PID 1 for good.
 		if err := unix.Sendmsg(j.syncFD(), nsinit.JoinMessage(), unix.UnixRights(j.joined.pidfd), nil, 0); err != nil {

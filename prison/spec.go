@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +23,12 @@ const (
 	AnnotationUplink  = "prison.uplink"  // routed jail's way out
 	AnnotationDNS     = "prison.dns"     // comma-separated nameservers
 	AnnotationSeccomp = "prison.seccomp" // "off": no filter (benchmarks only)
+
+	// The jail's own layer (--image, --ephemeral, --disk; image.go).
+	AnnotationImage    = "prison.image"     // the overlay root's read-only layers, as overlay's lowerdir= (top first, ':'-separated)
+	AnnotationImageRef = "prison.image.ref" // the store's image they are, as REF@DIGEST
+	AnnotationLayer    = "prison.layer"     // the writable layer: LayerDir/NAME (kept), or "tmpfs" (ephemeral)
+	AnnotationDisk     = "prison.disk"      // bytes the jail can write: its layer's disk or tmpfs, or its host-derived root's tmpfs
 )
 
 // MaxPtys is how many terminals one jail may hold at once.
@@ -132,13 +137,19 @@ func (c *Config) Spec() (*specs.Spec, error) {
 	if err := c.specNetwork(s); err != nil {
 		return nil, &ParamError{Err: err}
 	}
+	if err := c.specLimits(s); err != nil {
+		return nil, &ParamError{Err: err}
+	}
 
-	if c.Root == "" {
+	if c.Root == "" && c.Image == "" {
 		s.Root = &specs.Root{Path: filepath.Join(StateDir, c.Name, "root")}
 		s.Annotations[AnnotationRoot] = "host"
 		s.Mounts = rootfs.HostMounts()
 	} else {
 		s.Root = &specs.Root{Path: c.Root}
+	}
+	if err := c.specLayer(s); err != nil { // --image, --disk (image.go)
+		return nil, &ParamError{Err: err}
 	}
 	s.Mounts = append(s.Mounts, standardMounts(sysv != "inherit")...)
 	s.Root.Readonly = c.ReadOnly
@@ -160,10 +171,10 @@ func (c *Config) Spec() (*specs.Spec, error) {
 		if err != nil {
 			return nil, &ParamError{Err: err}
 		}
-		opts := []string{"nosuid", "nodev", "mode=1777"}
-		if size != "" {
-			opts = append(opts, "size="+size)
+		if size == "" {
+			size = DefaultTmpfsSize
 		}
+		opts := []string{"nosuid", "nodev", "mode=1777", "size=" + size}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: opts})
 	}
 	return s, nil
@@ -287,8 +298,9 @@ func unsupported(s *specs.Spec) error {
 	}{
 		{s.Hooks != nil, "hooks"},
 		{len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings"},
-		{l.Resources != nil && !reflect.ValueOf(*l.Resources).IsZero(), "linux.resources"},
-		{l.CgroupsPath != "", "linux.cgroupsPath"},
+		{l.Resources != nil && len(l.Resources.Unified) > 0, "linux.resources.unified"},
+		{l.Resources != nil && l.Resources.Network != nil, "linux.resources.network"},
+		{l.Resources != nil && len(l.Resources.Rdma) > 0, "linux.resources.rdma"},
 		{l.RootfsPropagation != "", "linux.rootfsPropagation"},
 		{l.MountLabel != "", "linux.mountLabel"},
 		{l.IntelRdt != nil, "linux.intelRdt"},

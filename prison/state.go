@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"prison/cgroup"
 )
 
 // StateDir holds one directory per jail: its state.json and, for a
@@ -48,6 +50,9 @@ type State struct {
 	InitStart uint64 `json:"initStart,omitempty"`
 	// Persist: the jail has a life of its own (prison create).
 	Persist bool `json:"persist,omitempty"`
+	// Cgroup is where the jail's cgroup is: known from the claim on, so
+	// that whoever removes the state removes the cgroup too.
+	Cgroup *cgroup.Where `json:"cgroup,omitempty"`
 
 	lock *os.File  // the launcher's hold on Dir, for the jail's life
 	id   [2]uint64 // Dir's device and inode, which a claim of the name anew changes
@@ -141,6 +146,10 @@ func readState(name string) (*State, error) {
 // lets go of the directory.
 func (s *State) remove() error {
 	s.releaseAddrs()
+	var cerr error
+	if s.Cgroup != nil {
+		cerr = cgroup.Remove(*s.Cgroup, cgroupGrace)
+	}
 	err := removeStateDir(s.Dir())
 	if s.lock != nil {
 		s.lock.Close()
@@ -149,7 +158,7 @@ func (s *State) remove() error {
 	if err != nil {
 		return fmt.Errorf("state: remove %s: %w", s.Dir(), err)
 	}
-	return nil
+	return cerr
 }
 
 // handOver lets go of the launcher's hold once the daemon's client holds

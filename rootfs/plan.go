@@ -162,6 +162,13 @@ type Layout struct {
 	// Readonly mounts the root read-only once it is assembled; the mounts
 	// on it keep their own modes.
 	Readonly bool
+
+	// The jail's own layer (--image, --disk; overlay.go).
+	// Overlay, when set, makes the root an overlay of read-only layers
+	// and a writable layer of the jail's own.
+	Overlay *Overlay
+	// Size bounds a host-derived root's tmpfs, in bytes; 0 is DefaultSize.
+	Size int64
 }
 
 // Plan turns a layout into the ops the init executes. It only reads the
@@ -177,8 +184,14 @@ func Plan(l Layout) ([]Op, error) {
 	if l.HostDerived {
 		ops = append(ops, Mount{
 			Source: "tmpfs", Target: l.Path, FSType: "tmpfs",
-			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755",
+			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755,size=" + sizeOf(l.Size),
 		})
+	} else if l.Overlay != nil {
+		oops, err := planOverlay(l.Path, l.Overlay)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, oops...)
 	} else {
 		// pivot_root needs a mount point; a bind onto itself makes one.
 		ops = append(ops, Mount{Source: l.Path, Target: l.Path, Flags: unix.MS_BIND | unix.MS_REC})
@@ -233,6 +246,9 @@ func Plan(l Layout) ([]Op, error) {
 		f := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
 		if l.HostDerived {
 			f |= unix.MS_NOSUID | unix.MS_NODEV
+		}
+		if l.Overlay != nil {
+			f |= unix.MS_NODEV // planOverlay's MOUNT_ATTR_NODEV
 		}
 		ops = append(ops, Mount{Target: l.Path, Flags: f})
 	}

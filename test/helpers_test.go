@@ -105,6 +105,10 @@ func assertNoLeftovers(t testing.TB, name string) {
 			t.Errorf("leftover: address %s still claimed", l.Name())
 		}
 	}
+	// The jail's cgroup, on whichever hierarchy (v1 or the v2 tree).
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*/prison/" + name); len(left) > 0 {
+		t.Errorf("leftover: cgroup %v", left)
+	}
 	if pids := jailInits(name); len(pids) > 0 {
 		t.Errorf("leftover: jail init process %v still running", pids)
 	}

@@ -76,10 +76,18 @@ func TestConfigCorpus(t *testing.T) {
 }
 
 // TestHostingSetup: the README's small hosting setup, three jails from one
-// jail.conf with a wildcard, variables, a dependency and hooks.
+// jail.conf with a wildcard, variables, a dependency and hooks, on one
+// shared base with a layer, a disk and limits each.
 func TestHostingSetup(t *testing.T) {
-	base := filepath.Join(t.TempDir(), "jails")
-	if err := os.Mkdir(base, 0o700); err != nil {
+	dir := filepath.Join(t.TempDir(), "srv")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "base")
+	if err := os.Rename(probeRoot(t), base); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "etc", "rc"), []byte("echo up > /tmp/rc.ran\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	shared := t.TempDir()
@@ -88,34 +96,32 @@ func TestHostingSetup(t *testing.T) {
 	}
 	names := []string{jailName(t), jailName(t), jailName(t)} // db, web1, web2
 	for _, n := range names {
-		root := filepath.Join(base, n)
-		if err := os.Rename(probeRoot(t), root); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, "etc", "rc"), []byte("echo up > /tmp/rc.ran\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { prison(t, nil, "delete", "-t", "0", n) })
+		// The layers outlive delete: --purge removes them too.
+		t.Cleanup(func() { prison(t, nil, "delete", "--purge", "-t", "0", n) })
 	}
 	trace := filepath.Join(t.TempDir(), "trace")
 	conf := filepath.Join(t.TempDir(), "prison.conf")
 	text := fmt.Sprintf(`# a hosting provider's jails
-path = "%s/$name";
+image = "%s";
+disk = 16M;
+memoryuse = 128M;
+maxproc = 256;
+pcpu = 100;
 host.hostname = "$name.example.net";
 exec.start = "/bin/sh /etc/rc";
 exec.poststop += "echo stopped $name >> %s";
 exec.timeout = 5;
 securelevel = 3;   // no meaning on Linux: a warning
-mount += "%s %s/$name/shared nullfs ro 0 0";
+mount += "%s /shared nullfs ro 0 0";
 
-%[5]s { ip4.addr = 10.254.61.10; allow.sysvipc; }
-%[6]s { ip4.addr = 10.254.61.11; depend = %[5]s; }
-%[7]s {
+%[4]s { ip4.addr = 10.254.61.10; allow.sysvipc; memoryuse = 256M; disk = 32M; }
+%[5]s { ip4.addr = 10.254.61.11; depend = %[4]s; }
+%[6]s {
 	ip4.addr = 10.254.61.12;
-	depend = %[5]s;
-	mount += "tmpfs %[1]s/%[7]s/scratch tmpfs size=1m 0 0";
+	depend = %[4]s;
+	mount += "tmpfs /scratch tmpfs size=1m 0 0";
 }
-`, base, trace, shared, base, names[0], names[1], names[2])
+`, base, trace, shared, names[0], names[1], names[2])
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +147,26 @@ mount += "%s %s/$name/shared nullfs ro 0 0";
 			t.Errorf("jail %d: %q, want %q", i, got, want)
 		}
 	}
+	// One base, a layer each: web1's change is web1's.
+	mustRun(t, "exec", names[1], "sh", "-c", "echo web1 > /etc/owner")
+	if out := prison(t, nil, "exec", names[2], "cat", "/etc/owner"); out.code == 0 {
+		t.Errorf("web2 sees web1's file: %q", out.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(base, "etc", "owner")); err == nil {
+		t.Error("web1's write reached the shared base")
+	}
 	if out := mustRun(t, "exec", names[2], "sh", "-c", "dd if=/dev/zero of=/scratch/f bs=1k count=2048 2>/dev/null || echo full"); out != "full\n" {
 		t.Errorf("web2's 1m tmpfs: %q", out)
+	}
+	if out := mustRun(t, "exec", names[1], "/probe", "fill", "/var/fill"); !strings.HasSuffix(strings.TrimSpace(out), "ENOSPC") {
+		t.Errorf("web1's 16M disk: %q", out)
+	}
+	// The limits, the jail's own where it sets one; a customer upgraded.
+	mustRun(t, "set", names[2], "memoryuse=192M")
+	for n, want := range map[string]uint64{names[0]: 256 << 20, names[1]: 128 << 20, names[2]: 192 << 20} {
+		if s := statsOf(t, n); s.MemoryLimit != want || s.PidsLimit != 256 {
+			t.Errorf("%s: memory limit %d, tasks %d; want %d and 256", n, s.MemoryLimit, s.PidsLimit, want)
+		}
 	}
 	mustRun(t, "stop", "-f", conf)
 	got, _ := os.ReadFile(trace)
@@ -154,6 +178,11 @@ mount += "%s %s/$name/shared nullfs ro 0 0";
 		if j.Status != "stopped" {
 			t.Errorf("after stop -f, %s is %s", j.Name, j.Status)
 		}
+	}
+	// Made again, web1 finds its files.
+	mustRun(t, "create", "-f", conf, names[1])
+	if out := mustRun(t, "exec", names[1], "cat", "/etc/owner"); out != "web1\n" {
+		t.Errorf("web1 made again: /etc/owner %q", out)
 	}
 	assertOneLine(t, prison(t, nil, "create", "-f", conf, "nosuchjail"), "nosuchjail")
 }

@@ -24,7 +24,7 @@ import (
 func lifecycleCmds() []*cobra.Command {
 	return []*cobra.Command{
 		newCreateCmd(), newExecCmd(), newListCmd(), newSetCmd(), newStopCmd("stop"), newStopCmd("delete"),
-		newRestartCmd(), newKillCmd(), newWhichCmd(), newPsCmd(), newConfigCmd(),
+		newRestartCmd(), newKillCmd(), newWhichCmd(), newPsCmd(), newConfigCmd(), newStatsCmd(),
 	}
 }
 
@@ -335,10 +335,13 @@ func newSetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "set NAME PARAM=VALUE...",
 		Short: "Change parameters of a running jail (jail -m)",
-		Long: `Change a running jail's parameters. host.hostname changes live; a parameter
-that cannot change while the jail runs says so (restart the jail with it).`,
-		Example: `  prison set web1 host.hostname=www1.example`,
-		Args:    cobra.MinimumNArgs(1),
+		Long: `Change a running jail's parameters. host.hostname and the limits (memoryuse,
+swapuse, maxproc, pcpu, cpu.weight, io.weight, io.max) change live, as rctl -a
+changes them on FreeBSD, and a restart keeps them; a parameter that cannot
+change while the jail runs says so (restart the jail with it).`,
+		Example: `  prison set web1 host.hostname=www1.example
+  prison set web1 memoryuse=1G maxproc=200 pcpu=150`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return &prison.ParamError{Err: errors.New("PARAM=VALUE: missing (usage: prison set NAME PARAM=VALUE...)")}
@@ -348,14 +351,20 @@ that cannot change while the jail runs says so (restart the jail with it).`,
 				return err
 			}
 			defer r.Close()
+			// Limits change together, in one update of the cgroup.
+			limits := newDef(prison.Config{})
 			for _, a := range args[1:] {
 				k, v, ok := strings.Cut(a, "=")
 				if !ok {
 					return &prison.ParamError{Err: fmt.Errorf("%q: want PARAM=VALUE", a)}
 				}
-				switch k {
-				case "host.hostname":
+				switch {
+				case k == "host.hostname":
 					if err := r.SetHostname(v); err != nil {
+						return err
+					}
+				case limitParam(k):
+					if err := limits.setArg(k, []string{v}); err != nil {
 						return err
 					}
 				default:
@@ -365,6 +374,9 @@ that cannot change while the jail runs says so (restart the jail with it).`,
 					return &prison.ParamError{Err: fmt.Errorf("%s: cannot change while the jail runs (restart it with the new value)", k)}
 				}
 			}
+			if len(limits.given) > 0 {
+				return limits.inParams(r.SetLimits(&limits.cfg))
+			}
 			return nil
 		},
 	}
@@ -373,6 +385,7 @@ that cannot change while the jail runs says so (restart the jail with it).`,
 func newStopCmd(verb string) *cobra.Command {
 	var timeout int
 	var file string
+	var purge bool // delete --purge (layer.go)
 	short := "Stop jails and remove everything they had (jail -r)"
 	if verb == "delete" {
 		short = "Stop and remove jails (jail -r; as prison stop)"
@@ -384,7 +397,8 @@ func newStopCmd(verb string) *cobra.Command {
 to every process, up to -t seconds (exec.timeout; default 10) for them to
 exit, SIGKILL to the rest, exec.poststop on the host; then the jail's network,
 mounts and state are removed. With -f, the jails of the file are stopped in
-the reverse of their dependency order.`,
+the reverse of their dependency order. A jail's kept layer (--image) stays, for
+the jail made again under its name: prison delete --purge removes it too.`,
 		Example: fmt.Sprintf(`  prison %[1]s web1
   prison %[1]s -t 30 db1 web1
   prison %[1]s -f /etc/prison.conf`, verb),
@@ -414,7 +428,7 @@ the reverse of their dependency order.`,
 			}
 			var errs []error
 			for _, n := range names {
-				if err := stopJail(n, t); err != nil {
+				if err := deleteJail(n, t, purge); err != nil {
 					if cmd.Flags().Changed("file") && errors.As(err, new(*prison.NoJailError)) {
 						continue // a jail of the file that is not running
 					}
@@ -426,6 +440,10 @@ the reverse of their dependency order.`,
 	}
 	cmd.Flags().IntVarP(&timeout, "timeout", "t", int(prison.DefaultStopTimeout/time.Second), "seconds for the processes to exit after SIGTERM (exec.timeout)")
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfFile, "stop the jails of this jail.conf")
+	if verb == "delete" {
+		cmd.Flags().BoolVar(&purge, "purge", false, "also remove the jail's kept layer (--image), with every file it wrote; "+
+			"with no jail of that name running, remove the layer only")
+	}
 	return cmd
 }
 

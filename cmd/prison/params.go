@@ -126,6 +126,18 @@ func (d *jailDef) set(name string, vals []string) error {
 		v, err := one()
 		d.cfg.Root = v
 		return err
+	case "image": // prison's own: the jail's layer (prison/image.go)
+		v, err := one()
+		d.cfg.Image = v
+		return err
+	case "ephemeral":
+		on, err := boolean()
+		d.cfg.Ephemeral = on
+		return err
+	case "disk":
+		v, err := one()
+		d.cfg.Disk = v
+		return err
 	case "host.hostname":
 		v, err := one()
 		d.cfg.Hostname = v
@@ -236,6 +248,25 @@ func (d *jailDef) set(name string, vals []string) error {
 	case "jid":
 		d.warnings = append(d.warnings, "jid: prison numbers jails itself; ignored")
 		return nil
+	case "memoryuse", "swapuse", "maxproc", "openfiles", "cpu.weight", "io.weight", "cgroup":
+		v, err := one()
+		*limitField(&d.cfg, name) = v
+		return err
+	case "pcpu":
+		// rctl's pcpu is a percentage of one CPU; --cpus counts cores.
+		v, err := one()
+		if err != nil {
+			return err
+		}
+		pct, err := strconv.ParseFloat(v, 64)
+		if err != nil || pct <= 0 {
+			return fmt.Errorf("pcpu %q: want a percentage of one CPU, such as 50", v)
+		}
+		d.cfg.CPUs = strconv.FormatFloat(pct/100, 'f', -1, 64)
+		return nil
+	case "io.max":
+		d.cfg.IOMax = append(d.cfg.IOMax, vals...)
+		return nil
 	}
 	if slices.Contains(prison.HookNames, name) {
 		d.hooks.Commands[name] = append(d.hooks.Commands[name], vals...)
@@ -318,7 +349,42 @@ var flagParams = map[string][]string{
 	"--name": {"name"}, "--host": {"host.hostname"}, "--root": {"path"},
 	"--ip": {"ip4.addr", "ip6.addr"}, "--net": {"vnet.interface", "interface", "vnet"},
 	"--mount": {"mount", "mount.fstab"}, "--tmpfs": {"mount", "mount.fstab"},
+	"--image": {"image"}, "--ephemeral": {"ephemeral"}, "--disk": {"disk"},
 	"--sysvipc": {"sysvmsg", "sysvsem", "sysvshm"},
+	"--memory":  {"memoryuse"}, "--swap": {"swapuse"}, "--pids": {"maxproc"}, "--cpus": {"pcpu"},
+	"--nofile": {"openfiles"}, "--cpu-weight": {"cpu.weight"}, "--io-weight": {"io.weight"},
+	"--io-max": {"io.max"}, "--cgroup": {"cgroup"},
+}
+
+// limitParam tells whether param is a limit, which prison set changes
+// live.
+func limitParam(param string) bool {
+	switch param {
+	case "memoryuse", "swapuse", "maxproc", "pcpu", "openfiles", "cpu.weight", "io.weight", "io.max":
+		return true
+	}
+	return false
+}
+
+// limitField is the Config field behind a limit's parameter.
+func limitField(c *prison.Config, param string) *string {
+	switch param {
+	case "memoryuse":
+		return &c.Memory
+	case "swapuse":
+		return &c.Swap
+	case "maxproc":
+		return &c.Pids
+	case "openfiles":
+		return &c.NoFile
+	case "cpu.weight":
+		return &c.CPUWeight
+	case "io.weight":
+		return &c.IOWeight
+	case "cgroup":
+		return &c.Cgroup
+	}
+	panic("limitField: " + param)
 }
 
 // inParams names a bad value by the parameter the user gave it as, when

@@ -42,6 +42,29 @@ func jailFlags(fs *pflag.FlagSet, c *prison.Config) {
 	fs.StringArrayVar(&c.Mounts, "mount", nil, "SRC:DST[:ro] bind the host's SRC on DST in the jail, nosuid and nodev (repeatable)")
 	fs.StringArrayVar(&c.Tmpfs, "tmpfs", nil, "DST[:SIZE] a fresh tmpfs on DST in the jail, e.g. /scratch:256m (repeatable)")
 	fs.BoolVar(&c.ReadOnly, "read-only", false, "mount the jail's root read-only (/dev, /dev/shm and each --tmpfs stay writable: add --tmpfs /tmp)")
+	// The jail's own layer (prison/image.go).
+	fs.StringVar(&c.Image, "image", "", "a read-only base DIR (or an image of prison's store) shared by many jails: "+
+		"the root is an overlay on it, with a writable layer of the jail's own in "+prison.LayerDir+"/NAME, kept across stop and create")
+	fs.BoolVar(&c.Ephemeral, "ephemeral", false, "with --image: the writable layer lives in memory and goes with the jail")
+	fs.StringVar(&c.Disk, "disk", "", "SIZE the jail can write, e.g. 512M: its layer's own filesystem, "+
+		"or its root's tmpfs (default for a tmpfs: 1G)")
+	limitFlags(fs, c)
+}
+
+// limitFlags binds the resource limits, rctl's memoryuse, swapuse, maxproc,
+// pcpu and openfiles, and the cgroup's weights.
+func limitFlags(fs *pflag.FlagSet, c *prison.Config) {
+	fs.StringVar(&c.Memory, "memory", "", "memory limit (memoryuse), e.g. 512M: past it the jail's processes are OOM-killed")
+	fs.StringVar(&c.Swap, "swap", "", "swap the jail may use on top of --memory (swapuse), e.g. 1G")
+	fs.StringVar(&c.Pids, "pids", "", fmt.Sprintf("process and thread limit (maxproc), or unlimited (default %d)", prison.DefaultPids))
+	fs.StringVar(&c.CPUs, "cpus", "", "CPU quota in cores (pcpu/100), e.g. 0.5")
+	fs.StringVar(&c.CPUWeight, "cpu-weight", "", "CPU share against other jails, 1-10000 (default 100)")
+	fs.StringVar(&c.IOWeight, "io-weight", "", "block I/O share, 10-1000 (needs the BFQ scheduler)")
+	fs.StringArrayVar(&c.IOMax, "io-max", nil, "DEV:rbps=N,wbps=N,riops=N,wiops=N block I/O limits on device DEV (repeatable)")
+	fs.StringVar(&c.NoFile, "nofile", "", "open file limit (openfiles), RLIMIT_NOFILE")
+	fs.StringVar(&c.Cgroup, "cgroup", "", "the jail's cgroup path (default /prison/NAME)")
+	fs.StringVar(&c.CgroupV2, "cgroup-v2", "", "a cgroup2 mountpoint for the jail's cgroup on a host whose controllers are on v1 (tests)")
+	_ = fs.MarkHidden("cgroup-v2")
 }
 
 func newRunCmd() *cobra.Command {
@@ -149,6 +172,7 @@ func serveJail(c *prison.Config, t *prison.Timing, sv *served) (int, error) {
 	if c.Root != "" && !filepath.IsAbs(c.Root) {
 		c.Root = filepath.Join(sv.client.Cwd, c.Root)
 	}
+	c.ImageIn(sv.client.Cwd)
 	j, err := newJail(c, t)
 	if err != nil {
 		return 0, err

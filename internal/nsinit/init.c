@@ -17,9 +17,11 @@
 //
 //	L -> I  plan
 //	I       ops: make / private, mount root, mounts, files, pty, pivot_root, hostname
+//	L       network (made ahead, and queued as NETNS for JOINNET)
+//	L -> I  CGROUP [+ the jail's cgroup files]
+//	I       into the jail's cgroup, cgroup namespace
 //	I       bounding set, seccomp filter, capset
 //	I -> L  READY [+ pty master fd]             or ERROR(op, errno)
-//	L       cgroup, network (made ahead, and queued as NETNS for JOINNET)
 //	L -> I  GO
 //	I       fork
 //	I -> L  STARTED [+ seccomp listener fd]
@@ -130,7 +132,9 @@ static int open_in_root(const char *path, int flags)
 	return fd;
 }
 
-// Split rel into its parent (opened in the root) and its last element.
+// Split rel into its parent and its last element. A relative path's parent
+// is opened in the jail's root; an absolute one is the host's, as for
+// mount_path (before pivot_root: an overlay root's own layer).
 static int open_parent(const char *rel, const char **base)
 {
 	const char *slash = strrchr(rel, '/');
@@ -147,6 +151,8 @@ static int open_parent(const char *rel, const char **base)
 	memcpy(dir, rel, n);
 	dir[n] = 0;
 	*base = slash + 1;
+	if (rel[0] == '/')
+		return open(n ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return open_in_root(n ? dir : ".", O_PATH | O_DIRECTORY);
 }
 
@@ -185,6 +191,43 @@ out:
 		close(sfd);
 	if (dfd >= 0)
 		close(dfd);
+	errno = err;
+	return r;
+}
+
+// A new filesystem through the mount API: each parameter is one fsconfig
+// call, where mount(2)'s data is one page (an overlay of many layers).
+// params holds n key\0value\0 pairs; an empty value is a flag.
+static int do_fsmount(const char *fstype, const char *target, uint64_t attrs, uint32_t n,
+		      const char *params)
+{
+	int fs = fsopen(fstype, FSOPEN_CLOEXEC), mnt = -1, tfd = -1, r = -1, err;
+	if (fs < 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *key = params, *val = key + strlen(key) + 1;
+		params = val + strlen(val) + 1;
+		if (fsconfig(fs, val[0] ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, key,
+			     val[0] ? val : NULL, 0) < 0)
+			goto out;
+	}
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto out;
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
+	if (mnt < 0)
+		goto out;
+	if (target[0] == '/') {
+		r = move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+	} else if ((tfd = open_in_root(target, O_PATH)) >= 0) {
+		r = move_mount(mnt, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	}
+out:
+	err = errno;
+	close(fs);
+	if (mnt >= 0)
+		close(mnt);
+	if (tfd >= 0)
+		close(tfd);
 	errno = err;
 	return r;
 }
@@ -326,6 +369,50 @@ static int recv_fd(int32_t want)
 	return fd;
 }
 
+// join_cgroup receives MSG_CGROUP and writes "0" to every cgroup file
+// that came with it (v1 tasks files): this process moves itself. For a
+// thread that moves itself the kernel skips its global threadgroup lock
+// (cgroup_procs_write_start), and with it the RCU grace period, several
+// milliseconds on a busy machine, that a pid written into cgroup.procs by
+// the launcher costs. This process is single-threaded: the thread is the
+// process.
+static int join_cgroup(void)
+{
+	int32_t msg[3];
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
+	union {
+		char buf[CMSG_SPACE(NSINIT_MAX_CGROUP_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(msg) || msg[0] != NSINIT_MSG_CGROUP) {
+		if (n == 0)
+			_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
+		errno = EPROTO;
+		return -1;
+	}
+	int err = (mh.msg_flags & MSG_CTRUNC) ? EMSGSIZE : 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (!err && write(fd, "0", 1) != 1)
+				err = errno;
+			close(fd);
+		}
+	}
+	errno = err;
+	return err ? -1 : 0;
+}
+
 // setns_fd enters fd's namespaces and closes fd.
 static int setns_fd(int fd, int nstype)
 {
@@ -442,6 +529,10 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_MOUNT:
 			ok = strs_ok(p, l, 8, 4, NULL);
 			break;
+		case NSINIT_FSMOUNT:
+			ok = l >= 16 && rd32(p + 8) <= l / 2 &&
+			     strs_ok(p, l, 16, 2 + 2 * (int)rd32(p + 8), NULL);
+			break;
 		case NSINIT_MKDIR:
 		case NSINIT_PTY:
 			ok = strs_ok(p, l, 4, 1, NULL);
@@ -490,6 +581,11 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			char *src = p + 8, *dst = src + strlen(src) + 1;
 			char *fstype = dst + strlen(dst) + 1, *data = fstype + strlen(fstype) + 1;
 			r = do_mount(src, dst, fstype, flags, data);
+			break;
+		}
+		case NSINIT_FSMOUNT: {
+			char *fstype = p + 16, *target = fstype + strlen(fstype) + 1;
+			r = do_fsmount(fstype, target, rd64(p), rd32(p + 8), target + strlen(target) + 1);
 			break;
 		}
 		case NSINIT_ROOT:
@@ -751,6 +847,16 @@ int nsinit_run_init(void)
 		return NSINIT_EXIT_SETUP;
 	struct plan pl = {0};
 	run_plan(buf, (size_t)n, &pl);
+
+	// Into the jail's cgroup before anything of the jail's runs, and the
+	// cgroup namespace made there rather than by the clone: its root is
+	// the cgroup it is made in. Before the filter, which refuses unshare.
+	if (pl.flags & NSINIT_FLAG_CGROUP) {
+		if (join_cgroup() < 0)
+			fail(NSINIT_OP_CGROUP, errno);
+		if ((pl.flags & NSINIT_FLAG_CGROUPNS) && unshare(CLONE_NEWCGROUP) < 0)
+			fail(NSINIT_OP_CGROUPNS, errno);
+	}
 
 	// The bounding set goes first (it needs CAP_SETPCAP), the filter while
 	// CAP_SYS_ADMIN is still held (no no_new_privs by default, so that su

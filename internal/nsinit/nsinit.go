@@ -40,6 +40,7 @@ const (
 	MsgExecFailed = C.NSINIT_MSG_EXEC_FAILED
 	MsgExit       = C.NSINIT_MSG_EXIT
 	MsgGo         = C.NSINIT_MSG_GO
+	MsgCgroup     = C.NSINIT_MSG_CGROUP
 	MsgNetNS      = C.NSINIT_MSG_NETNS
 	MsgJoin       = C.NSINIT_MSG_JOIN
 )
@@ -50,12 +51,14 @@ const Broadcast = C.NSINIT_BROADCAST
 
 // Steps that are not plan records, as reported in an error message.
 const (
-	OpCaps   = C.NSINIT_OP_CAPS
-	OpFilter = C.NSINIT_OP_FILTER
-	OpExec   = C.NSINIT_OP_EXEC
-	OpUser   = C.NSINIT_OP_USER
-	OpCwd    = C.NSINIT_OP_CWD
-	OpInit   = C.NSINIT_OP_INIT
+	OpCaps     = C.NSINIT_OP_CAPS
+	OpFilter   = C.NSINIT_OP_FILTER
+	OpExec     = C.NSINIT_OP_EXEC
+	OpUser     = C.NSINIT_OP_USER
+	OpCwd      = C.NSINIT_OP_CWD
+	OpInit     = C.NSINIT_OP_INIT
+	OpCgroupNS = C.NSINIT_OP_CGROUPNS
+	OpCgroup   = C.NSINIT_OP_CGROUP
 )
 
 // ExitSetup is the init's exit status when it fails before the command runs.
@@ -87,6 +90,10 @@ type Plan struct {
 	// Persist keeps the init after its command, or with none (Args
 	// empty): a jail with a life of its own (prison create).
 	Persist bool
+	// JoinCgroup: the init waits for MsgCgroup (CgroupMessage) and
+	// moves itself into the cgroup files that come with it. CgroupNS: it
+	// then makes the jail's cgroup namespace there.
+	JoinCgroup, CgroupNS bool
 
 	Ops      []rootfs.Op
 	Hostname string // empty: leave the UTS namespace's name alone
@@ -133,6 +140,10 @@ func (p *Plan) Step(i int) string {
 		return "chdir " + p.Cwd
 	case OpInit:
 		return "execute the init"
+	case OpCgroupNS:
+		return "make the cgroup namespace"
+	case OpCgroup:
+		return "join the jail's cgroup"
 	}
 	if p.Join != 0 {
 		if i == 0 {
@@ -239,6 +250,12 @@ func (p *Plan) Encode() ([]byte, error) {
 			e.rec(C.NSINIT_PIVOT)
 		case rootfs.JoinNet:
 			e.rec(C.NSINIT_JOINNET)
+		case rootfs.FSMount:
+			parts := [][]byte{u64(o.Attrs), u32(uint32(len(o.Params))), u32(0), cstr(o.FSType), cstr(o.Target)}
+			for _, kv := range o.Params {
+				parts = append(parts, cstr(kv.Key), cstr(kv.Value))
+			}
+			e.rec(C.NSINIT_FSMOUNT, parts...)
 		default:
 			return nil, fmt.Errorf("bug: nsinit: no encoding for %T", op)
 		}
@@ -276,6 +293,12 @@ func (p *Plan) Encode() ([]byte, error) {
 	}
 	if p.Persist {
 		flags |= C.NSINIT_FLAG_PERSIST
+	}
+	if p.JoinCgroup {
+		flags |= C.NSINIT_FLAG_CGROUP
+	}
+	if p.CgroupNS {
+		flags |= C.NSINIT_FLAG_CGROUPNS
 	}
 	e.rec(C.NSINIT_FLAGS, u32(flags))
 	for _, r := range p.Rlimits {
@@ -337,6 +360,13 @@ func ParseMessage(b, oob []byte) (Message, error) {
 
 // GoMessage is what the launcher sends to let the init go on.
 func GoMessage() []byte { return u32(MsgGo) }
+
+// CgroupMessage goes with the cgroup files the init moves itself into
+// (SCM_RIGHTS), at most MaxCgroupFiles.
+func CgroupMessage() []byte { return append(append(u32(MsgCgroup), u32(0)...), u32(0)...) }
+
+// MaxCgroupFiles is how many files one CgroupMessage may carry.
+const MaxCgroupFiles = C.NSINIT_MAX_CGROUP_FDS
 
 // JoinMessage goes with the pidfd of the jail to enter (SCM_RIGHTS).
 func JoinMessage() []byte { return append(append(u32(MsgJoin), u32(0)...), u32(0)...) }

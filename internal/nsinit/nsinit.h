@@ -27,6 +27,7 @@ enum {
 	NSINIT_LOOPBACK = 10, // -: set lo up
 	NSINIT_JOINNET = 11,  // -: receive a network namespace (MSG_NETNS) and enter it
 	NSINIT_JOIN = 12,     // u32 CLONE_NEW* flags: receive a running jail's init (MSG_JOIN, a pidfd) and enter its namespaces
+	NSINIT_FSMOUNT = 13,  // u64 MOUNT_ATTR_*, u32 n, u32 pad, fstype\0 target\0, n x (key\0 value\0): fsopen/fsconfig/fsmount/move_mount
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
@@ -44,12 +45,21 @@ enum {
 	// A plan without arguments starts no command; without this flag its
 	// init then exits once the last process it adopted is gone.
 	NSINIT_FLAG_PERSIST = 2,
+	// The init waits for MSG_CGROUP and moves itself into the jail's
+	// cgroup: it writes "0" to each cgroup file that comes with the
+	// message (none when the launcher moved it).
+	NSINIT_FLAG_CGROUP = 4,
+	// Then it makes the jail's cgroup namespace: rooted there, not in the
+	// cgroup of whoever started the jail.
+	NSINIT_FLAG_CGROUPNS = 8,
 };
 
 // A signal queued to a jail's PID 1 with this value (SI_QUEUE) goes to
 // every process of the jail rather than to the command.
 #define NSINIT_BROADCAST 0x6a61696c
 #define NSINIT_MAX_GROUPS 64
+// The most cgroup files MSG_CGROUP carries: one per v1 hierarchy.
+#define NSINIT_MAX_CGROUP_FDS 16
 
 // Steps that are not plan records report these in place of a record index.
 enum {
@@ -59,6 +69,8 @@ enum {
 	NSINIT_OP_USER = -5,
 	NSINIT_OP_CWD = -6,
 	NSINIT_OP_INIT = -7, // the client's execveat of the init
+	NSINIT_OP_CGROUPNS = -8,
+	NSINIT_OP_CGROUP = -9,
 };
 
 // Messages: three int32s (type, a, b), optionally with one fd.
@@ -71,6 +83,7 @@ enum {
 	NSINIT_MSG_GO = 6,          // launcher -> init
 	NSINIT_MSG_NETNS = 7,       // launcher -> init, with the network namespace
 	NSINIT_MSG_JOIN = 8,        // launcher -> init, with a pidfd of the jail to enter (NSINIT_JOIN)
+	NSINIT_MSG_CGROUP = 9,      // launcher -> init, with the cgroup files to join (NSINIT_FLAG_CGROUP)
 };
 
 #define NSINIT_EXIT_SETUP 125

@@ -80,7 +80,8 @@
 // sysvmsg, sysvsem, sysvshm, persist, command, depend, name, jid, and
 // exec.prestart, exec.created, exec.start, exec.poststart, exec.prestop,
 // exec.stop, exec.poststop, exec.timeout, exec.jail_user,
-// exec.system_user, exec.clean and exec.consolelog. The others
+// exec.system_user, exec.clean and exec.consolelog; and prison's own
+// image, ephemeral and disk, which FreeBSD does not have. The others
 // (securelevel, enforce_statfs, devfs_ruleset, children.max, allow.mount
 // and allow.mount.<fs>, osrelease, linux.*, exec.fib, ip_hostname ...) are
 // accepted with a Warning and ignored. The read-only ones (children.cur,

@@ -165,6 +165,25 @@ var params = map[string]struct {
 	"stop.timeout":          {KindInt, internal | intparam},
 	"vnet.interface":        {KindList, linux | internal | intparam},
 	"zfs.dataset":           {KindList, internal | intparam},
+
+	// prison's own: resource limits under rctl(8)'s resource names, which
+	// FreeBSD sets with rctl -a jail:NAME:RESOURCE:deny=VALUE rather than
+	// in jail.conf, and the cgroup's knobs rctl has no name for.
+	"memoryuse":  {KindString, linux},
+	"swapuse":    {KindString, linux},
+	"maxproc":    {KindString, linux},
+	"pcpu":       {KindString, linux},
+	"openfiles":  {KindString, linux},
+	"cpu.weight": {KindString, linux},
+	"io.weight":  {KindString, linux},
+	"io.max":     {KindList, linux},
+	"cgroup":     {KindString, linux},
+
+	// prison's own: the jail's writable layer over a shared base
+	// (prison/image.go).
+	"image":     {KindString, linux},
+	"ephemeral": {KindBool, linux},
+	"disk":      {KindString, linux},
 }
 
 // families are parameter names with an open last component: the kernel

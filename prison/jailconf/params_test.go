@@ -15,6 +15,8 @@ var linuxParams = []string{
 	"name", "jid", "exec.prestart", "exec.created", "exec.start", "exec.poststart",
 	"exec.prestop", "exec.stop", "exec.poststop", "exec.timeout", "exec.jail_user",
 	"exec.system_user", "exec.clean", "exec.consolelog",
+	"image", "ephemeral", "disk",
+	"memoryuse", "swapuse", "maxproc", "pcpu", "openfiles", "cpu.weight", "io.weight", "io.max", "cgroup",
 }
 
 func TestLinuxParams(t *testing.T) {

@@ -1,0 +1,634 @@
+// Package cgroup holds a jail's resource limits: one control group per jail,
+// on cgroup v2 where the host is unified and on the v1 hierarchies where it
+// is not (a hybrid host keeps its controllers there). The file protocol is
+// containerd's (github.com/containerd/cgroups/v3); this package chooses the
+// hierarchy, names the group, reads the figures prison shows, and turns the
+// library's errors into ones that name the limit.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Mountpoint is where the host mounts its cgroup hierarchies.
+const Mountpoint = "/sys/fs/cgroup"
+
+// Group is one jail's control group.
+type Group struct {
+	path string // below each hierarchy's root, e.g. /prison/NAME
+	v2   string // the cgroup2 mountpoint; "" on the v1 hierarchies
+	v1c  cgroup1.Cgroup
+	v2m  *cgroup2.Manager
+	// track is the group's twin on a hybrid host's v2 tree, which holds
+	// no controller but is where systemd tracks processes: a jail must
+	// not be stopped with the login session that created it. Only where
+	// systemd runs: joining it costs an RCU grace period (AddRest).
+	track *cgroup2.Manager
+}
+
+// hybridTree is where a hybrid host mounts its v2 tree.
+const hybridTree = Mountpoint + "/unified"
+
+// systemdBooted tells whether systemd is the host's init (sd_booted(3)).
+// A variable for the tests of a host where it is not.
+var systemdBooted = func() bool {
+	fi, err := os.Lstat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}
+
+// isCgroup2 tells whether dir is a cgroup v2 mount.
+func isCgroup2(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// Where names a group: its path below the hierarchies' root and, for
+// cgroup v2, the mountpoint. It is what a jail's record keeps, so that any
+// prison call finds the group again.
+type Where struct {
+	Path string `json:"path"`
+	V2   string `json:"v2,omitempty"`
+}
+
+// Locate says where a group at path lives on this host: on cgroup v2 when
+// v2 is a mountpoint (a test uses the v2 tree beside a hybrid host's v1
+// hierarchies), when the host is unified, else on the v1 hierarchies.
+func Locate(path, v2 string) (Where, error) {
+	if err := CheckPath(path); err != nil {
+		return Where{}, err
+	}
+	if v2 == "" && cgroups.Mode() == cgroups.Unified {
+		v2 = Mountpoint
+	}
+	return Where{Path: path, V2: v2}, nil
+}
+
+// CheckPath checks a group's path: absolute, clean, below the root.
+func CheckPath(p string) error {
+	if !strings.HasPrefix(p, "/") || filepath.Clean(p) != p || p == "/" {
+		return fmt.Errorf("cgroup path %q: want an absolute, clean path below the root", p)
+	}
+	return nil
+}
+
+// New makes the group with the limits r (nil: none) and returns it
+// empty: the caller moves the jail's first process in with Add before the
+// process runs anything of the jail's. A group left at w by a jail that
+// is gone is taken over.
+func New(w Where, r *specs.LinuxResources) (*Group, error) {
+	if err := CheckPath(w.Path); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		r = &specs.LinuxResources{}
+	}
+	g := &Group{path: w.Path, v2: w.V2}
+	r = g.adjust(r)
+	if err := g.supports(r); err != nil {
+		return nil, err
+	}
+	var err error
+	if g.v2 != "" {
+		g.v2m, err = cgroup2.NewManager(g.v2, w.Path, v2Resources(r))
+	} else {
+		g.v1c, err = cgroup1.New(cgroup1.StaticPath(w.Path), r, cgroup1.WithHierarchy(v1Hierarchies))
+		if err == nil && isCgroup2(hybridTree) && systemdBooted() {
+			if g.track, err = cgroup2.NewManager(hybridTree, w.Path, &cgroup2.Resources{}); err != nil {
+				_ = g.v1c.Delete()
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", w.Path, err)
+	}
+	return g, nil
+}
+
+// v1Used are the v1 hierarchies a jail's group is made in: those whose
+// limits and figures prison uses, the freezer, and systemd's own, which
+// tracks which unit a process belongs to (a jail must not die with the
+// login session that created it). Each more costs a mkdir, a write when a
+// process joins and an rmdir.
+var v1Used = []cgroup1.Name{
+	cgroup1.SystemdDbus, cgroup1.Pids, cgroup1.Memory, cgroup1.Cpu, cgroup1.Cpuacct,
+	cgroup1.Blkio, cgroup1.Freezer,
+}
+
+func v1Hierarchies() ([]cgroup1.Subsystem, error) {
+	all, err := cgroup1.Default()
+	if err != nil {
+		return nil, err
+	}
+	var used []cgroup1.Subsystem
+	for _, s := range all {
+		if contains(v1Used, s.Name()) {
+			used = append(used, s)
+		}
+	}
+	return used, nil
+}
+
+// Load finds the group at w, which New made.
+func Load(w Where) (*Group, error) {
+	if err := CheckPath(w.Path); err != nil {
+		return nil, err
+	}
+	g := &Group{path: w.Path, v2: w.V2}
+	var err error
+	if g.v2 != "" {
+		if _, err = os.Stat(filepath.Join(g.v2, w.Path)); err == nil {
+			g.v2m, err = cgroup2.Load(w.Path, cgroup2.WithMountpoint(g.v2))
+		}
+	} else {
+		g.v1c, err = cgroup1.Load(cgroup1.StaticPath(w.Path), cgroup1.WithHierarchy(v1Hierarchies))
+		if _, serr := os.Stat(filepath.Join(hybridTree, w.Path)); err == nil && serr == nil {
+			g.track, err = cgroup2.Load(w.Path, cgroup2.WithMountpoint(hybridTree))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", w.Path, err)
+	}
+	return g, nil
+}
+
+// Where says where g is.
+func (g *Group) Where() Where { return Where{Path: g.path, V2: g.v2} }
+
+// Add moves process pid, with all its threads, into the group.
+func (g *Group) Add(pid int) error {
+	var err error
+	if g.v2m != nil {
+		err = g.v2m.AddProc(uint64(pid))
+	} else {
+		err = g.v1c.AddProc(uint64(pid))
+		if err == nil && g.track != nil {
+			err = g.track.AddProc(uint64(pid))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup %s: add process %d: %w", g.path, pid, err)
+	}
+	return nil
+}
+
+// TaskFiles opens the tasks file of each v1 hierarchy of the group: a
+// single-threaded process that writes "0" to each moves itself into the
+// group. That costs the kernel no global lock, where a pid written into
+// cgroup.procs (Add) waits for an RCU grace period, several milliseconds
+// on a busy machine. None for a group on cgroup v2, whose only cheap way
+// in is to be cloned there (CLONE_INTO_CGROUP). The caller closes them.
+func (g *Group) TaskFiles() ([]*os.File, error) {
+	if g.v1c == nil {
+		return nil, nil
+	}
+	var files []*os.File
+	for _, s := range g.v1c.Subsystems() {
+		p, ok := s.(interface{ Path(string) string })
+		if !ok {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(p.Path(g.path), "tasks"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("cgroup %s: %w", g.path, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// AddRest moves process pid where TaskFiles does not take it: into a v2
+// group, or the v1 group's twin on the v2 tree.
+func (g *Group) AddRest(pid int) error {
+	var err error
+	switch {
+	case g.v2m != nil:
+		err = g.v2m.AddProc(uint64(pid))
+	case g.track != nil:
+		err = g.track.AddProc(uint64(pid))
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup %s: add process %d: %w", g.path, pid, err)
+	}
+	return nil
+}
+
+// NeedsRest tells whether AddRest has anything to do.
+func (g *Group) NeedsRest() bool { return g.v2m != nil || g.track != nil }
+
+// Update changes the group's limits to r, live.
+func (g *Group) Update(r *specs.LinuxResources) error {
+	r = g.adjust(r)
+	if err := g.supports(r); err != nil {
+		return err
+	}
+	var err error
+	if g.v2m != nil {
+		err = g.v2m.Update(v2Resources(r))
+	} else {
+		err = g.swapFirst(r)
+		if err == nil {
+			err = g.v1c.Update(r)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", g.path, err)
+	}
+	return nil
+}
+
+// swapFirst raises v1's memory+swap limit on its own before an Update
+// that raises the memory limit past it: the kernel keeps memsw at least
+// as high as the memory limit at every write, and containerd writes the
+// memory limit first.
+func (g *Group) swapFirst(r *specs.LinuxResources) error {
+	m := r.Memory
+	if m == nil || m.Swap == nil || m.Limit == nil {
+		return nil
+	}
+	var p interface{ Path(string) string }
+	ok := false
+	for _, s := range g.v1c.Subsystems() {
+		if s.Name() == cgroup1.Memory {
+			p, ok = s.(interface{ Path(string) string })
+		}
+	}
+	if !ok {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(p.Path(g.path), "memory.limit_in_bytes"))
+	if err != nil {
+		return err
+	}
+	cur, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || *m.Swap <= cur {
+		return err
+	}
+	return g.v1c.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: m.Swap}})
+}
+
+// Procs are the processes in the group.
+func (g *Group) Procs() ([]int, error) {
+	var pids []int
+	if g.v2m != nil {
+		ps, err := g.v2m.Procs(true)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			pids = append(pids, int(p))
+		}
+		return pids, nil
+	}
+	ps, err := g.v1c.Processes(cgroup1.Pids, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	return pids, nil
+}
+
+// Delete removes the group. Its processes may still be exiting after the
+// jail's PID 1 died (a command joining the jail is outside its PID
+// namespace): Delete waits for them, up to timeout.
+func (g *Group) Delete(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	// An exiting process leaves the group a moment after its parent
+	// reaped it: wait in short steps first.
+	wait := time.Millisecond
+	for {
+		var err error
+		if g.v2m != nil {
+			err = g.v2m.Delete()
+		} else {
+			err = g.v1c.Delete()
+			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+				err = nil
+			}
+			if err == nil && g.track != nil {
+				if err = g.track.Delete(); err == nil {
+					g.track = nil
+				}
+			}
+		}
+		switch {
+		case err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, cgroup1.ErrCgroupDeleted):
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("cgroup %s: %w", g.path, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// Remove removes the group at w if it is there: what a jail that is gone
+// left behind.
+func Remove(w Where, timeout time.Duration) error {
+	g, err := Load(w)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, cgroup1.ErrCgroupDeleted) {
+			return nil
+		}
+		return err
+	}
+	return g.Delete(timeout)
+}
+
+// UnsupportedError is a limit this host cannot enforce.
+type UnsupportedError struct {
+	Resource string // the spec's name, e.g. linux.resources.blockIO.weight
+	Why      string
+}
+
+func (e *UnsupportedError) Error() string {
+	return e.Resource + ": " + e.Why
+}
+
+// supports checks the limits r asks for against what the group's
+// hierarchy offers, so that a limit the host cannot enforce is an error
+// naming it rather than a write failing on a missing file, or silence.
+func (g *Group) supports(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	type need struct {
+		set                     bool
+		resource, v1file, v2ctl string
+	}
+	var needs []need
+	if m := r.Memory; m != nil {
+		needs = append(needs,
+			need{m.Limit != nil, "memory.limit", "memory/memory.limit_in_bytes", "memory"},
+			need{m.Swap != nil, "memory.swap", "memory/memory.memsw.limit_in_bytes", "memory"})
+		if g.v2 != "" && m.Swap != nil {
+			needs = append(needs, need{true, "memory.swap", "", "memory"})
+		}
+	}
+	if c := r.CPU; c != nil {
+		needs = append(needs,
+			need{c.Shares != nil, "cpu.shares", "cpu/cpu.shares", "cpu"},
+			need{c.Quota != nil, "cpu.quota", "cpu/cpu.cfs_quota_us", "cpu"})
+	}
+	if p := r.Pids; p != nil {
+		needs = append(needs, need{p.Limit != nil, "pids.limit", "pids/cgroup.procs", "pids"})
+	}
+	if b := r.BlockIO; b != nil {
+		throttle := len(b.ThrottleReadBpsDevice)+len(b.ThrottleWriteBpsDevice)+
+			len(b.ThrottleReadIOPSDevice)+len(b.ThrottleWriteIOPSDevice) > 0
+		needs = append(needs,
+			need{b.Weight != nil, "blockIO.weight", "blkio/blkio.weight", "io"},
+			need{throttle, "blockIO.throttle", "blkio/blkio.throttle.read_bps_device", "io"})
+		if g.v2 != "" && b.Weight != nil {
+			// containerd writes io.bfq.weight, which only the BFQ
+			// scheduler provides.
+			needs = append(needs, need{true, "blockIO.weight", "", ""})
+		}
+	}
+	var ctls []string
+	if g.v2 != "" {
+		b, err := os.ReadFile(filepath.Join(g.v2, "cgroup.controllers"))
+		if err != nil {
+			return fmt.Errorf("cgroup v2 at %s: %w", g.v2, err)
+		}
+		ctls = strings.Fields(string(b))
+	}
+	for _, n := range needs {
+		if !n.set {
+			continue
+		}
+		res := "linux.resources." + n.resource
+		if g.v2 != "" {
+			if n.v2ctl == "" {
+				if !bfq() {
+					return &UnsupportedError{res, "the host's block devices have no BFQ scheduler, which I/O weights need"}
+				}
+				continue
+			}
+			if !contains(ctls, n.v2ctl) {
+				return &UnsupportedError{res, fmt.Sprintf("the %s controller is not available in cgroup v2 at %s", n.v2ctl, g.v2)}
+			}
+			continue
+		}
+		// The root group's files: a controller's own limit files
+		// (pids.max) exist in child groups only.
+		if _, err := os.Stat(filepath.Join(Mountpoint, n.v1file)); err != nil {
+			why := "this host's cgroup v1 has no " + filepath.Base(n.v1file)
+			if filepath.Base(n.v1file) == "cgroup.procs" {
+				why = "this host has no " + filepath.Dir(n.v1file) + " controller on cgroup v1"
+			}
+			switch n.resource {
+			case "memory.swap":
+				why += " (swap accounting is off: boot with swapaccount=1)"
+			case "blockIO.weight":
+				why += " (I/O weights need the BFQ scheduler)"
+			}
+			return &UnsupportedError{res, why}
+		}
+	}
+	return nil
+}
+
+// adjust drops from r what the host need not enforce: no swap beyond the
+// memory is what a host without swap accounting gives when it has no
+// swap, and the best it can do otherwise. r itself stays as it is.
+func (g *Group) adjust(r *specs.LinuxResources) *specs.LinuxResources {
+	m := r.Memory
+	if m == nil || m.Swap == nil || m.Limit == nil || *m.Swap != *m.Limit || g.swapAccounted() {
+		return r
+	}
+	c, mc := *r, *m
+	mc.Swap = nil
+	c.Memory = &mc
+	return &c
+}
+
+// swapAccounted tells whether the group's hierarchy limits swap.
+func (g *Group) swapAccounted() bool {
+	if g.v2 != "" {
+		_, err := os.Stat(filepath.Join(g.v2, "cgroup.controllers"))
+		return err == nil // swap.max comes with the memory controller
+	}
+	_, err := os.Stat(filepath.Join(Mountpoint, "memory/memory.memsw.limit_in_bytes"))
+	return err == nil
+}
+
+func contains[T comparable](list []T, s T) bool { return slices.Contains(list, s) }
+
+// bfq tells whether a block device of the host can use the BFQ scheduler.
+func bfq() bool {
+	ms, _ := filepath.Glob("/sys/block/*/queue/scheduler")
+	for _, m := range ms {
+		if b, err := os.ReadFile(m); err == nil && strings.Contains(string(b), "bfq") {
+			return true
+		}
+	}
+	return false
+}
+
+// v2Resources is the spec's resources in cgroup v2's terms. The CPU weight
+// is prison's own conversion (WeightToShares), not containerd's, so that
+// --cpu-weight N is N on v2.
+func v2Resources(r *specs.LinuxResources) *cgroup2.Resources {
+	res := cgroup2.ToResources(r)
+	if c := r.CPU; c != nil && c.Shares != nil && res.CPU != nil {
+		w := SharesToWeight(*c.Shares)
+		res.CPU.Weight = &w
+	}
+	return res
+}
+
+// WeightToShares turns a cgroup v2 CPU weight (1-10000, 100 the default)
+// into cgroup v1 shares (2-262144, 1024 the default), which is what the
+// OCI spec stores; SharesToWeight is its inverse.
+func WeightToShares(w uint64) uint64 {
+	return clamp(uint64(math.Round(float64(w)*1024/100)), 2, 262144)
+}
+
+// SharesToWeight turns v1 CPU shares into a v2 weight (WeightToShares).
+func SharesToWeight(s uint64) uint64 {
+	return clamp(uint64(math.Round(float64(s)*100/1024)), 1, 10000)
+}
+
+func clamp(v, lo, hi uint64) uint64 { return min(max(v, lo), hi) }
+
+// Stats are a group's figures as prison stats shows them.
+type Stats struct {
+	CPU         time.Duration `json:"cpuTime"`            // CPU time used, user and system
+	Memory      uint64        `json:"memory"`             // bytes in use now
+	MemoryPeak  uint64        `json:"memoryPeak"`         // the most bytes in use
+	MemoryLimit uint64        `json:"memoryLimit"`        // 0: none
+	Pids        uint64        `json:"pids"`               // tasks (processes and threads)
+	PidsLimit   uint64        `json:"pidsLimit"`          // 0: none
+	IORead      uint64        `json:"ioReadBytes"`        // from block devices
+	IOWrite     uint64        `json:"ioWriteBytes"`       // to block devices
+	OOMKills    uint64        `json:"oomKills,omitempty"` // processes the OOM killer killed (v2)
+}
+
+// noLimit is how large a limit must be to mean none: v1 reports "max" as
+// the largest page-aligned int64.
+const noLimit = math.MaxInt64 &^ 4095
+
+// Stats reads the group's figures.
+func (g *Group) Stats() (*Stats, error) {
+	if g.v2m != nil {
+		return g.stats2()
+	}
+	m, err := g.v1c.Stat(cgroup1.IgnoreNotExist)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", g.path, err)
+	}
+	var s Stats
+	if c := m.GetCPU(); c != nil && c.GetUsage() != nil {
+		s.CPU = time.Duration(c.GetUsage().GetTotal())
+	}
+	if mem := m.GetMemory(); mem != nil && mem.GetUsage() != nil {
+		u := mem.GetUsage()
+		s.Memory, s.MemoryPeak = u.GetUsage(), u.GetMax()
+		if u.GetLimit() < noLimit {
+			s.MemoryLimit = u.GetLimit()
+		}
+	}
+	if p := m.GetPids(); p != nil {
+		s.Pids, s.PidsLimit = p.GetCurrent(), p.GetLimit()
+	}
+	if b := m.GetBlkio(); b != nil {
+		for _, e := range b.GetIoServiceBytesRecursive() {
+			switch e.GetOp() {
+			case "Read":
+				s.IORead += e.GetValue()
+			case "Write":
+				s.IOWrite += e.GetValue()
+			}
+		}
+	}
+	return &s, nil
+}
+
+// stats2 reads a v2 group's figures from its files: containerd's Stat
+// fails on the first controller missing from the group, and a group on a
+// tree without controllers still counts CPU time.
+func (g *Group) stats2() (*Stats, error) {
+	dir := filepath.Join(g.v2, g.path)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", g.path, err)
+	}
+	var s Stats
+	kv := func(file string) map[string]uint64 {
+		out := map[string]uint64{}
+		b, _ := os.ReadFile(filepath.Join(dir, file))
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, " "); ok {
+				if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+					out[k] = n
+				}
+			}
+		}
+		return out
+	}
+	one := func(file string) uint64 {
+		b, _ := os.ReadFile(filepath.Join(dir, file))
+		n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64) // "max": 0, none
+		return n
+	}
+	s.CPU = time.Duration(kv("cpu.stat")["usage_usec"]) * time.Microsecond
+	s.Memory, s.MemoryPeak, s.MemoryLimit = one("memory.current"), one("memory.peak"), one("memory.max")
+	s.Pids, s.PidsLimit = one("pids.current"), one("pids.max")
+	s.OOMKills = kv("memory.events")["oom_kill"]
+	b, _ := os.ReadFile(filepath.Join(dir, "io.stat"))
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, f := range strings.Fields(l) {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseUint(v, 10, 64)
+			switch k {
+			case "rbytes":
+				s.IORead += n
+			case "wbytes":
+				s.IOWrite += n
+			}
+		}
+	}
+	return &s, nil
+}
+
+// Member tells whether process pid is in the group at w: /proc/PID/cgroup
+// names it on the hierarchy that holds it.
+func Member(w Where, pid int) (bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false, err
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		onV2 := f[0] == "0" && f[1] == ""
+		if onV2 != (w.V2 != "") {
+			continue
+		}
+		if !onV2 && !contains(strings.Split(f[1], ","), "pids") {
+			continue
+		}
+		return f[2] == w.Path, nil
+	}
+	return false, nil
+}
