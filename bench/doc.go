@@ -31,6 +31,13 @@
 // a second daemon that runs there, since a daemon serves only clients of
 // its own mount namespace.
 //
+// The limits section repeats the start-up measurement with limits: prison
+// run --memory and --pids against crun and runc on a bundle with the same
+// limits in its linux.resources (WithLimits; Env.LimitsBundle), bwrap,
+// which has no cgroup, for reference. Run it alone with
+//
+//	go run ./bench/cmd/benchjail -only limits -rounds 20
+//
 // The exec, create and memory sections measure persistent jails against
 // long-lived containers. Each runtime's jail or container is a Unit: the
 // commands that bring one up under a name and remove it (prison create and

@@ -124,8 +124,9 @@ func goTool() string {
 // (/bin/true, or /bin/sleep infinity) on root. It starts from `RUNTIME
 // spec` (runtime is crun or runc: the default spec both document) and
 // changes only what the comparison needs: no terminal, the command, the
-// busybox root, read-only.
-func WriteBundle(runtime, dir, root string, args []string) error {
+// busybox root, read-only; then edits, in order (WithLimits for the
+// limits section's bundle).
+func WriteBundle(runtime, dir, root string, args []string, edits ...func(*specs.Spec)) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
@@ -152,6 +153,9 @@ func WriteBundle(runtime, dir, root string, args []string) error {
 	spec.Process.Terminal = false
 	spec.Process.Args = args
 	spec.Root = &specs.Root{Path: root, Readonly: true}
+	for _, edit := range edits {
+		edit(&spec)
+	}
 	b, err = json.MarshalIndent(&spec, "", "\t")
 	if err != nil {
 		return err

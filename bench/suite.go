@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Env is what the suite's command lines are made of: the binaries, the
@@ -25,8 +27,9 @@ type Env struct {
 	// Root is the busybox root with /loop in it; Bundle the OCI bundle
 	// whose config.json runs /bin/true on Root, read-only, and SleepBundle
 	// the same with `/bin/sleep infinity`: the long-lived container of the
-	// exec, create and memory sections.
-	Root, Bundle, SleepBundle string
+	// exec, create and memory sections. LimitsBundle is Bundle with the
+	// limits section's limits (WithLimits).
+	Root, Bundle, SleepBundle, LimitsBundle string
 	// State holds crun's and runc's state directories.
 	State string
 	// IDPrefix starts every container id, so that leftovers (state,
@@ -208,18 +211,47 @@ func (e *Env) bwrap(name string, cmd ...string) *Contender {
 	})
 }
 
-// oci runs the bundle with crun or runc, each with its own state root and a
+// oci runs bundle with crun or runc, each with its own state root and a
 // fresh container id. `run` creates, starts, waits for and deletes the
 // container, as a jail's one-shot run does.
-func (e *Env) oci(name, runtime string) *Contender {
+func (e *Env) oci(name, runtime, bundle string) *Contender {
 	c := e.tool(name, runtime, func(bin string) []string {
 		id := e.IDPrefix + runtime + "-" + strconv.FormatUint(e.nextID(), 10)
-		return []string{bin, "--root", e.State + "/" + runtime, "run", "--bundle", e.Bundle, id}
+		return []string{bin, "--root", e.State + "/" + runtime, "run", "--bundle", bundle, id}
 	})
 	if runtime == "crun" {
 		c.Start = e.CrunStart
 	}
 	return c
+}
+
+// The limits section's limits: prison's --memory and --pids, and the same
+// in LimitsBundle's linux.resources (WithLimits).
+const (
+	LimitMemory = 256 << 20 // bytes
+	LimitPids   = 100
+)
+
+// limitFlags are prison's flags for the limits section's limits.
+func limitFlags() []string {
+	return []string{"--memory", strconv.Itoa(LimitMemory>>20) + "M", "--pids", strconv.Itoa(LimitPids)}
+}
+
+// WithLimits sets the limits section's limits in an OCI spec, as prison
+// lowers its flags: LimitMemory of memory and no swap (memory.swap, which
+// counts memory and swap together, equal to the limit), LimitPids
+// processes. What the spec had in linux.resources (`runc spec`'s device
+// rule) stays.
+func WithLimits(s *specs.Spec) {
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	if s.Linux.Resources == nil {
+		s.Linux.Resources = &specs.LinuxResources{}
+	}
+	mem, pids := int64(LimitMemory), int64(LimitPids)
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &mem, Swap: &mem}
+	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &pids}
 }
 
 // ipScript runs bench/ipsetup.sh with a fresh link name and address. Its
@@ -273,6 +305,7 @@ const (
 	SecExec     = "exec"
 	SecCreate   = "create"
 	SecMemory   = "memory"
+	SecLimits   = "limits"
 )
 
 // Contender names that targets and the chart refer to. prison's rows come
@@ -329,6 +362,8 @@ func Suite(e *Env) []*Section {
 	timing := []string{"--timing"}
 	noneD, none := e.prisonModes(nameNone, false, nil, "/bin/true")
 	ipD, ip := e.prisonModes(nameIP, true, nil, "/bin/true")
+	limNoneD, limNone := e.prisonModes(nameNone, false, limitFlags(), "/bin/true")
+	limIPD, limIP := e.prisonModes(nameIP, true, limitFlags(), "/bin/true")
 	stampNoneD, stampNone := e.prisonModes(nameNone, false, nil, "/loop", "stamp")
 	stampIPD, stampIP := e.prisonModes(nameIP, true, nil, "/loop", "stamp")
 	timeNoneD, timeNone := e.prisonModes("--net none", false, timing, "/bin/true")
@@ -346,8 +381,8 @@ func Suite(e *Env) []*Section {
 		Contenders: []*Contender{
 			noneD, ipD, none, ip,
 			e.bwrap(nameBwrap, "/bin/true"),
-			e.oci(nameCrun, "crun"),
-			e.oci(nameRunc, "runc"),
+			e.oci(nameCrun, "crun", e.Bundle),
+			e.oci(nameRunc, "runc", e.Bundle),
 			e.floor(nameFloor, "/bin/true"),
 		},
 		Targets: slices.Concat(
@@ -404,6 +439,45 @@ func Suite(e *Env) []*Section {
 				"tree, changing its propagation, tearing it down when the jail exits) every contender pays " +
 				"alike, bwrap too: it is why prison's rows here are a little slower than in the start-up " +
 				"section.",
+		},
+	}, {
+		ID:    SecLimits,
+		Title: fmt.Sprintf("Limits: start-up with --memory %dM --pids %d", LimitMemory>>20, LimitPids),
+		About: fmt.Sprintf("Start-up as above (wall time from fork to reap of one jail running /bin/true on "+
+			"the busybox root), every jail and container with limits: prison run --memory %dM --pids %d "+
+			"(%d MiB of memory, no swap, %d processes), and crun run and runc run of the start-up section's "+
+			"bundle with the same limits added to its linux.resources (memory.limit and memory.swap %d MiB, "+
+			"pids.limit %d). bwrap, which makes no cgroup and sets no limit, is there for reference.",
+			LimitMemory>>20, LimitPids, LimitMemory>>20, LimitPids, LimitMemory>>20, LimitPids),
+		Unit: "ms", Rounds: 200, Warmup: 3,
+		Measure:  WallTime,
+		Baseline: nameCrun,
+		Contenders: []*Contender{
+			limNoneD, limIPD, limNone, limIP,
+			e.bwrap(nameBwrap, "/bin/true"),
+			e.oci(nameCrun, "crun", e.LimitsBundle),
+			e.oci(nameRunc, "runc", e.LimitsBundle),
+		},
+		Targets: inModes(func(sfx, how string) Target {
+			return Target{Label: "start-up with limits, prison --ip " + how + " vs crun run with the same limits", Num: nameIP + sfx, Den: nameCrun, Max: 0.5}
+		}),
+		Notes: []string{
+			"crun and runc use their default cgroupfs driver (no systemd): each container gets a cgroup of " +
+				"its own, named by its id, in every v1 hierarchy (cpuset and devices too; crun at each one's " +
+				"root, runc under the driver's own cgroup), with the limits written and the container's process " +
+				"moved in before it runs anything of the container's; `run` removes the cgroup once the " +
+				"container has exited.",
+			"prison makes a cgroup per jail (/prison/NAME) on the v1 hierarchies it uses: pids, memory, cpu, " +
+				"cpuacct, blkio, freezer and systemd's (name=systemd). It is made, with the limits, while the " +
+				"jail's init starts, and the init is moved in before it runs anything of the jail's. Without " +
+				"--pids a jail gets --pids 1024, so the start-up section's prison rows have a cgroup too; " +
+				"here the memory limit is written as well.",
+			"On cgroup v1, moving a process into a cgroup (a write to cgroup.procs) takes the kernel's " +
+				"cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period unless another move " +
+				"has just done so (rcu_sync): milliseconds, more on a busy machine. prison, crun and runc each " +
+				"pay it once per jail or container, on the first hierarchy their process joins (the others " +
+				"follow within the same grace); prison's --timing counts it in its cgroup phase. bwrap pays " +
+				"nothing of it.",
 		},
 	}, {
 		ID:    SecNetwork,

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestSuiteIsConsistent checks the declarative suite: every name a target,
@@ -12,7 +14,7 @@ import (
 // invocation gets a fresh address and container id.
 func TestSuiteIsConsistent(t *testing.T) {
 	env := &Env{
-		Prison: "/bin/prison", Root: "/r", Bundle: "/b", SleepBundle: "/sb", State: "/s", IDPrefix: "pb-",
+		Prison: "/bin/prison", Root: "/r", Bundle: "/b", SleepBundle: "/sb", LimitsBundle: "/lb", State: "/s", IDPrefix: "pb-",
 		Tools: map[string]string{
 			"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare", "chroot": "/bin/chroot",
 			"ip": "/bin/ip", "nsenter": "/bin/nsenter",
@@ -166,10 +168,10 @@ func TestSuiteLaunchModes(t *testing.T) {
 			}
 		}
 	}
-	// Start-up, mounts, network, parallelism (4) and phases each have the
-	// daemon pair; exec has one row through the daemon.
-	if served != 2+2+2+4+2+1 {
-		t.Errorf("%d daemon contenders, want 13", served)
+	// Start-up, mounts, limits, network, parallelism (4) and phases each
+	// have the daemon pair; exec has one row through the daemon.
+	if served != 2+2+2+2+4+2+1 {
+		t.Errorf("%d daemon contenders, want 15", served)
 	}
 }
 
@@ -223,7 +225,7 @@ func TestSuiteWithoutDaemon(t *testing.T) {
 // mounts namespace whose Start records the commands it is given.
 func mountsEnv(started *[]string) *Env {
 	return &Env{
-		Prison: "/bin/prison", Root: "/r", Bundle: "/b", State: "/s", IDPrefix: "pb-",
+		Prison: "/bin/prison", Root: "/r", Bundle: "/b", LimitsBundle: "/lb", State: "/s", IDPrefix: "pb-",
 		Tools: map[string]string{
 			"bwrap": "/bin/bwrap", "crun": "/bin/crun", "runc": "/bin/runc", "unshare": "/bin/unshare",
 			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter",
@@ -249,7 +251,7 @@ func TestMountsSection(t *testing.T) {
 	for _, s := range suite {
 		ids = append(ids, s.ID)
 	}
-	if got := strings.Join(ids, ","); got != "startup,mounts,network,seccomp,parallel,phases,exec,create,memory" {
+	if got := strings.Join(ids, ","); got != "startup,mounts,limits,network,seccomp,parallel,phases,exec,create,memory" {
 		t.Errorf("sections = %s", got)
 	}
 	startup, s := suite[0], suite[1]
@@ -525,5 +527,123 @@ func TestPersistentSections(t *testing.T) {
 	}
 	if fresh := mountsEnv(&started); fresh.jails.Load() {
 		t.Error("a fresh Env already looks for jails")
+	}
+}
+
+// TestLimitsSection checks the limits section's wiring: the start-up
+// section's prison command lines with --memory 256M --pids 100 before the
+// root, crun and runc on the bundle with the limits (crun started where
+// the driver starts it), bwrap's start-up row, the start-up section's
+// rounds, and the target on prison --ip in each launch mode against
+// crun run.
+func TestLimitsSection(t *testing.T) {
+	var started []string
+	env := mountsEnv(&started)
+	env.CrunStart = func(cmd *exec.Cmd) error {
+		started = append(started, ShellQuote(cmd.Args))
+		return nil
+	}
+	byID := map[string]*Section{}
+	for _, s := range Suite(env) {
+		byID[s.ID] = s
+	}
+	startup, s := byID[SecStartup], byID[SecLimits]
+	if s == nil {
+		t.Fatal("no limits section")
+	}
+	if s.Title != "Limits: start-up with --memory 256M --pids 100" || s.Baseline != nameCrun ||
+		s.Rounds != startup.Rounds || s.Warmup != startup.Warmup || s.Measure == nil {
+		t.Errorf("limits section: title %q, baseline %q, rounds %d+%d", s.Title, s.Baseline, s.Warmup, s.Rounds)
+	}
+	want := []string{
+		nameNone + daemonSuffix, nameIP + daemonSuffix, nameNone + directSuffix, nameIP + directSuffix,
+		nameBwrap, nameCrun, nameRunc,
+	}
+	if len(s.Contenders) != len(want) {
+		t.Fatalf("%d contenders, want %d", len(s.Contenders), len(want))
+	}
+	// Addresses and container ids aside, each line is its start-up twin's
+	// with the limits.
+	strip := func(line string) string {
+		f := strings.Fields(line)
+		for i, w := range f {
+			switch {
+			case i > 0 && f[i-1] == "--ip":
+				f[i] = "ADDR"
+			case strings.HasPrefix(w, env.IDPrefix):
+				f[i] = "ID"
+			}
+		}
+		return strings.Join(f, " ")
+	}
+	limited := map[string]string{
+		"/bin/prison run": "/bin/prison run --memory 256M --pids 100",
+		"--bundle /b ":    "--bundle /lb ",
+	}
+	for i, c := range s.Contenders {
+		if c.Name != want[i] {
+			t.Errorf("contender %d = %q, want %q", i, c.Name, want[i])
+			continue
+		}
+		if c.NA != "" || c.ManyMounts {
+			t.Errorf("%s: NA %q, ManyMounts %v", c.Name, c.NA, c.ManyMounts)
+		}
+		got, orig := strip(ShellQuote(c.Args())), strip(ShellQuote(startup.Contender(c.Name).Args()))
+		for from, to := range limited {
+			orig = strings.Replace(orig, from, to, 1)
+		}
+		if got != orig {
+			t.Errorf("%s: command line %s, want %s", c.Name, got, orig)
+		}
+		if c.ViaDaemon != strings.HasSuffix(c.Name, daemonSuffix) {
+			t.Errorf("%s: ViaDaemon = %v", c.Name, c.ViaDaemon)
+		}
+	}
+	started = nil
+	if err := s.Contender(nameCrun).Start(exec.Command("/bin/crun")); err != nil || len(started) != 1 {
+		t.Errorf("crun run does not start through CrunStart: %v, %q", err, started)
+	}
+	if s.Contender(nameRunc).Start != nil {
+		t.Error("runc run starts through CrunStart")
+	}
+	wantTargets := []Target{
+		{Label: "start-up with limits, prison --ip via daemon vs crun run with the same limits", Num: nameIP + daemonSuffix, Den: nameCrun, Max: 0.5},
+		{Label: "start-up with limits, prison --ip without daemon vs crun run with the same limits", Num: nameIP + directSuffix, Den: nameCrun, Max: 0.5},
+	}
+	if len(s.Targets) != len(wantTargets) {
+		t.Fatalf("targets: %+v", s.Targets)
+	}
+	for i, tg := range s.Targets {
+		if tg != wantTargets[i] {
+			t.Errorf("target %d = %+v, want %+v", i, tg, wantTargets[i])
+		}
+	}
+}
+
+// TestWithLimits checks the limits bundle's resources: the section's
+// memory limit with no swap and its process limit, on a spec with
+// resources (runc spec's device rule stays) and on one without.
+func TestWithLimits(t *testing.T) {
+	deny := specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"}
+	for _, s := range []*specs.Spec{
+		{Linux: &specs.Linux{Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{deny}}}},
+		{},
+	} {
+		WithLimits(s)
+		r := s.Linux.Resources
+		if r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit != 256<<20 || r.Memory.Swap == nil || *r.Memory.Swap != 256<<20 {
+			t.Errorf("memory: %+v", r.Memory)
+		}
+		if r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit != 100 {
+			t.Errorf("pids: %+v", r.Pids)
+		}
+		if r.CPU != nil || r.BlockIO != nil {
+			t.Errorf("limits beyond memory and pids: %+v", r)
+		}
+	}
+	s := &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{deny}}}}
+	WithLimits(s)
+	if d := s.Linux.Resources.Devices; len(d) != 1 || d[0].Access != "rwm" || d[0].Allow {
+		t.Errorf("devices: %+v", d)
 	}
 }

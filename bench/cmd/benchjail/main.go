@@ -115,6 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env.Root = filepath.Join(tmp, "root")
 	env.Bundle = filepath.Join(tmp, "bundle")
 	env.SleepBundle = filepath.Join(tmp, "bundle-sleep")
+	env.LimitsBundle = filepath.Join(tmp, "bundle-limits")
 	env.State = filepath.Join(tmp, "state")
 	env.Socket = filepath.Join(tmp, "daemon.sock")
 	env.MountsSocket = filepath.Join(tmp, "mounts-daemon.sock")
@@ -325,15 +326,19 @@ func findPrison(repo, path string, log io.Writer) (bin, na string) {
 	return abs, ""
 }
 
-// writeBundle writes the OCI bundles, of /bin/true and of a long-lived
-// `/bin/sleep infinity`, with whichever runtime is installed.
+// writeBundle writes the OCI bundles, of /bin/true, of a long-lived
+// `/bin/sleep infinity` and of /bin/true with the limits section's limits,
+// with whichever runtime is installed.
 func writeBundle(env *bench.Env) error {
 	for _, rt := range []string{"runc", "crun"} {
 		if bin := env.Tools[rt]; bin != "" {
 			if err := bench.WriteBundle(bin, env.Bundle, env.Root, []string{"/bin/true"}); err != nil {
 				return err
 			}
-			return bench.WriteBundle(bin, env.SleepBundle, env.Root, []string{"/bin/sleep", "infinity"})
+			if err := bench.WriteBundle(bin, env.SleepBundle, env.Root, []string{"/bin/sleep", "infinity"}); err != nil {
+				return err
+			}
+			return bench.WriteBundle(bin, env.LimitsBundle, env.Root, []string{"/bin/true"}, bench.WithLimits)
 		}
 	}
 	return errors.New("neither runc nor crun is installed")
