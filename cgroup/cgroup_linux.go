@@ -38,6 +38,10 @@ type Group struct {
 	// not be stopped with the login session that created it. Only where
 	// systemd runs: joining it costs an RCU grace period (AddRest).
 	track *cgroup2.Manager
+	// unit is the group's systemd scope; pending its limits until the
+	// scope is made with the jail's first process.
+	unit    string
+	pending *specs.LinuxResources
 }
 
 // hybridTree is where a hybrid host mounts its v2 tree.
@@ -62,6 +66,9 @@ func isCgroup2(dir string) bool {
 type Where struct {
 	Path string `json:"path"`
 	V2   string `json:"v2,omitempty"`
+	// Unit is the transient scope systemd keeps the group as, on a
+	// unified host that systemd runs; Path is then systemd's.
+	Unit string `json:"unit,omitempty"`
 }
 
 // Locate says where a group at path lives on this host: on cgroup v2 when
@@ -71,11 +78,25 @@ func Locate(path, v2 string) (Where, error) {
 	if err := CheckPath(path); err != nil {
 		return Where{}, err
 	}
-	if v2 == "" && cgroups.Mode() == cgroups.Unified {
-		v2 = Mountpoint
+	if v2 != "" || !unifiedHost() {
+		return Where{Path: path, V2: v2}, nil
 	}
-	return Where{Path: path, V2: v2}, nil
+	if !systemdBooted() {
+		return Where{Path: path, V2: Mountpoint}, nil
+	}
+	// systemd owns the tree of a unified host it runs, and delegates
+	// nothing by default: a group of the jail's own is a transient scope,
+	// as runc's and containerd's systemd drivers make theirs.
+	unit := strings.ReplaceAll(strings.Trim(path, "/"), "/", "-") + ".scope"
+	return Where{Path: "/" + systemdSlice + "/" + unit, V2: Mountpoint, Unit: unit}, nil
 }
+
+// systemdSlice is where the jails' scopes are: containerd's systemd
+// driver puts every scope there.
+const systemdSlice = "system.slice"
+
+// unifiedHost tells whether the host is cgroup v2 only.
+var unifiedHost = func() bool { return cgroups.Mode() == cgroups.Unified }
 
 // CheckPath checks a group's path: absolute, clean, below the root.
 func CheckPath(p string) error {
@@ -96,15 +117,20 @@ func New(w Where, r *specs.LinuxResources) (*Group, error) {
 	if r == nil {
 		r = &specs.LinuxResources{}
 	}
-	g := &Group{path: w.Path, v2: w.V2}
+	g := &Group{path: w.Path, v2: w.V2, unit: w.Unit}
 	r = g.adjust(r)
 	if err := g.supports(r); err != nil {
 		return nil, err
 	}
 	var err error
-	if g.v2 != "" {
+	switch {
+	case g.unit != "":
+		// systemd makes the scope with its first process (AddRest).
+		g.pending = r
+		return g, nil
+	case g.v2 != "":
 		g.v2m, err = cgroup2.NewManager(g.v2, w.Path, v2Resources(r))
-	} else {
+	default:
 		g.v1c, err = cgroup1.New(cgroup1.StaticPath(w.Path), r, cgroup1.WithHierarchy(v1Hierarchies))
 		if err == nil && isCgroup2(hybridTree) && systemdBooted() {
 			if g.track, err = cgroup2.NewManager(hybridTree, w.Path, &cgroup2.Resources{}); err != nil {
@@ -147,7 +173,7 @@ func Load(w Where) (*Group, error) {
 	if err := CheckPath(w.Path); err != nil {
 		return nil, err
 	}
-	g := &Group{path: w.Path, v2: w.V2}
+	g := &Group{path: w.Path, v2: w.V2, unit: w.Unit}
 	var err error
 	if g.v2 != "" {
 		if _, err = os.Stat(filepath.Join(g.v2, w.Path)); err == nil {
@@ -166,7 +192,7 @@ func Load(w Where) (*Group, error) {
 }
 
 // Where says where g is.
-func (g *Group) Where() Where { return Where{Path: g.path, V2: g.v2} }
+func (g *Group) Where() Where { return Where{Path: g.path, V2: g.v2, Unit: g.unit} }
 
 // Add moves process pid, with all its threads, into the group.
 func (g *Group) Add(pid int) error {
@@ -218,6 +244,8 @@ func (g *Group) TaskFiles() ([]*os.File, error) {
 func (g *Group) AddRest(pid int) error {
 	var err error
 	switch {
+	case g.unit != "" && g.v2m == nil:
+		err = g.startScope(pid)
 	case g.v2m != nil:
 		err = g.v2m.AddProc(uint64(pid))
 	case g.track != nil:
@@ -230,13 +258,29 @@ func (g *Group) AddRest(pid int) error {
 }
 
 // NeedsRest tells whether AddRest has anything to do.
-func (g *Group) NeedsRest() bool { return g.v2m != nil || g.track != nil }
+func (g *Group) NeedsRest() bool { return g.v2m != nil || g.track != nil || g.unit != "" }
+
+// startScope has systemd make the group's scope with process pid in it,
+// then sets the limits systemd has no property for.
+func (g *Group) startScope(pid int) error {
+	res := v2Resources(g.pending)
+	m, err := cgroup2.NewSystemd(systemdSlice, g.unit, pid, res)
+	if err != nil {
+		return fmt.Errorf("systemd scope %s: %w", g.unit, err)
+	}
+	g.v2m, g.pending = m, nil
+	return m.Update(res)
+}
 
 // Update changes the group's limits to r, live.
 func (g *Group) Update(r *specs.LinuxResources) error {
 	r = g.adjust(r)
 	if err := g.supports(r); err != nil {
 		return err
+	}
+	if g.v2m == nil && g.v1c == nil {
+		g.pending = r // the scope is made with them
+		return nil
 	}
 	var err error
 	if g.v2m != nil {
@@ -285,6 +329,9 @@ func (g *Group) swapFirst(r *specs.LinuxResources) error {
 
 // Procs are the processes in the group.
 func (g *Group) Procs() ([]int, error) {
+	if g.v2m == nil && g.v1c == nil {
+		return nil, nil // a scope systemd has not made yet
+	}
 	var pids []int
 	if g.v2m != nil {
 		ps, err := g.v2m.Procs(true)
@@ -316,9 +363,12 @@ func (g *Group) Delete(timeout time.Duration) error {
 	wait := time.Millisecond
 	for {
 		var err error
-		if g.v2m != nil {
+		switch {
+		case g.unit != "":
+			err = g.stopScope()
+		case g.v2m != nil:
 			err = g.v2m.Delete()
-		} else {
+		default:
 			err = g.v1c.Delete()
 			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
 				err = nil
@@ -338,6 +388,22 @@ func (g *Group) Delete(timeout time.Duration) error {
 		time.Sleep(wait)
 		wait = min(2*wait, 20*time.Millisecond)
 	}
+}
+
+// stopScope stops the group's scope, which systemd then removes once its
+// last process is gone.
+func (g *Group) stopScope() error {
+	if _, err := os.Stat(filepath.Join(g.v2, g.path)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	m, err := cgroup2.LoadSystemd(systemdSlice, g.unit)
+	if err == nil {
+		err = m.DeleteSystemd()
+	}
+	if err != nil && !strings.Contains(err.Error(), "not loaded") {
+		return fmt.Errorf("systemd scope %s: %w", g.unit, err)
+	}
+	return errors.New("systemd is removing the scope") // checked again
 }
 
 // Remove removes the group at w if it is there: what a jail that is gone
@@ -403,8 +469,9 @@ func (g *Group) supports(r *specs.LinuxResources) error {
 			needs = append(needs, need{true, "blockIO.weight", "", ""})
 		}
 	}
+	needs = slices.DeleteFunc(needs, func(n need) bool { return !n.set })
 	var ctls []string
-	if g.v2 != "" {
+	if g.v2 != "" && len(needs) > 0 {
 		b, err := os.ReadFile(filepath.Join(g.v2, "cgroup.controllers"))
 		if err != nil {
 			return fmt.Errorf("cgroup v2 at %s: %w", g.v2, err)
@@ -529,8 +596,11 @@ const noLimit = math.MaxInt64 &^ 4095
 
 // Stats reads the group's figures.
 func (g *Group) Stats() (*Stats, error) {
-	if g.v2m != nil {
+	switch {
+	case g.v2m != nil:
 		return g.stats2()
+	case g.v1c == nil:
+		return nil, fmt.Errorf("cgroup %s: %w", g.path, os.ErrNotExist)
 	}
 	m, err := g.v1c.Stat(cgroup1.IgnoreNotExist)
 	if err != nil {

@@ -228,3 +228,78 @@ func TestMemoryLimitUpAndDown(t *testing.T) {
 		}
 	}
 }
+
+func TestLocateOnASystemdHost(t *testing.T) {
+	booted, unified := systemdBooted, unifiedHost
+	t.Cleanup(func() { systemdBooted, unifiedHost = booted, unified })
+	systemdBooted = func() bool { return true }
+	unifiedHost = func() bool { return true }
+	w, err := Locate("/prison/web1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Where{Path: "/system.slice/prison-web1.scope", V2: Mountpoint, Unit: "prison-web1.scope"}
+	if w != want {
+		t.Errorf("Locate: %+v, want %+v", w, want)
+	}
+	// A scope is made with its first process: until then there is
+	// nothing on the host to list, show or remove.
+	g, err := New(w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(filepath.Join(Mountpoint, w.Path)) {
+		t.Errorf("%s made before its first process", w.Path)
+	}
+	if procs, err := g.Procs(); err != nil || procs != nil {
+		t.Errorf("procs of a scope not made: %v %v", procs, err)
+	}
+	if err := g.Delete(time.Second); err != nil {
+		t.Errorf("delete of a scope not made: %v", err)
+	}
+	systemdBooted, unifiedHost = func() bool { return false }, func() bool { return true }
+	if w, _ := Locate("/prison/web1", ""); w != (Where{Path: "/prison/web1", V2: Mountpoint}) {
+		t.Errorf("a unified host without systemd: %+v", w)
+	}
+	unifiedHost = func() bool { return false }
+	if w, _ := Locate("/prison/web1", ""); w != (Where{Path: "/prison/web1"}) {
+		t.Errorf("a v1 host: %+v", w)
+	}
+}
+
+// TestSystemdScope makes a jail's group as systemd's transient scope: on
+// a unified host that systemd runs only.
+func TestSystemdScope(t *testing.T) {
+	if !systemdBooted() || !unifiedHost() {
+		t.Skip("systemd is not PID 1 of a unified host here: the scope driver is not used")
+	}
+	n := int64(20)
+	g := group(t, "", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}})
+	if g.Where().Unit == "" {
+		t.Fatalf("a group on a systemd host is no scope: %+v", g.Where())
+	}
+	c := exec.Command("sleep", "60")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	if err := g.AddRest(c.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := Member(g.Where(), c.Process.Pid); err != nil || !in {
+		t.Errorf("not in the scope's group: %v", err)
+	}
+	if s, err := g.Stats(); err != nil || s.PidsLimit != 20 {
+		t.Errorf("the scope's task limit: %+v %v", s, err)
+	}
+	_ = c.Process.Kill()
+	_ = c.Wait()
+	if err := g.Delete(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
