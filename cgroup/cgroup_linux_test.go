@@ -71,15 +71,21 @@ func group(t *testing.T, v2 string, r *specs.LinuxResources) *Group {
 	return g
 }
 
-// inGroup starts a process that sleeps in g and is killed when the test
-// ends.
-func inGroup(t *testing.T, g *Group) *exec.Cmd {
+// sleeper starts a process that sleeps, killed when the test ends.
+func sleeper(t *testing.T) *exec.Cmd {
 	t.Helper()
 	c := exec.Command("sleep", "60")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	return c
+}
+
+// inGroup starts a sleeper in g.
+func inGroup(t *testing.T, g *Group) *exec.Cmd {
+	t.Helper()
+	c := sleeper(t)
 	if err := g.Add(c.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +161,7 @@ func TestHybridTwin(t *testing.T) {
 	if !g.NeedsRest() {
 		t.Fatal("no twin on the v2 tree of a hybrid host run by systemd")
 	}
-	c := exec.Command("sleep", "60")
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	c := sleeper(t)
 	if err := g.AddRest(c.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -278,11 +280,7 @@ func TestSystemdScope(t *testing.T) {
 	if g.Where().Unit == "" {
 		t.Fatalf("a group on a systemd host is no scope: %+v", g.Where())
 	}
-	c := exec.Command("sleep", "60")
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	c := sleeper(t)
 	if err := g.AddRest(c.Process.Pid); err != nil {
 		t.Fatal(err)
 	}

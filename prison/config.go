@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"prison/rootfs"
 )
 
 // Config is a jail described with jail(8)'s parameters, as the command line
@@ -192,37 +194,17 @@ func checkRoot(c *Config) error {
 	return nil
 }
 
-// trusted is root, or whoever runs prison: the user the check protects
-// others from.
-func trusted(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
-
 // checkPrivate refuses a root that users other than root can reach. The
 // jail's root owns every file of its root: it can make a setuid-root copy
 // of a shell there, and whoever reaches the directory on the host runs it
 // as the host's root. FreeBSD keeps jail roots under a directory only root
-// can enter for this reason; so must prison.
-//
-// A root is private when some directory on its real path (symlinks
-// resolved: those are only other names for it) stops every other user: it
-// is root's, and neither others nor a group other than root's may search
-// it. Whoever owns a directory can chmod it, so another owner never stops
-// anyone. Bind mounts of the root elsewhere are the admin's to judge.
+// can enter for this reason; so must prison (rootfs.Private says when a
+// root is private). Bind mounts of the root elsewhere are the admin's to
+// judge.
 func checkPrivate(dir string) error {
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
+	real, ok, err := rootfs.Private(dir)
+	if err != nil || ok {
 		return err
-	}
-	for d := real; ; d = filepath.Dir(d) {
-		var st unix.Stat_t
-		if err := unix.Stat(d, &st); err != nil {
-			return &os.PathError{Op: "stat", Path: d, Err: err}
-		}
-		if trusted(st.Uid) && st.Mode&0o001 == 0 && (st.Gid == 0 || st.Mode&0o010 == 0) {
-			return nil
-		}
-		if d == "/" {
-			break
-		}
 	}
 	// The parent is what to close: the root itself may stay 0755, as a
 	// root's / is.
@@ -232,7 +214,7 @@ func checkPrivate(dir string) error {
 		return &os.PathError{Op: "stat", Path: parent, Err: err}
 	}
 	how := fmt.Sprintf("chmod 0700 %s", parent)
-	if !trusted(st.Uid) {
+	if !rootfs.TrustedUID(st.Uid) {
 		how = "move it into a directory of root's that only root may enter (mode 0700)"
 	}
 	return fmt.Errorf("other users can reach it through %s (%s, uid %d, gid %d), "+

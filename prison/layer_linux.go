@@ -149,7 +149,7 @@ func privateDir(dir string) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("%s: not a directory", dir)
-	case !trusted(st.Uid):
+	case !rootfs.TrustedUID(st.Uid):
 		return fmt.Errorf("%s: owned by uid %d, who could reach every jail's layer", dir, st.Uid)
 	case st.Mode&0o077 != 0:
 		if err := unix.Chmod(dir, 0o700); err != nil {

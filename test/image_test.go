@@ -40,46 +40,10 @@ func testRegistry(t *testing.T) string {
 // its digest.
 func busyboxImage(t *testing.T, ref, marker string) string {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.Walk(busyboxDir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || p == busyboxDir {
-			return err
-		}
-		link := ""
-		if fi.Mode()&os.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name, _ = filepath.Rel(busyboxDir, p)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
+	data := tarDir(t, busyboxDir, func(tw *tar.Writer) {
+		tw.WriteHeader(&tar.Header{Name: "etc/marker", Mode: 0o644, Size: int64(len(marker)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(marker))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw.WriteHeader(&tar.Header{Name: "etc/marker", Mode: 0o644, Size: int64(len(marker)), Typeflag: tar.TypeReg})
-	tw.Write([]byte(marker))
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 	if err != nil {
 		t.Fatal(err)

@@ -345,28 +345,53 @@ static int do_pty(const char *rel, uint16_t rows, uint16_t cols)
 
 // recv_fd reads the launcher's message of type want, which carries one
 // descriptor: a namespace to enter, sent when it is ready.
-static int recv_fd(int32_t want)
+// recv_fds receives the message want with up to max descriptors, into
+// fds; it returns how many came, or -1 (EPIPE: the launcher is gone).
+// Descriptors beyond max are a protocol error, closed by the kernel
+// (MSG_CTRUNC).
+static int recv_fds(int32_t want, int *fds, int max)
 {
 	int32_t msg[3];
 	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(NSINIT_MAX_CGROUP_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf)};
+			    .msg_controllen = CMSG_SPACE((size_t)max * sizeof(int))};
 	ssize_t n;
 	do
 		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	struct cmsghdr *c = n == sizeof(msg) ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (!c || msg[0] != want || c->cmsg_type != SCM_RIGHTS) {
+	if (n != sizeof(msg) || msg[0] != want) {
 		errno = n == 0 ? EPIPE : EPROTO;
 		return -1;
 	}
+	int got = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && got < max; i++)
+			memcpy(&fds[got++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		while (got > 0)
+			close(fds[--got]);
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return got;
+}
+
+// recv_fd receives the message want with exactly one descriptor.
+static int recv_fd(int32_t want)
+{
 	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-	return fd;
+	int got = recv_fds(want, &fd, 1);
+	if (got == 0)
+		errno = EPROTO;
+	return got == 1 ? fd : -1;
 }
 
 // join_cgroup receives MSG_CGROUP and writes "0" to every cgroup file
@@ -378,36 +403,15 @@ static int recv_fd(int32_t want)
 // process.
 static int join_cgroup(void)
 {
-	int32_t msg[3];
-	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
-	union {
-		char buf[CMSG_SPACE(NSINIT_MAX_CGROUP_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf)};
-	ssize_t n;
-	do
-		n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n != sizeof(msg) || msg[0] != NSINIT_MSG_CGROUP) {
-		if (n == 0)
-			_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
-		errno = EPROTO;
-		return -1;
-	}
-	int err = (mh.msg_flags & MSG_CTRUNC) ? EMSGSIZE : 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfd; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (!err && write(fd, "0", 1) != 1)
-				err = errno;
-			close(fd);
-		}
+	int fds[NSINIT_MAX_CGROUP_FDS];
+	int n = recv_fds(NSINIT_MSG_CGROUP, fds, NSINIT_MAX_CGROUP_FDS);
+	if (n < 0 && errno == EPIPE)
+		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
+	int err = n < 0 ? errno : 0;
+	for (int i = 0; i < n; i++) {
+		if (!err && write(fds[i], "0", 1) != 1)
+			err = errno;
+		close(fds[i]);
 	}
 	errno = err;
 	return err ? -1 : 0;
