@@ -145,13 +145,12 @@ func New(w Where, r *specs.LinuxResources) (*Group, error) {
 }
 
 // v1Used are the v1 hierarchies a jail's group is made in: those whose
-// limits and figures prison uses, the freezer, and systemd's own, which
+// limits and figures prison uses, and, where systemd runs, its own, which
 // tracks which unit a process belongs to (a jail must not die with the
 // login session that created it). Each more costs a mkdir, a write when a
-// process joins and an rmdir.
+// process joins and an rmdir, on every jail's path.
 var v1Used = []cgroup1.Name{
-	cgroup1.SystemdDbus, cgroup1.Pids, cgroup1.Memory, cgroup1.Cpu, cgroup1.Cpuacct,
-	cgroup1.Blkio, cgroup1.Freezer,
+	cgroup1.Pids, cgroup1.Memory, cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Blkio, cgroup1.SystemdDbus,
 }
 
 func v1Hierarchies() ([]cgroup1.Subsystem, error) {
@@ -161,7 +160,7 @@ func v1Hierarchies() ([]cgroup1.Subsystem, error) {
 	}
 	var used []cgroup1.Subsystem
 	for _, s := range all {
-		if contains(v1Used, s.Name()) {
+		if contains(v1Used, s.Name()) && (s.Name() != cgroup1.SystemdDbus || systemdBooted()) {
 			used = append(used, s)
 		}
 	}
@@ -357,37 +356,42 @@ func (g *Group) Procs() ([]int, error) {
 // jail's PID 1 died (a command joining the jail is outside its PID
 // namespace): Delete waits for them, up to timeout.
 func (g *Group) Delete(timeout time.Duration) error {
+	if g.unit != "" {
+		return waitFor(timeout, g.path, g.stopScope)
+	}
+	return Remove(g.Where(), timeout)
+}
+
+// waitFor calls try until it succeeds or timeout passes: an exiting
+// process leaves its group a moment after its parent reaped it, so the
+// first waits are short.
+func waitFor(timeout time.Duration, path string, try func() error) error {
 	deadline := time.Now().Add(timeout)
-	// An exiting process leaves the group a moment after its parent
-	// reaped it: wait in short steps first.
 	wait := time.Millisecond
 	for {
-		var err error
+		err := try()
 		switch {
-		case g.unit != "":
-			err = g.stopScope()
-		case g.v2m != nil:
-			err = g.v2m.Delete()
-		default:
-			err = g.v1c.Delete()
-			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
-				err = nil
-			}
-			if err == nil && g.track != nil {
-				if err = g.track.Delete(); err == nil {
-					g.track = nil
-				}
-			}
-		}
-		switch {
-		case err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, cgroup1.ErrCgroupDeleted):
+		case err == nil:
 			return nil
 		case time.Now().After(deadline):
-			return fmt.Errorf("cgroup %s: %w", g.path, err)
+			return fmt.Errorf("cgroup %s: %w", path, err)
 		}
 		time.Sleep(wait)
 		wait = min(2*wait, 20*time.Millisecond)
 	}
+}
+
+// dirs are the directories a group at w may have: one per hierarchy.
+// Co-mounted v1 controllers (cpu,cpuacct) name one directory twice.
+func (w Where) dirs() []string {
+	if w.V2 != "" {
+		return []string{filepath.Join(w.V2, w.Path)}
+	}
+	ds := make([]string, 0, len(v1Used)+1)
+	for _, n := range v1Used {
+		ds = append(ds, filepath.Join(Mountpoint, string(n), w.Path))
+	}
+	return append(ds, filepath.Join(hybridTree, w.Path)) // its twin, if any
 }
 
 // stopScope stops the group's scope, which systemd then removes once its
@@ -407,16 +411,30 @@ func (g *Group) stopScope() error {
 }
 
 // Remove removes the group at w if it is there: what a jail that is gone
-// left behind.
+// left behind, or a Group's own. It removes the directories themselves,
+// which the kernel refuses while a process is in one (EBUSY): containerd's
+// Delete reads every hierarchy's process list first, ten times the
+// cost, on the path of every jail's end.
 func Remove(w Where, timeout time.Duration) error {
-	g, err := Load(w)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, cgroup1.ErrCgroupDeleted) {
-			return nil
-		}
-		return err
+	if w.Unit != "" {
+		return (&Group{path: w.Path, v2: w.V2, unit: w.Unit}).Delete(timeout)
 	}
-	return g.Delete(timeout)
+	return waitFor(timeout, w.Path, func() error {
+		var busy []string
+		for _, d := range w.dirs() {
+			switch err := unix.Rmdir(d); {
+			case err == nil || errors.Is(err, unix.ENOENT):
+			case errors.Is(err, unix.EBUSY):
+				busy = append(busy, filepath.Base(strings.TrimSuffix(d, w.Path)))
+			default:
+				return &os.PathError{Op: "rmdir", Path: d, Err: err}
+			}
+		}
+		if len(busy) > 0 {
+			return fmt.Errorf("still holds processes on %s", strings.Join(busy, ", "))
+		}
+		return nil
+	})
 }
 
 // UnsupportedError is a limit this host cannot enforce.
