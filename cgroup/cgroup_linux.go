@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/cgroups/v3"
@@ -139,6 +140,7 @@ func New(w Where, r *specs.LinuxResources) (*Group, error) {
 		}
 	}
 	if err != nil {
+		forgetHierarchies()
 		return nil, fmt.Errorf("cgroup %s: %w", w.Path, err)
 	}
 	return g, nil
@@ -153,7 +155,15 @@ var v1Used = []cgroup1.Name{
 	cgroup1.Pids, cgroup1.Memory, cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Blkio, cgroup1.SystemdDbus,
 }
 
+// v1Hierarchies are the v1Used hierarchies this host mounts. Reading them
+// parses the mount table: a daemon reads it once, and again only after a
+// group failed to be made (the host's mounts changed).
 func v1Hierarchies() ([]cgroup1.Subsystem, error) {
+	hierarchies.Lock()
+	defer hierarchies.Unlock()
+	if hierarchies.used != nil {
+		return hierarchies.used, nil
+	}
 	all, err := cgroup1.Default()
 	if err != nil {
 		return nil, err
@@ -164,7 +174,27 @@ func v1Hierarchies() ([]cgroup1.Subsystem, error) {
 			used = append(used, s)
 		}
 	}
+	hierarchies.used = used
 	return used, nil
+}
+
+var hierarchies struct {
+	sync.Mutex
+	used []cgroup1.Subsystem
+}
+
+// forgetHierarchies has v1Hierarchies read the mount table again.
+func forgetHierarchies() {
+	hierarchies.Lock()
+	hierarchies.used = nil
+	hierarchies.Unlock()
+}
+
+// Exists tells whether a group at w is there: one that a jail which is
+// gone left, or another's.
+func Exists(w Where) bool {
+	_, err := os.Stat(w.dirs()[0])
+	return err == nil
 }
 
 // Load finds the group at w, which New made.

@@ -74,10 +74,12 @@ type Jail struct {
 	cgroup   *cgroup.Group // the jail's, once made or found
 	// cgroupMade reports the making of cgroup, which runs beside the
 	// init's start (awaitCgroup).
-	cgroupMade chan error
-	cgroupErr  error
-	stopHost   func()
-	once       sync.Once
+	cgroupMade  chan error
+	cgroupErr   error
+	cgroupFiles []*os.File // for the init to join the cgroup by (cgroup.TaskFiles)
+	stopHost    func()
+	once        sync.Once // teardownNet
+	stateOnce   sync.Once // removeState
 }
 
 // Timing holds the duration of each phase of a jail's life, in order.

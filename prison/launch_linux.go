@@ -581,9 +581,11 @@ func (j *Jail) Wait() (ExitStatus, error) {
 		<-j.recorded // a record that failed only made the jail harder to find
 	}
 	// The jail is over: the host side goes while the kernel tears down the
-	// jail's namespaces, on the other core.
-	j.teardownHost()
+	// jail's namespaces, on the other core; its state and cgroup once the
+	// init is reaped.
+	j.teardownNet()
 	ws, waitErr := j.waitInit()
+	j.removeState()
 	j.unlock()
 	j.waitCopies()
 	switch {
@@ -675,8 +677,17 @@ func (j *Jail) teardown() {
 }
 
 // teardownHost removes the jail's host side: the hostname server, the sync
-// socket, the network entries and the state.
+// socket, the network entries, and then the state with the cgroup.
 func (j *Jail) teardownHost() {
+	j.teardownNet()
+	j.removeState()
+}
+
+// teardownNet removes the host side but the state: what can go while the
+// kernel still ends the jail's processes. The cgroup cannot (the kernel
+// refuses to remove it while the init exits), and the state records it,
+// so that whoever removes one removes both.
+func (j *Jail) teardownNet() {
 	j.once.Do(func() {
 		if j.stopHost != nil {
 			j.stopHost()
@@ -684,26 +695,38 @@ func (j *Jail) teardownHost() {
 		if j.sock != nil {
 			j.sock.Close()
 		}
-		if j.state != nil && j.state.lock == nil {
-			// Handed over to a client: what is left of the jail is the
-			// daemon's to remove only while no other jail has claimed
-			// its name since the client died.
-			st, err := openStore()
-			if err != nil {
-				return
-			}
-			defer st.Close()
-			if !j.state.owned() {
-				return
-			}
-		}
 		if j.net != nil {
-			_ = j.net.Detach()
-		}
-		if j.state != nil {
-			_ = j.state.remove()
+			j.whileOwned(func() { _ = j.net.Detach() })
 		}
 	})
+}
+
+// removeState removes the jail's state, with its cgroup: once the init is
+// reaped, or the cgroup's removal waits for it.
+func (j *Jail) removeState() {
+	j.stateOnce.Do(func() {
+		if j.state != nil {
+			j.whileOwned(func() { _ = j.state.remove() })
+		}
+	})
+}
+
+// whileOwned runs f unless the jail's state was handed over to a client
+// that has died since and another jail has claimed the name: what is left
+// of this jail is the daemon's to remove only until then.
+func (j *Jail) whileOwned(f func()) {
+	if j.state == nil || j.state.lock != nil {
+		f() // held by this launcher: nobody else can claim the name
+		return
+	}
+	st, err := openStore()
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	if j.state.owned() {
+		f()
+	}
 }
 
 // unlock releases the thread that a spawn locked, once the init is dead.

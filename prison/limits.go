@@ -260,6 +260,7 @@ const cgroupGrace = 2 * time.Second
 // holds processes belongs to something else (a --cgroup path given twice):
 // joining it would share its limits and tear it down.
 func newCgroup(w cgroup.Where, r *specs.LinuxResources) (*cgroup.Group, error) {
+	existed := cgroup.Exists(w)
 	g, err := cgroup.New(w, r)
 	var ue *cgroup.UnsupportedError
 	switch {
@@ -268,8 +269,10 @@ func newCgroup(w cgroup.Where, r *specs.LinuxResources) (*cgroup.Group, error) {
 	case err != nil:
 		return nil, err
 	}
-	if procs, err := g.Procs(); err == nil && len(procs) > 0 {
-		return nil, &ParamError{Err: fmt.Errorf("linux.cgroupsPath %s: in use by %d processes outside this jail", w.Path, len(procs))}
+	if existed {
+		if procs, err := g.Procs(); err == nil && len(procs) > 0 {
+			return nil, &ParamError{Err: fmt.Errorf("linux.cgroupsPath %s: in use by %d processes outside this jail", w.Path, len(procs))}
+		}
 	}
 	return g, nil
 }
@@ -284,15 +287,15 @@ func (j *Jail) enterCgroup() error {
 	if err := j.awaitCgroup(); err != nil {
 		return err
 	}
-	files, err := j.cgroup.TaskFiles()
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, f := range files {
-			f.Close()
+	files := j.cgroupFiles
+	if files == nil {
+		var err error
+		if files, err = j.cgroup.TaskFiles(); err != nil {
+			return err
 		}
-	}()
+	}
+	j.cgroupFiles = nil
+	defer closeAll(files)
 	if len(files) > nsinit.MaxCgroupFiles {
 		return fmt.Errorf("cgroup: %d hierarchies, at most %d", len(files), nsinit.MaxCgroupFiles)
 	}
@@ -539,5 +542,11 @@ func limitParams(s *specs.Spec, p map[string]string) {
 				p["openfiles"] = strconv.FormatUint(rl.Hard, 10)
 			}
 		}
+	}
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
 	}
 }
