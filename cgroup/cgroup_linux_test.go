@@ -11,6 +11,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"prison/internal/roottest"
 )
 
 func TestWeightShares(t *testing.T) {
@@ -42,12 +44,7 @@ func TestCheckPath(t *testing.T) {
 // ends, on v2 at v2 ("" for the host's own mode).
 func group(t *testing.T, v2 string, r *specs.LinuxResources) *Group {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cgroup tests need root, and CI=true")
-		}
-		t.Skip("cgroup tests need root")
-	}
+	roottest.Require(t)
 	w, err := Locate(fmt.Sprintf("/prison-test/%d-%s", os.Getpid(), t.Name()), v2)
 	if err != nil {
 		t.Fatal(err)

@@ -14,20 +14,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/roottest"
 )
 
 // requireRoot skips a test that needs root, as the jail suite does: under
 // CI=true it fails instead, so that a CI without root cannot pass unseen.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root, and CI=true")
-	}
-	t.Skip("needs root (run: sudo go test ./image/...)")
-}
+func requireRoot(t *testing.T) { roottest.Require(t) }
 
 // entry is one tar entry of a test archive.
 type entry struct {

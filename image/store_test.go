@@ -31,18 +31,10 @@ import (
 
 	"prison/image"
 	"prison/image/fetch"
+	"prison/internal/roottest"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root, and CI=true")
-	}
-	t.Skip("needs root (run: sudo go test ./image/...)")
-}
+func requireRoot(t *testing.T) { roottest.Require(t) }
 
 // file is one entry of a test layer.
 type file struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -15,20 +14,13 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/roottest"
 )
 
 // requireRoot skips a privileged test, or fails it when CI=true: CI
 // promises root, so a skip there would hide the whole tier.
-func requireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("requires root, and CI=true (run with: go test -exec sudo)")
-	}
-	tb.Skip("requires root (run with: go test -exec sudo)")
-}
+func requireRoot(tb testing.TB) { roottest.Require(tb) }
 
 // startJail starts `sleep` in a network namespace of its own and
 // returns its pid; the process is killed when the test ends.

@@ -2,10 +2,11 @@ package prison
 
 import (
 	"errors"
-	"os"
 	"sync"
 	"syscall"
 	"testing"
+
+	"prison/internal/roottest"
 )
 
 // TestSignalWhileWaiting: `prison run` forwards signals from a goroutine
@@ -14,12 +15,7 @@ import (
 // its pid. A real jail, since that is where the pid comes from; the test
 // binary is its init (it links internal/nsinit's constructor).
 func TestSignalWhileWaiting(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root, and CI=true")
-		}
-		t.Skip("needs root (run: sudo go test)")
-	}
+	roottest.Require(t)
 	c := DefaultConfig()
 	c.Args = []string{"/bin/sh", "-c", "trap '' WINCH; sleep 0.2"}
 	if err := c.Validate(); err != nil {

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"prison/internal/roottest"
 )
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("requires root (run with: go test -exec sudo)")
-	}
+	roottest.Require(t)
 	if _, err := lookTool("mkfs.ext4"); err != nil {
 		t.Skip(err)
 	}

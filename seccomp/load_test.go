@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"prison/internal/roottest"
 	"prison/internal/sysprobe"
 )
 
@@ -40,16 +41,7 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("requires root, and CI=true: privileged tests must run in CI (go test -exec sudo)")
-	}
-	t.Skip("requires root (run with: go test -exec sudo)")
-}
+func requireRoot(t *testing.T) { roottest.Require(t) }
 
 // install loads prog on the calling thread only, as the jail's C init does:
 // without no_new_privs, so it needs CAP_SYS_ADMIN. It returns the listener
