@@ -268,6 +268,21 @@ func (g *Group) TaskFiles() ([]*os.File, error) {
 	return files, nil
 }
 
+// Dir opens the group's directory for a process to be cloned into
+// (clone3's CLONE_INTO_CGROUP): on cgroup v2, the only way in that does
+// not wait for an RCU grace period. None on v1, or for a systemd scope
+// that systemd has yet to make. The caller closes it.
+func (g *Group) Dir() (*os.File, error) {
+	if g.v2m == nil {
+		return nil, nil
+	}
+	f, err := os.OpenFile(filepath.Join(g.v2, g.path), os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", g.path, err)
+	}
+	return f, nil
+}
+
 // AddRest moves process pid where TaskFiles does not take it: into a v2
 // group, or the v1 group's twin on the v2 tree.
 func (g *Group) AddRest(pid int) error {

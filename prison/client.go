@@ -348,11 +348,16 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	if j.joined != nil {
 		how = nsinit.CloneJoin
 	}
+	fds := []int{sync, lock, int(exe.Fd())}
+	if j.cgroupDir != nil {
+		how |= nsinit.CloneIntoCgroup
+		fds = append(fds, int(j.cgroupDir.Fd()))
+	}
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
 	m = binary.NativeEndian.AppendUint32(m, how)
 	m = binary.NativeEndian.AppendUint64(m, uint64(flags))
 	m = append(append(m, name...), 0)
-	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(sync, lock, int(exe.Fd())), nil); err != nil {
+	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(fds...), nil); err != nil {
 		return fmt.Errorf("start init: client: %w", err)
 	}
 	c.spawning = true

@@ -3,6 +3,7 @@ package prison
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -130,6 +131,9 @@ func (j *Jail) startJoined() (err error) {
 		if j.cgroup, err = cgroup.Load(*where); err != nil {
 			return err
 		}
+		if j.cgroupDir, err = j.cgroup.Dir(); err != nil {
+			return err
+		}
 		plan.JoinCgroup = true
 	}
 	if j.Spec.Process.Terminal {
@@ -140,6 +144,7 @@ func (j *Jail) startJoined() (err error) {
 	j.initPlan = plan
 	defer func() {
 		if err != nil {
+			closeAll([]*os.File{j.cgroupDir})
 			j.teardown()
 		}
 	}()

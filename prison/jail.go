@@ -74,9 +74,10 @@ type Jail struct {
 	cgroup   *cgroup.Group // the jail's, once made or found
 	// cgroupMade reports the making of cgroup, which runs beside the
 	// init's start (awaitCgroup).
-	cgroupMade  chan error
+	cgroupMade  chan madeCgroup
 	cgroupErr   error
 	cgroupFiles []*os.File // for the init to join the cgroup by (cgroup.TaskFiles)
+	cgroupDir   *os.File   // the cgroup v2 group the init is cloned into (cgroup.Group.Dir)
 	stopHost    func()
 	once        sync.Once // teardownNet
 	stateOnce   sync.Once // removeState

@@ -296,10 +296,13 @@ func (j *Jail) enterCgroup() error {
 	}
 	j.cgroupFiles = nil
 	defer closeAll(files)
+	cloned := j.cgroupDir != nil // into the group, with clone3 (Dir)
+	closeAll([]*os.File{j.cgroupDir})
+	j.cgroupDir = nil
 	if len(files) > nsinit.MaxCgroupFiles {
 		return fmt.Errorf("cgroup: %d hierarchies, at most %d", len(files), nsinit.MaxCgroupFiles)
 	}
-	if j.cgroup.NeedsRest() {
+	if j.cgroup.NeedsRest() && !cloned {
 		if err := j.awaitInit(); err != nil {
 			return err
 		}
@@ -324,10 +327,20 @@ func (j *Jail) enterCgroup() error {
 // start, once; later calls return the same result.
 func (j *Jail) awaitCgroup() error {
 	if j.cgroupMade != nil {
-		j.cgroupErr = <-j.cgroupMade
+		m := <-j.cgroupMade
+		j.cgroup, j.cgroupFiles, j.cgroupDir, j.cgroupErr = m.g, m.files, m.dir, m.err
 		j.cgroupMade = nil
 	}
 	return j.cgroupErr
+}
+
+// madeCgroup is what the making of a jail's cgroup beside its start
+// hands over: the group, and the files for its init to join it by.
+type madeCgroup struct {
+	g     *cgroup.Group
+	files []*os.File
+	dir   *os.File
+	err   error
 }
 
 // limitFlags are the flags behind the spec's resources, for errors.
@@ -547,6 +560,8 @@ func limitParams(s *specs.Spec, p map[string]string) {
 
 func closeAll(files []*os.File) {
 	for _, f := range files {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 }

@@ -67,6 +67,10 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		Files: append(stdio, uintptr(sync), uintptr(hold)),
 		Sys:   &syscall.SysProcAttr{Cloneflags: flags},
 	}
+	if j.cgroupDir != nil {
+		// Born in the jail's cgroup v2 group (clone3).
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, int(j.cgroupDir.Fd())
+	}
 	if !j.Persist {
 		// The jail dies with its launcher, even by SIGKILL. The signal
 		// fires when the thread that started the init exits, not the

@@ -89,9 +89,11 @@ func TestMemoryHogIsKilledInsideTheJail(t *testing.T) {
 	if out := mustRun(t, "exec", other, "/probe", "hog", "100"); out != "held 100\n" {
 		t.Errorf("the other jail: %q", out)
 	}
+	// The kernel charges a page or so past the limit before it reclaims
+	// or kills: the peak is within a MiB of it, not at the hog's 200.
 	s := statsOf(t, n)
-	if s.MemoryLimit != 64<<20 || s.MemoryPeak > 64<<20 {
-		t.Errorf("stats: memory limit %d, peak %d; want a peak within 64 MiB", s.MemoryLimit, s.MemoryPeak)
+	if s.MemoryLimit != 64<<20 || s.MemoryPeak > 65<<20 {
+		t.Errorf("stats: memory limit %d, peak %d; want a peak within about 64 MiB", s.MemoryLimit, s.MemoryPeak)
 	}
 }
 

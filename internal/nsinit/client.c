@@ -88,7 +88,7 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-#define MAX_FDS 3
+#define MAX_FDS 4
 
 // recv_msg reads one message into a buffer it allocates, with up to
 // MAX_FDS fds.
@@ -357,13 +357,32 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-// spawn clones the init with the daemon's flags; the child executes exe
-// as the jail's init and never returns. alive is a pipe whose write end
-// only this process holds.
-static pid_t spawn(uint64_t flags, int syncfd, int lockfd, int exe, const char *name, int alive[2],
-		   const int jail[3])
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+// clone3's arguments (linux/sched.h, which clashes with sched.h).
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		set_tid_size, cgroup;
+};
+
+// spawn clones the init with the daemon's flags, into the cgroup v2
+// directory cgroup when it is not -1: born there, it needs no move, which
+// would wait for an RCU grace period. The child executes exe as the
+// jail's init and never returns. alive is a pipe whose write end only
+// this process holds.
+static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, const char *name,
+		   int alive[2], const int jail[3])
 {
-	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
+	pid_t pid;
+	if (cgroup >= 0) {
+		struct clone3_args a = {.flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
+					.cgroup = (uint64_t)cgroup};
+		pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+	} else {
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
+	}
 	if (pid != 0)
 		return pid;
 	// The jail dies with its client, even by SIGKILL. A client that died
@@ -413,7 +432,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	if (n >= 4 && rd32(m) == NSINIT_DAEMON_DONE)
 		done(m, n);
 	if (n < 17 || rd32(m) != NSINIT_DAEMON_CLONE || m[n - 1] != 0 || fds[0] < 0 ||
-	    fds[1] < 0 || fds[2] < 0) {
+	    fds[1] < 0 || fds[2] < 0 || ((rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) && fds[3] < 0)) {
 		// No daemon after all, or one that declines: nothing is made yet.
 		for (int i = 0; i < MAX_FDS; i++)
 			if (fds[i] >= 0)
@@ -425,6 +444,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	uint64_t flags;
 	memcpy(&flags, m + 8, 8);
 	int join = (rd32(m + 4) & NSINIT_CLONE_JOIN) != 0;
+	int cgroup = (rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) ? fds[3] : -1;
 	const char *name = m + 16;
 	// fds[1], the state lock, stays open until exit, here and in the init.
 	int syncfd = fds[0], exe = fds[2];
@@ -443,7 +463,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	int jail[3] = {-1, -1, -1}, alive[2] = {-1, -1};
 	pid_t pid = -1;
 	if (sfd >= 0 && open_relays(r, jail) == 0 && pipe2(alive, O_CLOEXEC) == 0)
-		pid = spawn(flags, syncfd, fds[1], exe, name, alive, jail);
+		pid = spawn(flags, cgroup, syncfd, fds[1], exe, name, alive, jail);
 	int32_t spawned[2] = {NSINIT_CLIENT_SPAWNED, pid < 0 ? -errno : pid};
 	int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pid > 0 && pidfd < 0) {
@@ -453,6 +473,8 @@ void nsinit_client(int argc, char **argv, char **envp)
 	free(m);
 	close(syncfd);
 	close(exe);
+	if (fds[3] >= 0)
+		close(fds[3]);
 	close(alive[0]); // alive[1] stays open until exit
 	for (int i = 0; i < 3; i++)
 		if (jail[i] >= 0)

@@ -71,13 +71,14 @@ const (
 	RunVerb       = C.NSINIT_RUN_VERB
 	ExecVerb      = C.NSINIT_EXEC_VERB
 
-	ClientRun      = C.NSINIT_CLIENT_RUN
-	DaemonFallback = C.NSINIT_DAEMON_FALLBACK
-	DaemonClone    = C.NSINIT_DAEMON_CLONE
-	CloneJoin      = C.NSINIT_CLONE_JOIN
-	ClientSpawned  = C.NSINIT_CLIENT_SPAWNED
-	ClientReaped   = C.NSINIT_CLIENT_REAPED
-	DaemonDone     = C.NSINIT_DAEMON_DONE
+	ClientRun       = C.NSINIT_CLIENT_RUN
+	DaemonFallback  = C.NSINIT_DAEMON_FALLBACK
+	DaemonClone     = C.NSINIT_DAEMON_CLONE
+	CloneJoin       = C.NSINIT_CLONE_JOIN
+	CloneIntoCgroup = C.NSINIT_CLONE_INTO_CGROUP
+	ClientSpawned   = C.NSINIT_CLIENT_SPAWNED
+	ClientReaped    = C.NSINIT_CLIENT_REAPED
+	DaemonDone      = C.NSINIT_DAEMON_DONE
 )
 
 // Plan is everything the init does, in order: the filesystem ops, the

@@ -109,6 +109,9 @@ enum {
 	// which outlives the command, and processes it leaves may hold the
 	// client's relays.
 	NSINIT_CLONE_JOIN = 1,
+	// CLONE's second word: a fourth fd, the jail's cgroup v2 directory,
+	// which the init is cloned into (clone3 CLONE_INTO_CGROUP).
+	NSINIT_CLONE_INTO_CGROUP = 2,
 	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
 	NSINIT_CLIENT_SPAWNED = 4,
 	// C -> D: u32 type, i32 the init's wait status.
