@@ -274,21 +274,33 @@ func (j *Jail) detach() {
 // procStartTime is the start time of process pid, in clock ticks after
 // boot: with the pid, it names one process for the system's life.
 func procStartTime(pid int) (uint64, error) {
+	st, _, err := procStat(pid)
+	return st, err
+}
+
+// procStat reads process pid's start time (procStartTime) and whether it
+// is on its way out: a zombie, or a task in exit (PF_EXITING), which
+// still holds its files, the state lock among them, for a moment.
+func procStat(pid int) (start uint64, exiting bool, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	// The command name, in parentheses, may hold spaces and ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return 0, false, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// Field 22 of stat(5); f[0] is field 3.
+	// Fields 3 (state), 9 (flags) and 22 (start time) of stat(5); f[0]
+	// is field 3.
 	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+		return 0, false, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	const pfExiting = 0x4 // include/linux/sched.h
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0] == "Z" || f[0] == "X" || flags&pfExiting != 0, err
 }
 
 // netNS is a network namespace the launcher made, or why it could not.

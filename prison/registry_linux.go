@@ -73,7 +73,10 @@ func pin(s *State) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, err := procStartTime(s.InitPID); err != nil || st != s.InitStart {
+	// A jail whose PID 1 is exiting is over, though the init still holds
+	// the state lock for a moment: killed from the host, it must not be
+	// found or listed then.
+	if st, exiting, err := procStat(s.InitPID); err != nil || st != s.InitStart || exiting {
 		unix.Close(fd)
 		return nil, unix.ESRCH
 	}

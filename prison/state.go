@@ -1,6 +1,8 @@
 package prison
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,8 +56,12 @@ type State struct {
 	// that whoever removes the state removes the cgroup too.
 	Cgroup *cgroup.Where `json:"cgroup,omitempty"`
 
-	lock *os.File  // the launcher's hold on Dir, for the jail's life
-	id   [2]uint64 // Dir's device and inode, which a claim of the name anew changes
+	// Claim tells this jail's state from that of a jail claimed under the
+	// same name after it: random, where Dir's inode number is not (tmpfs
+	// hands a freed one out again at once).
+	Claim string `json:"claim,omitempty"`
+
+	lock *os.File // the launcher's hold on Dir, for the jail's life
 }
 
 // Dir is the jail's state directory.
@@ -176,8 +182,8 @@ func (s *State) handOver() {
 // the daemon's teardown then leaves them alone. Preconditions: the store
 // is locked.
 func (s *State) owned() bool {
-	var st unix.Stat_t
-	return unix.Lstat(s.Dir(), &st) == nil && [2]uint64{st.Dev, st.Ino} == s.id
+	cur, err := readState(s.Name)
+	return err == nil && s.Claim != "" && cur.Claim == s.Claim
 }
 
 // removeStateDir removes a jail's directory: what claim puts there takes
@@ -290,6 +296,9 @@ func (st *store) claim(s *State) error {
 		}
 	}
 	s.JID = nextJID()
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	s.Claim = hex.EncodeToString(nonce[:])
 	tmp := filepath.Join(StateDir, claimPrefix+s.Name)
 	if err := removeStateDir(tmp); err != nil { // a claim of this name whose launcher was killed
 		return fmt.Errorf("state: %w", err)
@@ -319,10 +328,6 @@ func (st *store) claim(s *State) error {
 		return fmt.Errorf("state: claim %s: %w", s.Name, err)
 	}
 	s.lock = lock
-	var fi unix.Stat_t
-	if err := unix.Fstat(int(lock.Fd()), &fi); err == nil {
-		s.id = [2]uint64{fi.Dev, fi.Ino}
-	}
 	if err := s.claimAddrs(); err != nil {
 		s.remove()
 		return err

@@ -276,6 +276,10 @@ func TestLimitsChangeLive(t *testing.T) {
 	if s.PidsLimit != 400 || s.MemoryLimit != 48<<20 {
 		t.Errorf("stats after set: pids limit %d, memory limit %d", s.PidsLimit, s.MemoryLimit)
 	}
+	// jls -v's parameters show them, by rctl's names.
+	if j, _ := findListed(t, n); j.Params["maxproc"] != "400" || j.Params["memoryuse"] != strconv.Itoa(48<<20) {
+		t.Errorf("list --json parameters: maxproc %q, memoryuse %q", j.Params["maxproc"], j.Params["memoryuse"])
+	}
 	// A restart keeps what set changed.
 	mustRun(t, "restart", n)
 	if s := statsOf(t, n); s.PidsLimit != 400 {
