@@ -170,7 +170,7 @@ func v1Hierarchies() ([]cgroup1.Subsystem, error) {
 	}
 	var used []cgroup1.Subsystem
 	for _, s := range all {
-		if contains(v1Used, s.Name()) && (s.Name() != cgroup1.SystemdDbus || systemdBooted()) {
+		if slices.Contains(v1Used, s.Name()) && (s.Name() != cgroup1.SystemdDbus || systemdBooted()) {
 			used = append(used, s)
 		}
 	}
@@ -222,23 +222,6 @@ func Load(w Where) (*Group, error) {
 
 // Where says where g is.
 func (g *Group) Where() Where { return Where{Path: g.path, V2: g.v2, Unit: g.unit} }
-
-// Add moves process pid, with all its threads, into the group.
-func (g *Group) Add(pid int) error {
-	var err error
-	if g.v2m != nil {
-		err = g.v2m.AddProc(uint64(pid))
-	} else {
-		err = g.v1c.AddProc(uint64(pid))
-		if err == nil && g.track != nil {
-			err = g.track.AddProc(uint64(pid))
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("cgroup %s: add process %d: %w", g.path, pid, err)
-	}
-	return nil
-}
 
 // TaskFiles opens the tasks file of each v1 hierarchy of the group: a
 // single-threaded process that writes "0" to each moves itself into the
@@ -502,35 +485,30 @@ func (g *Group) supports(r *specs.LinuxResources) error {
 	type need struct {
 		set                     bool
 		resource, v1file, v2ctl string
+		// bfq: on v2, containerd writes io.bfq.weight, which only the
+		// BFQ scheduler provides.
+		bfq bool
 	}
 	var needs []need
 	if m := r.Memory; m != nil {
 		needs = append(needs,
-			need{m.Limit != nil, "memory.limit", "memory/memory.limit_in_bytes", "memory"},
-			need{m.Swap != nil, "memory.swap", "memory/memory.memsw.limit_in_bytes", "memory"})
-		if g.v2 != "" && m.Swap != nil {
-			needs = append(needs, need{true, "memory.swap", "", "memory"})
-		}
+			need{set: m.Limit != nil, resource: "memory.limit", v1file: "memory/memory.limit_in_bytes", v2ctl: "memory"},
+			need{set: m.Swap != nil, resource: "memory.swap", v1file: "memory/memory.memsw.limit_in_bytes", v2ctl: "memory"})
 	}
 	if c := r.CPU; c != nil {
 		needs = append(needs,
-			need{c.Shares != nil, "cpu.shares", "cpu/cpu.shares", "cpu"},
-			need{c.Quota != nil, "cpu.quota", "cpu/cpu.cfs_quota_us", "cpu"})
+			need{set: c.Shares != nil, resource: "cpu.shares", v1file: "cpu/cpu.shares", v2ctl: "cpu"},
+			need{set: c.Quota != nil, resource: "cpu.quota", v1file: "cpu/cpu.cfs_quota_us", v2ctl: "cpu"})
 	}
 	if p := r.Pids; p != nil {
-		needs = append(needs, need{p.Limit != nil, "pids.limit", "pids/cgroup.procs", "pids"})
+		needs = append(needs, need{set: p.Limit != nil, resource: "pids.limit", v1file: "pids/cgroup.procs", v2ctl: "pids"})
 	}
 	if b := r.BlockIO; b != nil {
 		throttle := len(b.ThrottleReadBpsDevice)+len(b.ThrottleWriteBpsDevice)+
 			len(b.ThrottleReadIOPSDevice)+len(b.ThrottleWriteIOPSDevice) > 0
 		needs = append(needs,
-			need{b.Weight != nil, "blockIO.weight", "blkio/blkio.weight", "io"},
-			need{throttle, "blockIO.throttle", "blkio/blkio.throttle.read_bps_device", "io"})
-		if g.v2 != "" && b.Weight != nil {
-			// containerd writes io.bfq.weight, which only the BFQ
-			// scheduler provides.
-			needs = append(needs, need{true, "blockIO.weight", "", ""})
-		}
+			need{set: b.Weight != nil, resource: "blockIO.weight", v1file: "blkio/blkio.weight", v2ctl: "io", bfq: true},
+			need{set: throttle, resource: "blockIO.throttle", v1file: "blkio/blkio.throttle.read_bps_device", v2ctl: "io"})
 	}
 	needs = slices.DeleteFunc(needs, func(n need) bool { return !n.set })
 	var ctls []string
@@ -542,19 +520,13 @@ func (g *Group) supports(r *specs.LinuxResources) error {
 		ctls = strings.Fields(string(b))
 	}
 	for _, n := range needs {
-		if !n.set {
-			continue
-		}
 		res := "linux.resources." + n.resource
 		if g.v2 != "" {
-			if n.v2ctl == "" {
-				if !bfq() {
-					return &UnsupportedError{res, "the host's block devices have no BFQ scheduler, which I/O weights need"}
-				}
-				continue
-			}
-			if !contains(ctls, n.v2ctl) {
+			switch {
+			case !slices.Contains(ctls, n.v2ctl):
 				return &UnsupportedError{res, fmt.Sprintf("the %s controller is not available in cgroup v2 at %s", n.v2ctl, g.v2)}
+			case n.bfq && !bfq():
+				return &UnsupportedError{res, "the host's block devices have no BFQ scheduler, which I/O weights need"}
 			}
 			continue
 		}
@@ -600,8 +572,6 @@ func (g *Group) swapAccounted() bool {
 	_, err := os.Stat(filepath.Join(Mountpoint, "memory/memory.memsw.limit_in_bytes"))
 	return err == nil
 }
-
-func contains[T comparable](list []T, s T) bool { return slices.Contains(list, s) }
 
 // bfq tells whether a block device of the host can use the BFQ scheduler.
 func bfq() bool {
@@ -740,28 +710,4 @@ func (g *Group) stats2() (*Stats, error) {
 		}
 	}
 	return &s, nil
-}
-
-// Member tells whether process pid is in the group at w: /proc/PID/cgroup
-// names it on the hierarchy that holds it.
-func Member(w Where, pid int) (bool, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		return false, err
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(l, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		onV2 := f[0] == "0" && f[1] == ""
-		if onV2 != (w.V2 != "") {
-			continue
-		}
-		if !onV2 && !contains(strings.Split(f[1], ","), "pids") {
-			continue
-		}
-		return f[2] == w.Path, nil
-	}
-	return false, nil
 }

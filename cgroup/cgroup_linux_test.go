@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +85,7 @@ func sleeper(t *testing.T) *exec.Cmd {
 func inGroup(t *testing.T, g *Group) *exec.Cmd {
 	t.Helper()
 	c := sleeper(t)
-	if err := g.Add(c.Process.Pid); err != nil {
+	if err := g.add(c.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -93,7 +95,7 @@ func TestGroupLifecycle(t *testing.T) {
 	n := int64(50)
 	g := group(t, "", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}})
 	c := inGroup(t, g)
-	if in, err := Member(g.Where(), c.Process.Pid); err != nil || !in {
+	if in, err := member(g.Where(), c.Process.Pid); err != nil || !in {
 		t.Fatalf("the process is not in %s: %v", g.Where().Path, err)
 	}
 	procs, err := g.Procs()
@@ -135,14 +137,14 @@ func TestGroupOnV2Tree(t *testing.T) {
 	}
 	g := group(t, hybridTree, nil)
 	c := inGroup(t, g)
-	if in, err := Member(g.Where(), c.Process.Pid); err != nil || !in {
+	if in, err := member(g.Where(), c.Process.Pid); err != nil || !in {
 		t.Fatalf("not in the v2 group: %v", err)
 	}
 	n := int64(5)
 	_, err := New(Where{Path: g.Where().Path + "x", V2: hybridTree}, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}})
 	b, _ := os.ReadFile(hybridTree + "/cgroup.controllers")
 	var ue *UnsupportedError
-	if !contains(strings.Fields(string(b)), "pids") && !errors.As(err, &ue) {
+	if !slices.Contains(strings.Fields(string(b)), "pids") && !errors.As(err, &ue) {
 		t.Errorf("pids on a v2 tree without the controller: %v, want an UnsupportedError", err)
 	}
 }
@@ -162,7 +164,7 @@ func TestHybridTwin(t *testing.T) {
 	if err := g.AddRest(c.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	if in, err := Member(Where{Path: g.Where().Path, V2: hybridTree}, c.Process.Pid); err != nil || !in {
+	if in, err := member(Where{Path: g.Where().Path, V2: hybridTree}, c.Process.Pid); err != nil || !in {
 		t.Errorf("not in the twin on %s: %v", hybridTree, err)
 	}
 	_ = c.Process.Kill()
@@ -281,7 +283,7 @@ func TestSystemdScope(t *testing.T) {
 	if err := g.AddRest(c.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	if in, err := Member(g.Where(), c.Process.Pid); err != nil || !in {
+	if in, err := member(g.Where(), c.Process.Pid); err != nil || !in {
 		t.Errorf("not in the scope's group: %v", err)
 	}
 	if s, err := g.Stats(); err != nil || s.PidsLimit != 20 {
@@ -297,4 +299,46 @@ func TestSystemdScope(t *testing.T) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// add moves process pid, with all its threads, into the group, as a
+// launcher would (the jail's init joins by TaskFiles and Dir instead).
+func (g *Group) add(pid int) error {
+	var err error
+	if g.v2m != nil {
+		err = g.v2m.AddProc(uint64(pid))
+	} else {
+		err = g.v1c.AddProc(uint64(pid))
+		if err == nil && g.track != nil {
+			err = g.track.AddProc(uint64(pid))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup %s: add process %d: %w", g.path, pid, err)
+	}
+	return nil
+}
+
+// member tells whether process pid is in the group at w: /proc/PID/cgroup
+// names it on the hierarchy that holds it.
+func member(w Where, pid int) (bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false, err
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		onV2 := f[0] == "0" && f[1] == ""
+		if onV2 != (w.V2 != "") {
+			continue
+		}
+		if !onV2 && !slices.Contains(strings.Split(f[1], ","), "pids") {
+			continue
+		}
+		return f[2] == w.Path, nil
+	}
+	return false, nil
 }

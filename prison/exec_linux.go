@@ -3,7 +3,6 @@ package prison
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -131,7 +130,11 @@ func (j *Jail) startJoined() (err error) {
 		if j.cgroup, err = cgroup.Load(*where); err != nil {
 			return err
 		}
+		if j.cgroupFiles, err = j.cgroup.TaskFiles(); err != nil {
+			return err
+		}
 		if j.cgroupDir, err = j.cgroup.Dir(); err != nil {
+			closeAll(j.cgroupFiles...)
 			return err
 		}
 		plan.JoinCgroup = true
@@ -144,7 +147,8 @@ func (j *Jail) startJoined() (err error) {
 	j.initPlan = plan
 	defer func() {
 		if err != nil {
-			closeAll([]*os.File{j.cgroupDir})
+			closeAll(j.cgroupFiles...)
+			closeAll(j.cgroupDir)
 			j.teardown()
 		}
 	}()

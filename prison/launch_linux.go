@@ -99,8 +99,8 @@ func (j *Jail) Start() (err error) {
 	defer func() {
 		if err != nil {
 			_ = j.awaitCgroup() // not removed under the goroutine's feet
-			closeAll(j.cgroupFiles)
-			closeAll([]*os.File{j.cgroupDir})
+			closeAll(j.cgroupFiles...)
+			closeAll(j.cgroupDir)
 			j.teardown()
 		}
 	}()

@@ -281,23 +281,17 @@ func newCgroup(w cgroup.Where, r *specs.LinuxResources) (*cgroup.Group, error) {
 // anything of the jail's, so that every process of the jail is charged to
 // the jail, and none of prison's (launcher, daemon, client). On v1 the
 // init moves itself (cgroup.TaskFiles): the launcher sends it the files,
-// without waiting for its pid. ns: the init then makes the cgroup
-// namespace.
+// without waiting for its pid; on v2 it was cloned into the group
+// (cgroup.Group.Dir). The files were opened beside the init's start.
 func (j *Jail) enterCgroup() error {
 	if err := j.awaitCgroup(); err != nil {
 		return err
 	}
 	files := j.cgroupFiles
-	if files == nil {
-		var err error
-		if files, err = j.cgroup.TaskFiles(); err != nil {
-			return err
-		}
-	}
 	j.cgroupFiles = nil
-	defer closeAll(files)
+	defer closeAll(files...)
 	cloned := j.cgroupDir != nil // into the group, with clone3 (Dir)
-	closeAll([]*os.File{j.cgroupDir})
+	closeAll(j.cgroupDir)
 	j.cgroupDir = nil
 	if len(files) > nsinit.MaxCgroupFiles {
 		return fmt.Errorf("cgroup: %d hierarchies, at most %d", len(files), nsinit.MaxCgroupFiles)
@@ -558,7 +552,7 @@ func limitParams(s *specs.Spec, p map[string]string) {
 	}
 }
 
-func closeAll(files []*os.File) {
+func closeAll(files ...*os.File) {
 	for _, f := range files {
 		if f != nil {
 			f.Close()

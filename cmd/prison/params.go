@@ -248,9 +248,9 @@ func (d *jailDef) set(name string, vals []string) error {
 	case "jid":
 		d.warnings = append(d.warnings, "jid: prison numbers jails itself; ignored")
 		return nil
-	case "memoryuse", "swapuse", "maxproc", "openfiles", "cpu.weight", "io.weight", "cgroup":
+	case "cgroup":
 		v, err := one()
-		*limitField(&d.cfg, name) = v
+		d.cfg.Cgroup = v
 		return err
 	case "pcpu":
 		// rctl's pcpu is a percentage of one CPU; --cpus counts cores.
@@ -267,6 +267,11 @@ func (d *jailDef) set(name string, vals []string) error {
 	case "io.max":
 		d.cfg.IOMax = append(d.cfg.IOMax, vals...)
 		return nil
+	}
+	if field, ok := limitFields[name]; ok {
+		v, err := one()
+		*field(&d.cfg) = v
+		return err
 	}
 	if slices.Contains(prison.HookNames, name) {
 		d.hooks.Commands[name] = append(d.hooks.Commands[name], vals...)
@@ -356,35 +361,22 @@ var flagParams = map[string][]string{
 	"--io-max": {"io.max"}, "--cgroup": {"cgroup"},
 }
 
-// limitParam tells whether param is a limit, which prison set changes
-// live.
-func limitParam(param string) bool {
-	switch param {
-	case "memoryuse", "swapuse", "maxproc", "pcpu", "openfiles", "cpu.weight", "io.weight", "io.max":
-		return true
-	}
-	return false
+// limitFields are the limits whose value is their flag's, by rctl's
+// names, and the Config field behind each.
+var limitFields = map[string]func(c *prison.Config) *string{
+	"memoryuse":  func(c *prison.Config) *string { return &c.Memory },
+	"swapuse":    func(c *prison.Config) *string { return &c.Swap },
+	"maxproc":    func(c *prison.Config) *string { return &c.Pids },
+	"openfiles":  func(c *prison.Config) *string { return &c.NoFile },
+	"cpu.weight": func(c *prison.Config) *string { return &c.CPUWeight },
+	"io.weight":  func(c *prison.Config) *string { return &c.IOWeight },
 }
 
-// limitField is the Config field behind a limit's parameter.
-func limitField(c *prison.Config, param string) *string {
-	switch param {
-	case "memoryuse":
-		return &c.Memory
-	case "swapuse":
-		return &c.Swap
-	case "maxproc":
-		return &c.Pids
-	case "openfiles":
-		return &c.NoFile
-	case "cpu.weight":
-		return &c.CPUWeight
-	case "io.weight":
-		return &c.IOWeight
-	case "cgroup":
-		return &c.Cgroup
-	}
-	panic("limitField: " + param)
+// limitParam tells whether param is a limit, which prison set changes
+// live: limitFields, and pcpu and io.max, which set lowers itself.
+func limitParam(param string) bool {
+	_, ok := limitFields[param]
+	return ok || param == "pcpu" || param == "io.max"
 }
 
 // inParams names a bad value by the parameter the user gave it as, when
