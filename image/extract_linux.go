@@ -21,10 +21,11 @@ import (
 // "whiteouts and opaque directories"); the OCI image spec's names for them
 // in a layer (image-spec layer.md, "Whiteouts").
 const (
-	whiteoutPrefix = ".wh."
-	whiteoutMeta   = ".wh..wh."     // aufs metadata (.wh..wh.plnk, …): not files
-	whiteoutOpaque = ".wh..wh..opq" // the directory hides the layers below it
-	opaqueXattr    = "trusted.overlay.opaque"
+	whiteoutPrefix  = ".wh."
+	whiteoutMeta    = ".wh..wh."     // aufs metadata (.wh..wh.plnk, …): not files
+	whiteoutOpaque  = ".wh..wh..opq" // the directory hides the layers below it
+	opaqueXattr     = "trusted.overlay.opaque"
+	userOpaqueXattr = "user.overlay.opaque"
 )
 
 // EntryError is an archive entry that the store refuses: one that would
@@ -176,8 +177,12 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	case base == whiteoutOpaque:
 		// Overlayfs's opaque directory: what the layers below have
 		// under it is hidden.
-		if err := unix.Fsetxattr(parent, opaqueXattr, []byte("y"), 0); err != nil {
-			return &os.PathError{Op: "setxattr " + opaqueXattr, Path: filepath.Dir(rel), Err: err}
+		// Both namespaces: overlayfs mounted in a jail's user
+		// namespace reads user.overlay.* (its userxattr option).
+		for _, x := range []string{opaqueXattr, userOpaqueXattr} {
+			if err := unix.Fsetxattr(parent, x, []byte("y"), 0); err != nil {
+				return &os.PathError{Op: "setxattr " + x, Path: filepath.Dir(rel), Err: err}
+			}
 		}
 		return nil
 	case strings.HasPrefix(base, whiteoutMeta):

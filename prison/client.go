@@ -353,9 +353,18 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		how |= nsinit.CloneIntoCgroup
 		fds = append(fds, int(j.cgroupDir.Fd()))
 	}
+	var ids IDRange
+	if r := j.newUserNS(); r != nil {
+		how |= nsinit.CloneUserNS
+		ids = *r
+	}
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
 	m = binary.NativeEndian.AppendUint32(m, how)
 	m = binary.NativeEndian.AppendUint64(m, uint64(flags))
+	m = binary.NativeEndian.AppendUint32(m, ids.UID)
+	m = binary.NativeEndian.AppendUint32(m, ids.GID)
+	m = binary.NativeEndian.AppendUint32(m, ids.Size)
+	m = binary.NativeEndian.AppendUint32(m, 0)
 	m = append(append(m, name...), 0)
 	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(fds...), nil); err != nil {
 		return fmt.Errorf("start init: client: %w", err)

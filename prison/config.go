@@ -38,6 +38,7 @@ type Config struct {
 	ReadOnly   bool     // the root is mounted read-only
 	user       *User    // User, as Validate resolved it
 	Seccomp    bool     // install the seccomp policy (only benchmarks turn it off)
+	UserNS     string   // userns: auto ("" too), host, or a RANGE of host ids (userns_linux.go)
 
 	// The jail's own layer (issue 11; image.go, layer_linux.go).
 	Image         string     // image: a base directory, or an image of the store; the root is an overlay on it
@@ -89,6 +90,7 @@ var checks = []check{
 	checkSysVIPC,
 	checkMounts,
 	checkLimits,
+	checkUserNS,
 }
 
 // Validate reports the first problem with c: the error names the parameter

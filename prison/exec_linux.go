@@ -124,6 +124,7 @@ func (j *Jail) startJoined() (err error) {
 		return err
 	}
 	plan.Join = j.joinNS
+	plan.UserNS = j.joinNS&unix.CLONE_NEWUSER != 0
 	// The command, which the joining init forks after GO, runs in the
 	// jail's cgroup: the init goes there first (enterCgroup).
 	if where := j.joined.Cgroup; where != nil {

@@ -48,12 +48,21 @@ func (j *Jail) Start() (err error) {
 	if err != nil {
 		return &ParamError{Err: err}
 	}
+	ids, err := usernsOf(j.Spec)
+	if err != nil {
+		return &ParamError{Err: err}
+	}
 	// The jail's network namespace is made by the launcher, on the other
 	// core while the plan and the claim run: it needs neither, and its
 	// creation is the most expensive of the jail's namespaces. The init
-	// enters it after its mounts (rootfs.JoinNet).
+	// enters it after its mounts (rootfs.JoinNet). A jail with a user
+	// namespace gets it from its clone instead, once the init exists
+	// (initNet): made by the launcher, it would be the host's to own.
 	madeNet := make(chan netNS, 1)
-	if hasNetNamespace(j.Spec) {
+	initNet := ids != nil && hasNetNamespace(j.Spec)
+	switch {
+	case initNet:
+	case hasNetNamespace(j.Spec):
 		go func() {
 			n := j.Pool.take(netPlan.Fits())
 			if n.spare != nil {
@@ -61,12 +70,14 @@ func (j *Jail) Start() (err error) {
 			}
 			madeNet <- n
 		}()
-	} else {
+	default:
 		madeNet <- netNS{fd: -1} // --net host
 	}
 	netTaken := false // by the attaching goroutine below
 	defer func() {
-		if !netTaken {
+		// With initNet, nothing is made before the attaching
+		// goroutine takes it.
+		if !netTaken && !initNet {
 			n := <-madeNet
 			n.close()
 		}
@@ -77,6 +88,7 @@ func (j *Jail) Start() (err error) {
 	}
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
 	plan.Persist = j.Persist
+	plan.UserNS = ids != nil
 	if j.Persist && plan.FilterFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
 		// Served by the launcher, which a persistent jail outlives; with a
 		// user namespace per jail, root inside will own its hostname.
@@ -93,8 +105,16 @@ func (j *Jail) Start() (err error) {
 	if err != nil {
 		return &ParamError{Err: err}
 	}
-	if err := j.claim(netPlan, where); err != nil {
+	if err := j.claim(netPlan, where, ids); err != nil {
 		return err
+	}
+	if ids != nil {
+		// The spec that exec and restart read says which ids the jail
+		// has; an "auto" jail gets a range anew when it restarts.
+		setMappings(j.Spec, *j.state.IDs)
+		if err := makeStage(rootfs.StageDirs(plan.Ops, StageDir())); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -159,7 +179,23 @@ func (j *Jail) Start() (err error) {
 	// init existed, the namespace goes when it is made and GO when the host
 	// side is attached, so the init's mounts, the clone and the network
 	// overlap and no round trip is on the jail's path.
-	if err := j.startInit(plan); err != nil {
+	err = j.startInit(plan)
+	if err == nil && ids != nil {
+		// The trees are idmapped for the init's user namespace, which
+		// exists once the init does.
+		if err = j.awaitInit(); err == nil {
+			err = j.sendTrees(plan)
+		}
+	}
+	if initNet {
+		n := netNS{fd: -1}
+		if err == nil {
+			n.fd, n.err = j.initNS("net")
+			err = n.err
+		}
+		madeNet <- n
+	}
+	if err != nil {
 		if n := <-made; n.fd >= 0 {
 			<-attached
 			n.close()
@@ -168,7 +204,7 @@ func (j *Jail) Start() (err error) {
 	}
 	j.Timing.mark("clone")
 	n := <-made
-	if n.fd >= 0 {
+	if n.fd >= 0 && !initNet {
 		// A failed send means the init is gone: its report says why.
 		_ = unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(n.fd), nil, 0)
 	}
@@ -384,8 +420,15 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		ReadonlyPaths: s.Linux.ReadonlyPaths,
 		Sysctl:        s.Linux.Sysctl,
 		Pty:           s.Process.Terminal,
-		JoinNet:       hasNetNamespace(s),
 		Readonly:      s.Root.Readonly,
+	}
+	if ids, _ := usernsOf(s); ids != nil {
+		// Its clone makes the network namespace too: owned by the
+		// jail's user namespace, so that root inside may bind its low
+		// ports and set its sysctls.
+		l.IDMap, l.Stage = true, StageDir()
+	} else {
+		l.JoinNet = hasNetNamespace(s)
 	}
 	l.Overlay, l.Size = overlayOf(s) // --image, --disk (image.go)
 	if l.HostDerived {
@@ -417,8 +460,9 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 	}
 }
 
-func (j *Jail) claim(np *netPlan, cg cgroup.Where) error {
+func (j *Jail) claim(np *netPlan, cg cgroup.Where, ids *IDRange) error {
 	j.state = &State{
+		IDs:      ids,
 		Cgroup:   &cg,
 		Name:     j.Name,
 		Hostname: j.Spec.Hostname,
@@ -449,6 +493,9 @@ func cloneFlags(s *specs.Spec) uintptr {
 		if ns.Path != "" {
 			continue
 		}
+		if ns.Type == specs.UserNamespace && hasNetNamespace(s) {
+			f |= unix.CLONE_NEWNET
+		}
 		switch ns.Type {
 		case specs.PIDNamespace:
 			f |= unix.CLONE_NEWPID
@@ -459,7 +506,10 @@ func cloneFlags(s *specs.Spec) uintptr {
 		case specs.IPCNamespace:
 			f |= unix.CLONE_NEWIPC
 		case specs.NetworkNamespace:
-			// Made by the launcher and joined by the init (JoinNet).
+			// Made by the launcher and joined by the init (JoinNet);
+			// with a user namespace, made by the clone.
+		case specs.UserNamespace:
+			f |= unix.CLONE_NEWUSER
 		case specs.CgroupNamespace:
 			f |= unix.CLONE_NEWCGROUP
 		}

@@ -84,7 +84,22 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	// clone(CLONE_PIDFD) works with a throwaway child, once per process,
 	// which for a launcher is every time. The name in the arguments tells
 	// ps(1) on the host which jail an init belongs to.
-	pid, err := syscall.ForkExec(exe, []string{"prison", nsinit.Sentinel, j.Name}, attr)
+	args := []string{"prison", nsinit.Sentinel, j.Name}
+	var pid int
+	if ids := j.newUserNS(); ids != nil {
+		// The clone makes the jail's user namespace; ForkExec writes its
+		// maps before the init is executed, which makes the init root
+		// there (executed before them, it would lose every capability).
+		attr.Sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.UID), Size: int(ids.Size)}}
+		attr.Sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.GID), Size: int(ids.Size)}}
+		attr.Sys.GidMappingsEnableSetgroups = true // su, login, sshd inside
+		err = asOwner(ids.UID, func() (err error) {
+			pid, err = syscall.ForkExec(exe, args, attr)
+			return err
+		})
+	} else {
+		pid, err = syscall.ForkExec(exe, args, attr)
+	}
 	j.closeAfterStart()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -100,6 +115,15 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 }
 
 func (f *forkExec) pid() (int, error) { return f.initPID, nil }
+
+// newUserNS is the range of the user namespace the init's clone makes, or
+// nil: none, or a command joining a jail's.
+func (j *Jail) newUserNS() *IDRange {
+	if j.joined != nil || j.state == nil || j.state.IDs == nil || j.state.IDs.Size == 0 {
+		return nil
+	}
+	return j.state.IDs
+}
 
 func (f *forkExec) signal(sig syscall.Signal) error {
 	return unix.PidfdSendSignal(f.pidfd, sig, nil, 0)

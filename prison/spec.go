@@ -137,6 +137,9 @@ func (c *Config) Spec() (*specs.Spec, error) {
 	if err := c.specNetwork(s); err != nil {
 		return nil, &ParamError{Err: err}
 	}
+	if err := c.specUserNS(s); err != nil {
+		return nil, &ParamError{Err: err}
+	}
 	if err := c.specLimits(s); err != nil {
 		return nil, &ParamError{Err: err}
 	}
@@ -287,9 +290,12 @@ func unsupported(s *specs.Spec) error {
 		switch {
 		case ns.Path != "":
 			return fmt.Errorf("spec: linux.namespaces[%d].path %q: joining a namespace is not supported", i, ns.Path)
-		case ns.Type == specs.UserNamespace || ns.Type == specs.TimeNamespace:
+		case ns.Type == specs.TimeNamespace:
 			return fmt.Errorf("spec: linux.namespaces[%d]: a %s namespace is not supported yet", i, ns.Type)
 		}
+	}
+	if _, err := usernsOf(s); err != nil {
+		return err
 	}
 	p := s.Process
 	checks := []struct {
@@ -297,7 +303,6 @@ func unsupported(s *specs.Spec) error {
 		what string
 	}{
 		{s.Hooks != nil, "hooks"},
-		{len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings"},
 		{l.Resources != nil && len(l.Resources.Unified) > 0, "linux.resources.unified"},
 		{l.Resources != nil && l.Resources.Network != nil, "linux.resources.network"},
 		{l.Resources != nil && len(l.Resources.Rdma) > 0, "linux.resources.rdma"},

@@ -55,6 +55,9 @@ type State struct {
 	// Cgroup is where the jail's cgroup is: known from the claim on, so
 	// that whoever removes the state removes the cgroup too.
 	Cgroup *cgroup.Where `json:"cgroup,omitempty"`
+	// IDs is the host ids the jail's user namespace maps; nil when the
+	// jail shares the host's ids. A Size of 0 asks claim to choose them.
+	IDs *IDRange `json:"ids,omitempty"`
 
 	// Claim tells this jail's state from that of a jail claimed under the
 	// same name after it: random, where Dir's inode number is not (tmpfs
@@ -148,10 +151,11 @@ func readState(name string) (*State, error) {
 	return &s, nil
 }
 
-// remove deletes the jail's state directory and its addresses' links, then
-// lets go of the directory.
+// remove deletes the jail's state directory and its addresses' and ids'
+// links, then lets go of the directory.
 func (s *State) remove() error {
 	s.releaseAddrs()
+	s.releaseIDs()
 	var cerr error
 	if s.Cgroup != nil {
 		cerr = cgroup.Remove(*s.Cgroup, cgroupGrace)
@@ -269,7 +273,7 @@ func anyDead() bool {
 	return false
 }
 
-// claim takes the jail's name and addresses, and holds them for the
+// claim takes the jail's name, addresses and ids, and holds them for the
 // launcher's life. The state is written into a hidden directory that the
 // launcher already holds, which is then renamed to the jail's name: no
 // other prison call ever sees a jail without its state or its holder.
@@ -295,15 +299,23 @@ func (st *store) claim(s *State) error {
 			return err
 		}
 	}
+	// The ids are taken before the state is written, since it records
+	// them (an automatic range is only known once taken); every failure
+	// from here to the rename gives them back.
+	if err := s.claimIDs(); err != nil {
+		return err
+	}
 	s.JID = nextJID()
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	s.Claim = hex.EncodeToString(nonce[:])
 	tmp := filepath.Join(StateDir, claimPrefix+s.Name)
 	if err := removeStateDir(tmp); err != nil { // a claim of this name whose launcher was killed
+		s.releaseIDs()
 		return fmt.Errorf("state: %w", err)
 	}
 	if err := unix.Mkdir(tmp, 0o700); err != nil {
+		s.releaseIDs()
 		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: tmp, Err: err})
 	}
 	lock, err := hold(tmp)
@@ -321,6 +333,7 @@ func (st *store) claim(s *State) error {
 		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, s.Dir(), unix.RENAME_NOREPLACE)
 	}
 	if err != nil {
+		s.releaseIDs()
 		if lock != nil {
 			lock.Close()
 		}

@@ -79,8 +79,9 @@ var overlayOptions = []Param{
 }
 
 // planOverlay mounts the overlay on root, and first the filesystem of its
-// writable layer when that has one of its own.
-func planOverlay(root string, o *Overlay) ([]Op, error) {
+// writable layer when that has one of its own. st, when not nil, stages
+// the layers for a jail with a user namespace of its own (userns.go).
+func planOverlay(root string, o *Overlay, st *stager) ([]Op, error) {
 	if len(o.Lower) == 0 {
 		return nil, fmt.Errorf("rootfs: overlay on %s: no lower layer", root)
 	}
@@ -93,22 +94,67 @@ func planOverlay(root string, o *Overlay) ([]Op, error) {
 		}
 	}
 	var ops []Op
+	// staged is where the init finds host path p: itself, or in the stage.
+	staged := func(p string, resolve bool) (string, error) {
+		if st == nil {
+			return p, nil
+		}
+		real := p
+		if resolve {
+			var err error
+			if real, err = resolveHost(p); err != nil {
+				return "", err
+			}
+		}
+		at, attach, err := st.tree(real)
+		ops = append(ops, attach...)
+		return at, err
+	}
 	upper, work := o.Dir+"/upper", o.Dir+"/work"
 	if own := layerMount(root, o); own != nil {
 		// The layer's filesystem on the mount point, the overlay over it:
 		// both hold on to the one below, and both go with the namespace.
+		if st != nil && o.Disk {
+			// A disk is mounted by the launcher, host root.
+			ops = append(ops, Attach{Source: o.Device, FSType: "ext4", Target: root, IDMap: true})
+		} else {
+			ops = append(ops, *own)
+		}
 		upper, work = root+"/upper", root+"/work"
-		ops = append(ops, *own, Mkdir{Path: upper, Mode: 0o755}, Mkdir{Path: work, Mode: 0o700})
+		ops = append(ops, Mkdir{Path: upper, Mode: 0o755}, Mkdir{Path: work, Mode: 0o700})
 	} else if o.Dir == "" || !strings.HasPrefix(o.Dir, "/") {
 		return nil, fmt.Errorf("rootfs: overlay layer directory %q is not absolute", o.Dir)
+	} else {
+		var err error
+		// The layer's directory is prison's, made after the claim:
+		// not there yet, and with no links to follow.
+		if upper, err = staged(upper, false); err != nil {
+			return nil, err
+		}
+		if work, err = staged(work, false); err != nil {
+			return nil, err
+		}
 	}
-	params := make([]Param, 0, len(o.Lower)+3+len(overlayOptions))
+	params := make([]Param, 0, len(o.Lower)+4+len(overlayOptions))
 	params = append(params, Param{"source", "overlay"})
 	for _, l := range o.Lower {
+		l, err := staged(l, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(l) > MaxLayerPath {
+			return nil, fmt.Errorf("rootfs: overlay layer %q: longer than %d bytes", l, MaxLayerPath)
+		}
 		params = append(params, Param{"lowerdir+", l})
 	}
 	params = append(params, Param{"upperdir", upper}, Param{"workdir", work})
 	params = append(params, overlayOptions...)
+	if st != nil {
+		// Mounted in the jail's user namespace, overlayfs cannot use
+		// trusted.* attributes: its own (opacity) are user.overlay.*,
+		// which the image store sets too.
+		params = append(params, Param{"userxattr", ""})
+	}
 	// nodev: device nodes come from the jail's own /dev only. Not nosuid:
 	// su works inside, as in any root.
 	return append(ops, FSMount{FSType: "overlay", Target: root, Params: params, Attrs: unix.MOUNT_ATTR_NODEV}), nil

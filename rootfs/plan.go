@@ -169,6 +169,13 @@ type Layout struct {
 	Overlay *Overlay
 	// Size bounds a host-derived root's tmpfs, in bytes; 0 is DefaultSize.
 	Size int64
+
+	// IDMap: the jail has a user namespace of its own, and its init
+	// gets the host's trees as detached mounts (userns.go). Stage is the
+	// directory they are attached in: every user can traverse it, and it
+	// has a directory for each (StageDirs).
+	IDMap bool
+	Stage string
 }
 
 // Plan turns a layout into the ops the init executes. It only reads the
@@ -181,33 +188,48 @@ func Plan(l Layout) ([]Op, error) {
 	// the host's later mounts need not reach the jail (Cloneflags does not
 	// make / private; STYLE.md 2.6).
 	ops := []Op{Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE}}
-	if l.HostDerived {
+	// root is where the root is assembled: the host's directory, or the
+	// stage's for a jail that cannot reach that (userns.go).
+	root := l.Path
+	var st *stager
+	if l.IDMap {
+		if !path.IsAbs(l.Stage) {
+			return nil, fmt.Errorf("rootfs: stage %q is not absolute", l.Stage)
+		}
+		root = path.Join(l.Stage, StageRoot)
+		st = &stager{dir: l.Stage}
+	}
+	switch {
+	case l.HostDerived:
 		ops = append(ops, Mount{
-			Source: "tmpfs", Target: l.Path, FSType: "tmpfs",
+			Source: "tmpfs", Target: root, FSType: "tmpfs",
 			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755,size=" + sizeOf(l.Size),
 		})
-	} else if l.Overlay != nil {
-		oops, err := planOverlay(l.Path, l.Overlay)
+	case l.Overlay != nil:
+		oops, err := planOverlay(root, l.Overlay, st)
 		if err != nil {
 			return nil, err
 		}
 		ops = append(ops, oops...)
-	} else {
+	case l.IDMap:
+		// The jail's own files, with the owners they have on disk.
+		ops = append(ops, Attach{Source: l.Path, Target: root, Recursive: true, IDMap: true})
+	default:
 		// pivot_root needs a mount point; a bind onto itself makes one.
 		ops = append(ops, Mount{Source: l.Path, Target: l.Path, Flags: unix.MS_BIND | unix.MS_REC})
 	}
-	ops = append(ops, Root{Path: l.Path})
+	ops = append(ops, Root{Path: root})
 	if l.HostDerived {
 		ops = append(ops, skeleton()...)
 	}
 	for _, m := range l.Mounts {
-		mops, err := planMount(m)
+		mops, err := planMount(m, st)
 		if err != nil {
 			return nil, err
 		}
 		ops = append(ops, mops...)
 		if m.Destination == "/dev" {
-			ops = append(ops, devices(l.Devices)...)
+			ops = append(ops, devices(l.Devices, l.IDMap)...)
 		}
 	}
 	for _, f := range l.Files {
@@ -250,7 +272,7 @@ func Plan(l Layout) ([]Op, error) {
 		if l.Overlay != nil {
 			f |= unix.MS_NODEV // planOverlay's MOUNT_ATTR_NODEV
 		}
-		ops = append(ops, Mount{Target: l.Path, Flags: f})
+		ops = append(ops, Mount{Target: root, Flags: f})
 	}
 	if l.Pty {
 		ops = append(ops, Pty{Path: "dev/pts/ptmx"})
@@ -377,6 +399,9 @@ func HostMounts() []specs.Mount {
 var mountFlags = map[string]uintptr{
 	"ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV,
 	"noexec": unix.MS_NOEXEC, "bind": unix.MS_BIND, "rbind": unix.MS_BIND | unix.MS_REC,
+	// OCI's idmap asks for a bind with the host's owners (userns.go);
+	// without a user namespace, every bind shows them.
+	"idmap":    0,
 	"relatime": unix.MS_RELATIME, "noatime": unix.MS_NOATIME, "strictatime": unix.MS_STRICTATIME,
 	"nosymfollow": unix.MS_NOSYMFOLLOW, "sync": unix.MS_SYNCHRONOUS, "dirsync": unix.MS_DIRSYNC,
 	"rw": 0, "suid": 0, "dev": 0, "exec": 0,
@@ -395,7 +420,9 @@ func ParseOptions(opts []string) (flags uintptr, data string) {
 	return flags, strings.Join(d, ",")
 }
 
-func planMount(m specs.Mount) ([]Op, error) {
+// planMount plans one of the spec's mounts; st, when not nil, stages the
+// host's trees for a jail with a user namespace of its own.
+func planMount(m specs.Mount, st *stager) ([]Op, error) {
 	if !path.IsAbs(m.Destination) {
 		return nil, fmt.Errorf("rootfs: mount destination %q is not absolute", m.Destination)
 	}
@@ -406,6 +433,9 @@ func planMount(m specs.Mount) ([]Op, error) {
 		fi, err := os.Stat(m.Source)
 		if err != nil {
 			return nil, fmt.Errorf("rootfs: bind source: %w", err)
+		}
+		if st != nil {
+			return st.planBindIDMap(m.Source, target, flags, slices.Contains(m.Options, "idmap"), fi)
 		}
 		var ops []Op
 		if fi.IsDir() {
@@ -444,10 +474,17 @@ func mask(p string) []Op {
 	return []Op{Mount{Source: "/dev/null", Target: rel(p), Flags: unix.MS_BIND}}
 }
 
-// devices makes the spec's device nodes and the links every /dev has.
-func devices(devs []specs.LinuxDevice) []Op {
+// devices makes the spec's device nodes and the links every /dev has. A
+// jail with a user namespace of its own cannot make device nodes: it
+// gets the host's, bound (as runc does).
+func devices(devs []specs.LinuxDevice, bind bool) []Op {
 	var ops []Op
 	for _, d := range devs {
+		if bind {
+			ops = append(ops, Touch{Path: rel(d.Path)},
+				Mount{Source: d.Path, Target: rel(d.Path), Flags: unix.MS_BIND})
+			continue
+		}
 		mode := uint32(0o666)
 		if d.FileMode != nil {
 			mode = uint32(*d.FileMode) & 0o7777

@@ -33,7 +33,7 @@ func lifecycleCmds() []*cobra.Command {
 const defaultConfFile = "/etc/prison.conf"
 
 func newCreateCmd() *cobra.Command {
-	c := prison.DefaultConfig()
+	c := defaultConfig()
 	var file string
 	cmd := &cobra.Command{
 		Use:   "create [options] NAME [PARAM=VALUE...] | -f FILE [NAME...]",

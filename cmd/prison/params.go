@@ -138,6 +138,10 @@ func (d *jailDef) set(name string, vals []string) error {
 		v, err := one()
 		d.cfg.Disk = v
 		return err
+	case "userns": // prison's own: auto, host or a RANGE (prison/userns_linux.go)
+		v, err := one()
+		d.cfg.UserNS = v
+		return err
 	case "host.hostname":
 		v, err := one()
 		d.cfg.Hostname = v
@@ -358,7 +362,7 @@ var flagParams = map[string][]string{
 	"--sysvipc": {"sysvmsg", "sysvsem", "sysvshm"},
 	"--memory":  {"memoryuse"}, "--swap": {"swapuse"}, "--pids": {"maxproc"}, "--cpus": {"pcpu"},
 	"--nofile": {"openfiles"}, "--cpu-weight": {"cpu.weight"}, "--io-weight": {"io.weight"},
-	"--io-max": {"io.max"}, "--cgroup": {"cgroup"},
+	"--io-max": {"io.max"}, "--cgroup": {"cgroup"}, "--userns": {"userns"},
 }
 
 // limitFields are the limits whose value is their flag's, by rctl's
@@ -582,7 +586,7 @@ func loadFile(file string, names []string) ([]*jailDef, []jailconf.Warning, erro
 	}
 	var defs []*jailDef
 	for _, j := range ordered {
-		d := newDef(prison.DefaultConfig())
+		d := newDef(defaultConfig())
 		d.cfg.Name, d.conf = j.Name, j
 		for _, p := range j.Params {
 			if err := d.set(p.Name, p.Values); err != nil {

@@ -48,7 +48,21 @@ func jailFlags(fs *pflag.FlagSet, c *prison.Config) {
 	fs.BoolVar(&c.Ephemeral, "ephemeral", false, "with --image: the writable layer lives in memory and goes with the jail")
 	fs.StringVar(&c.Disk, "disk", "", "SIZE the jail can write, e.g. 512M: its layer's own filesystem, "+
 		"or its root's tmpfs (default for a tmpfs: 1G)")
+	fs.StringVar(&c.UserNS, "userns", c.UserNS, "user namespace: auto (a range of host ids of the jail's own), "+
+		"host (none: root inside is host root with fewer powers, FreeBSD's model), or UID[:GID]:COUNT; "+
+		"the default is $"+prison.UserNSEnv+", or auto")
 	limitFlags(fs, c)
+}
+
+// defaultConfig is prison's defaults, with the user namespace's from the
+// environment: a CI runner or a test pass sets it once for every jail.
+func defaultConfig() prison.Config {
+	c := prison.DefaultConfig()
+	c.UserNS = os.Getenv(prison.UserNSEnv)
+	if c.UserNS == "" {
+		c.UserNS = "auto"
+	}
+	return c
 }
 
 // limitFlags binds the resource limits, rctl's memoryuse, swapuse, maxproc,
@@ -68,7 +82,7 @@ func limitFlags(fs *pflag.FlagSet, c *prison.Config) {
 }
 
 func newRunCmd() *cobra.Command {
-	c := prison.DefaultConfig()
+	c := defaultConfig()
 	var timing bool
 	var seccompMode string
 	cmd := &cobra.Command{
@@ -121,7 +135,7 @@ func newRunCmd() *cobra.Command {
 var processStart = time.Now()
 
 func newSpecCmd() *cobra.Command {
-	c := prison.DefaultConfig()
+	c := defaultConfig()
 	cmd := &cobra.Command{
 		Use:   "spec [options] [--] COMMAND [ARG...]",
 		Short: "Print the OCI runtime spec that `prison run` would run",

@@ -367,14 +367,68 @@ struct clone3_args {
 		set_tid_size, cgroup;
 };
 
+// The jail's user namespace, when the clone makes one (NSINIT_CLONE_USERNS).
+struct idmap {
+	uint32_t uid, gid, count;
+};
+
+// as_owner makes this thread's effective uid the jail's base uid, keeping
+// its capabilities, or back to 0 (uid 0): a user namespace is owned by
+// its creator's effective uid, and the kernel charges the per-user
+// counts of everything in it (inotify instances, message queue bytes,
+// processes) to that owner in the host's namespace too. Owned by root,
+// a jail would share root's. prison/userns_linux.go does the same.
+static int as_owner(uint32_t uid)
+{
+	if (syscall(SYS_setresuid, -1, uid, -1) < 0)
+		return -1;
+	// A change of the effective uid away from 0 clears the effective
+	// capabilities; the permitted ones stay, and come back.
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[0].effective = d[0].permitted;
+	d[1].effective = d[1].permitted;
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+// write_map writes "0 base count" to /proc/PID/what: the jail's ids.
+static int write_map(pid_t pid, const char *what, uint32_t base, uint32_t count)
+{
+	char path[64], line[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	int n = snprintf(line, sizeof(line), "0 %u %u\n", base, count);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = write(fd, line, (size_t)n) == n ? 0 : -1;
+	int err = errno;
+	close(fd);
+	errno = err;
+	return r;
+}
+
 // spawn clones the init with the daemon's flags, into the cgroup v2
 // directory cgroup when it is not -1: born there, it needs no move, which
 // would wait for an RCU grace period. The child executes exe as the
 // jail's init and never returns. alive is a pipe whose write end only
-// this process holds.
+// this process holds. With ids, the clone makes the jail's user
+// namespace, and the child waits for its maps: executed before them, the
+// init would not be root there and would lose every capability.
 static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, const char *name,
-		   int alive[2], const int jail[3])
+		   int alive[2], const int jail[3], const struct idmap *ids)
 {
+	int mapped[2] = {-1, -1};
+	if (ids && (pipe2(mapped, O_CLOEXEC) < 0 || as_owner(ids->uid) < 0)) {
+		int err = errno;
+		if (mapped[0] >= 0) {
+			close(mapped[0]);
+			close(mapped[1]);
+		}
+		errno = err;
+		return -1;
+	}
 	pid_t pid;
 	if (cgroup >= 0) {
 		struct clone3_args a = {.flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
@@ -383,8 +437,31 @@ static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, 
 	} else {
 		pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
 	}
+	if (pid != 0 && ids) {
+		int err = errno;
+		if (as_owner(0) < 0)
+			_exit(NSINIT_EXIT_SETUP); // never run on as anyone but root
+		close(mapped[0]);
+		if (pid > 0 && (write_map(pid, "uid_map", ids->uid, ids->count) < 0 ||
+				write_map(pid, "gid_map", ids->gid, ids->count) < 0 ||
+				write(mapped[1], "m", 1) != 1)) {
+			err = errno;
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			pid = -1;
+		}
+		close(mapped[1]);
+		errno = err;
+	}
 	if (pid != 0)
 		return pid;
+	if (ids) {
+		char c;
+		close(mapped[1]);
+		if (read(mapped[0], &c, 1) != 1)
+			_exit(NSINIT_EXIT_SETUP);
+		close(mapped[0]);
+	}
 	// The jail dies with its client, even by SIGKILL. A client that died
 	// before the parent-death signal was set has closed the last write end
 	// of alive: getppid() cannot tell in a new PID namespace, where the
@@ -431,7 +508,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 		n = recv_msg(s, &m, fds);
 	if (n >= 4 && rd32(m) == NSINIT_DAEMON_DONE)
 		done(m, n);
-	if (n < 17 || rd32(m) != NSINIT_DAEMON_CLONE || m[n - 1] != 0 || fds[0] < 0 ||
+	if (n < 33 || rd32(m) != NSINIT_DAEMON_CLONE || m[n - 1] != 0 || fds[0] < 0 ||
 	    fds[1] < 0 || fds[2] < 0 || ((rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) && fds[3] < 0)) {
 		// No daemon after all, or one that declines: nothing is made yet.
 		for (int i = 0; i < MAX_FDS; i++)
@@ -445,7 +522,9 @@ void nsinit_client(int argc, char **argv, char **envp)
 	memcpy(&flags, m + 8, 8);
 	int join = (rd32(m + 4) & NSINIT_CLONE_JOIN) != 0;
 	int cgroup = (rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) ? fds[3] : -1;
-	const char *name = m + 16;
+	struct idmap ids = {rd32(m + 16), rd32(m + 20), rd32(m + 24)};
+	int userns = (rd32(m + 4) & NSINIT_CLONE_USERNS) != 0;
+	const char *name = m + 32;
 	// fds[1], the state lock, stays open until exit, here and in the init.
 	int syncfd = fds[0], exe = fds[2];
 
@@ -463,7 +542,7 @@ void nsinit_client(int argc, char **argv, char **envp)
 	int jail[3] = {-1, -1, -1}, alive[2] = {-1, -1};
 	pid_t pid = -1;
 	if (sfd >= 0 && open_relays(r, jail) == 0 && pipe2(alive, O_CLOEXEC) == 0)
-		pid = spawn(flags, cgroup, syncfd, fds[1], exe, name, alive, jail);
+		pid = spawn(flags, cgroup, syncfd, fds[1], exe, name, alive, jail, userns ? &ids : NULL);
 	int32_t spawned[2] = {NSINIT_CLIENT_SPAWNED, pid < 0 ? -errno : pid};
 	int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pid > 0 && pidfd < 0) {

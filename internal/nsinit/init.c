@@ -73,6 +73,9 @@ struct plan {
 };
 
 static int rootfd = -1;
+// The detached mounts the launcher made for NSINIT_ATTACH (MSG_MOUNTS),
+// received at the first attach.
+static int trees[NSINIT_MAX_MOUNT_FDS], ntrees = -1;
 static int ptymaster = -1, ptyslave = -1;
 // The init creates files with the plan's exact modes under umask 0, so that
 // no mode needs fixing afterwards by path (a path in a --root that another
@@ -354,7 +357,7 @@ static int recv_fds(int32_t want, int *fds, int max)
 	int32_t msg[3];
 	struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
 	union {
-		char buf[CMSG_SPACE(NSINIT_MAX_CGROUP_FDS * sizeof(int))];
+		char buf[CMSG_SPACE(NSINIT_MAX_MOUNT_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -445,6 +448,51 @@ static int join_jail(uint32_t nstype)
 	if (setns_fd(recv_fd(NSINIT_MSG_JOIN), (int)nstype) < 0)
 		return -1;
 	return chdir("/");
+}
+
+// become_root makes this process root of the jail's user namespace, all
+// of its ids: cloned (or joined) by host root, it still has host uid 0 as
+// its real and saved ids, which the jail's ids replace before anything
+// of the jail's is touched; and no host group may stay in its groups.
+static int become_root(void)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		return -1;
+	return 0;
+}
+
+// attach moves the i-th detached mount of MSG_MOUNTS onto target: a tree
+// the launcher cloned on the host (open_tree) and idmapped for the jail,
+// where this process, root of the jail's user namespace only, could
+// neither reach the source nor idmap it.
+static int attach(uint32_t i, const char *target)
+{
+	if (ntrees < 0) {
+		ntrees = recv_fds(NSINIT_MSG_MOUNTS, trees, NSINIT_MAX_MOUNT_FDS);
+		if (ntrees < 0 && errno == EPIPE)
+			_exit(NSINIT_EXIT_SETUP);
+		if (ntrees < 0)
+			return -1;
+	}
+	if (i >= (uint32_t)ntrees || trees[i] < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	int r, tfd = -1;
+	if (target[0] == '/') {
+		r = move_mount(trees[i], "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+	} else if ((tfd = open_in_root(target, O_PATH)) >= 0) {
+		r = move_mount(trees[i], "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	} else {
+		r = -1;
+	}
+	int err = errno;
+	if (tfd >= 0)
+		close(tfd);
+	close(trees[i]);
+	trees[i] = -1;
+	errno = err;
+	return r;
 }
 
 // A jail without a network still has lo; bringing it up here is one ioctl,
@@ -539,6 +587,7 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_MKDIR:
 		case NSINIT_PTY:
+		case NSINIT_ATTACH:
 			ok = strs_ok(p, l, 4, 1, NULL);
 			break;
 		case NSINIT_MKNOD:
@@ -622,6 +671,12 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_LOOPBACK:
 			r = loopback_up();
+			break;
+		case NSINIT_USERNS:
+			r = become_root();
+			break;
+		case NSINIT_ATTACH:
+			r = attach(rd32(p), p + 4);
 			break;
 		case NSINIT_HOSTNAME:
 			r = sethostname(p, strlen(p));
@@ -851,6 +906,9 @@ int nsinit_run_init(void)
 		return NSINIT_EXIT_SETUP;
 	struct plan pl = {0};
 	run_plan(buf, (size_t)n, &pl);
+	for (int i = 0; i < ntrees; i++)
+		if (trees[i] >= 0)
+			close(trees[i]); // sent, never attached: not the jail's to hold
 
 	// Into the jail's cgroup before anything of the jail's runs, and the
 	// cgroup namespace made there rather than by the clone: its root is

@@ -43,6 +43,7 @@ const (
 	MsgCgroup     = C.NSINIT_MSG_CGROUP
 	MsgNetNS      = C.NSINIT_MSG_NETNS
 	MsgJoin       = C.NSINIT_MSG_JOIN
+	MsgMounts     = C.NSINIT_MSG_MOUNTS
 )
 
 // Broadcast, queued with a signal to a jail's PID 1 (SI_QUEUE), has it
@@ -76,6 +77,7 @@ const (
 	DaemonClone     = C.NSINIT_DAEMON_CLONE
 	CloneJoin       = C.NSINIT_CLONE_JOIN
 	CloneIntoCgroup = C.NSINIT_CLONE_INTO_CGROUP
+	CloneUserNS     = C.NSINIT_CLONE_USERNS
 	ClientSpawned   = C.NSINIT_CLIENT_SPAWNED
 	ClientReaped    = C.NSINIT_CLIENT_REAPED
 	DaemonDone      = C.NSINIT_DAEMON_DONE
@@ -91,6 +93,10 @@ type Plan struct {
 	// Persist keeps the init after its command, or with none (Args
 	// empty): a jail with a life of its own (prison create).
 	Persist bool
+	// UserNS: the init is in the jail's user namespace (made by its
+	// clone, or entered by Join) and becomes its root before anything
+	// else.
+	UserNS bool
 	// JoinCgroup: the init waits for MsgCgroup (CgroupMessage) and
 	// moves itself into the cgroup files that come with it. CgroupNS: it
 	// then makes the jail's cgroup namespace there.
@@ -152,6 +158,12 @@ func (p *Plan) Step(i int) string {
 		}
 		i--
 	}
+	if p.UserNS {
+		if i == 0 {
+			return "become root of the jail's user namespace"
+		}
+		i--
+	}
 	if i >= 0 && i < len(p.Ops) {
 		return p.Ops[i].String()
 	}
@@ -185,6 +197,9 @@ func (p *Plan) Step(i int) string {
 // OpAt returns the plan's op at index i, if i names one.
 func (p *Plan) OpAt(i int) (rootfs.Op, bool) {
 	if p.Join != 0 {
+		i--
+	}
+	if p.UserNS {
 		i--
 	}
 	if i >= 0 && i < len(p.Ops) {
@@ -225,6 +240,10 @@ func (p *Plan) Encode() ([]byte, error) {
 	if p.Join != 0 {
 		e.rec(C.NSINIT_JOIN, u32(p.Join))
 	}
+	if p.UserNS {
+		e.rec(C.NSINIT_USERNS)
+	}
+	trees := 0
 	for _, op := range p.Ops {
 		switch o := op.(type) {
 		case rootfs.Mount:
@@ -251,6 +270,12 @@ func (p *Plan) Encode() ([]byte, error) {
 			e.rec(C.NSINIT_PIVOT)
 		case rootfs.JoinNet:
 			e.rec(C.NSINIT_JOINNET)
+		case rootfs.Attach:
+			if trees == C.NSINIT_MAX_MOUNT_FDS {
+				return nil, fmt.Errorf("nsinit: more than %d trees to attach", C.NSINIT_MAX_MOUNT_FDS)
+			}
+			e.rec(C.NSINIT_ATTACH, u32(uint32(trees)), cstr(o.Target))
+			trees++
 		case rootfs.FSMount:
 			parts := [][]byte{u64(o.Attrs), u32(uint32(len(o.Params))), u32(0), cstr(o.FSType), cstr(o.Target)}
 			for _, kv := range o.Params {
@@ -371,6 +396,15 @@ const MaxCgroupFiles = C.NSINIT_MAX_CGROUP_FDS
 
 // JoinMessage goes with the pidfd of the jail to enter (SCM_RIGHTS).
 func JoinMessage() []byte { return append(append(u32(MsgJoin), u32(0)...), u32(0)...) }
+
+// MountsMessage goes with the detached mounts that the plan's Attach ops
+// attach, in their order (SCM_RIGHTS), at most MaxMounts.
+func MountsMessage(n int) []byte {
+	return append(append(u32(MsgMounts), u32(uint32(n))...), u32(0)...)
+}
+
+// MaxMounts is how many detached mounts one MountsMessage may carry.
+const MaxMounts = C.NSINIT_MAX_MOUNT_FDS
 
 // NetNSMessage goes with the jail's network namespace fd (SCM_RIGHTS).
 func NetNSMessage() []byte { return append(append(u32(MsgNetNS), u32(0)...), u32(0)...) }

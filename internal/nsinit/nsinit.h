@@ -28,6 +28,8 @@ enum {
 	NSINIT_JOINNET = 11,  // -: receive a network namespace (MSG_NETNS) and enter it
 	NSINIT_JOIN = 12,     // u32 CLONE_NEW* flags: receive a running jail's init (MSG_JOIN, a pidfd) and enter its namespaces
 	NSINIT_FSMOUNT = 13,  // u64 MOUNT_ATTR_*, u32 n, u32 pad, fstype\0 target\0, n x (key\0 value\0): fsopen/fsconfig/fsmount/move_mount
+	NSINIT_USERNS = 14,   // -: become root of the jail's user namespace (all ids 0, no supplementary groups)
+	NSINIT_ATTACH = 15,   // u32 i, target\0: attach the i-th tree of MSG_MOUNTS (a detached mount) at target
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
@@ -60,6 +62,8 @@ enum {
 #define NSINIT_MAX_GROUPS 64
 // The most cgroup files MSG_CGROUP carries: one per v1 hierarchy.
 #define NSINIT_MAX_CGROUP_FDS 16
+// The most detached mounts MSG_MOUNTS carries.
+#define NSINIT_MAX_MOUNT_FDS 64
 
 // Steps that are not plan records report these in place of a record index.
 enum {
@@ -84,6 +88,7 @@ enum {
 	NSINIT_MSG_NETNS = 7,       // launcher -> init, with the network namespace
 	NSINIT_MSG_JOIN = 8,        // launcher -> init, with a pidfd of the jail to enter (NSINIT_JOIN)
 	NSINIT_MSG_CGROUP = 9,      // launcher -> init, with the cgroup files to join (NSINIT_FLAG_CGROUP)
+	NSINIT_MSG_MOUNTS = 10,     // launcher -> init, a = count, with the detached mounts NSINIT_ATTACH attaches, in order
 };
 
 #define NSINIT_EXIT_SETUP 125
@@ -100,7 +105,8 @@ enum {
 	NSINIT_CLIENT_RUN = 1,
 	// D -> C: u32 type: launch the jail in the client process instead.
 	NSINIT_DAEMON_FALLBACK = 2,
-	// D -> C: u32 type, u32 NSINIT_CLONE_*, u64 clone flags, the jail's name\0; fds:
+	// D -> C: u32 type, u32 NSINIT_CLONE_*, u64 clone flags, u32 uid, u32 gid,
+	// u32 count, u32 pad, the jail's name\0; fds:
 	// the init's sync socket, the jail's state lock (held by the client for
 	// the jail's life; for a join, the jail's pidfd), the sealed prison
 	// binary to execute as the init.
@@ -112,6 +118,11 @@ enum {
 	// CLONE's second word: a fourth fd, the jail's cgroup v2 directory,
 	// which the init is cloned into (clone3 CLONE_INTO_CGROUP).
 	NSINIT_CLONE_INTO_CGROUP = 2,
+	// CLONE's second word: the clone makes the jail's user namespace
+	// (CLONE_NEWUSER in the flags), owned by host uid "uid", whose maps
+	// the client writes (jail ids 0..count-1 are host uid.. and gid..)
+	// before the init is executed.
+	NSINIT_CLONE_USERNS = 4,
 	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
 	NSINIT_CLIENT_SPAWNED = 4,
 	// C -> D: u32 type, i32 the init's wait status.

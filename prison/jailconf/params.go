@@ -184,6 +184,7 @@ var params = map[string]struct {
 	"image":     {KindString, linux},
 	"ephemeral": {KindBool, linux},
 	"disk":      {KindString, linux},
+	"userns":    {KindString, linux},
 }
 
 // families are parameter names with an open last component: the kernel

@@ -15,7 +15,7 @@ var linuxParams = []string{
 	"name", "jid", "exec.prestart", "exec.created", "exec.start", "exec.poststart",
 	"exec.prestop", "exec.stop", "exec.poststop", "exec.timeout", "exec.jail_user",
 	"exec.system_user", "exec.clean", "exec.consolelog",
-	"image", "ephemeral", "disk",
+	"image", "ephemeral", "disk", "userns",
 	"memoryuse", "swapuse", "maxproc", "pcpu", "openfiles", "cpu.weight", "io.weight", "io.max", "cgroup",
 }
 
