@@ -353,10 +353,12 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		how |= nsinit.CloneIntoCgroup
 		fds = append(fds, int(j.cgroupDir.Fd()))
 	}
-	var ids IDRange
-	if r := j.newUserNS(); r != nil {
-		how |= nsinit.CloneUserNS
+	var ids IDRange // the jail's, whose root gets the stdio pipes
+	if r := j.jailIDs(); r != nil {
 		ids = *r
+	}
+	if j.newUserNS() != nil {
+		how |= nsinit.CloneUserNS
 	}
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
 	m = binary.NativeEndian.AppendUint32(m, how)

@@ -93,7 +93,7 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		attr.Sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.UID), Size: int(ids.Size)}}
 		attr.Sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.GID), Size: int(ids.Size)}}
 		attr.Sys.GidMappingsEnableSetgroups = true // su, login, sshd inside
-		err = asOwner(ids.UID, func() (err error) {
+		err = asOwner(ids, func() (err error) {
 			pid, err = syscall.ForkExec(exe, args, attr)
 			return err
 		})

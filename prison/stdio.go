@@ -42,7 +42,31 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 		}
 		fds[i] = f.Fd()
 	}
+	if ids := j.jailIDs(); ids != nil {
+		// A pipe's inode belongs to whoever made it: to the jail's root,
+		// another user than the host's, /dev/stdout and
+		// /proc/self/fd/1 would not open. Given to the jail's root, a
+		// pipe is still only a pipe (runc does the same).
+		for _, fd := range fds {
+			if err := unix.Fchown(int(fd), int(ids.UID), int(ids.GID)); err != nil {
+				j.closeAfterStart()
+				return nil, fmt.Errorf("stdio: give the pipes to the jail's root: %w", err)
+			}
+		}
+	}
 	return fds, nil
+}
+
+// jailIDs is the jail's id range: its own, or that of the jail a command
+// joins; nil without a user namespace.
+func (j *Jail) jailIDs() *IDRange {
+	if j.joined != nil {
+		if r := j.joined.IDs; r != nil && r.Size > 0 {
+			return r
+		}
+		return nil
+	}
+	return j.newUserNS()
 }
 
 // IsAnonymousPipe reports whether f is a pipe that no filesystem names:

@@ -12,6 +12,7 @@ import (
 
 	"prison/internal/nsinit"
 	"prison/rootfs"
+	"prison/seccomp"
 )
 
 // A jail's user namespace (issue 12): root inside is an unprivileged range
@@ -32,11 +33,21 @@ const UserNSEnv = "PRISON_USERNS"
 
 func checkUserNS(c *Config) error {
 	switch c.UserNS {
-	case "", "auto", "host":
+	case "host":
 		return nil
+	case "", "auto":
+	default:
+		if _, err := ParseIDRange(c.UserNS); err != nil {
+			return err
+		}
 	}
-	_, err := ParseIDRange(c.UserNS)
-	return err
+	if p, err := seccomp.ParseAllow(c.Allow); err == nil && p.Chflags {
+		// The kernel asks for CAP_LINUX_IMMUTABLE in the host's user
+		// namespace (fileattr_set_prepare), which no jail of its own
+		// ever holds.
+		return errors.New("--allow chflags: needs --userns host: the kernel lets only the host's root set immutable and append-only flags")
+	}
+	return nil
 }
 
 // specUserNS adds the user namespace and its mapping to the spec.
@@ -116,38 +127,52 @@ func makeStage(dirs []string) error {
 	return nil
 }
 
-// asOwner runs spawn with this thread's effective uid set to uid: a user
-// namespace is owned by its creator's effective uid, and the kernel
-// charges what is counted per user in it (inotify instances, message
-// queue bytes, processes) to that owner in the host's namespace too.
-// Owned by root, a jail would share root's counts and could exhaust them
-// (issue 9). Credentials are per thread; the thread is locked, and
-// the Go runtime starts no thread from a locked one (newm's template
-// thread), so no other goroutine runs with them. client.c's as_owner does
-// the same for a daemon's client.
-func asOwner(uid uint32, spawn func() error) error {
+// asOwner runs spawn with this thread's real and effective ids set to
+// the range's base: a user namespace is owned by its creator's effective
+// uid, and the kernel charges what is counted per user in it (inotify
+// instances, message queue bytes, processes) to that owner in the host's
+// namespace too. Owned by root, a jail would share root's counts and
+// could exhaust them (issue 9). Real ids too: an execve whose real and
+// effective ids differ, and any later change of the effective ids (the
+// init's become_root), would clear the init's parent-death signal. The
+// saved ids stay 0, the way back. Credentials are per thread; the thread
+// is locked, and the Go runtime starts no thread from a locked one
+// (newm's template thread), so no other goroutine runs with them.
+// client.c's as_owner does the same for a daemon's client.
+func asOwner(r *IDRange, spawn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := setThreadEUID(uid); err != nil {
-		_ = setThreadEUID(0)
-		return fmt.Errorf("start init: become the user namespace's owner %d: %w", uid, err)
+	if err := setThreadIDs(r.UID, r.GID); err != nil {
+		if rerr := setThreadIDs(0, 0); rerr != nil {
+			panic(fmt.Sprintf("prison: cannot restore the launcher's ids: %v", rerr))
+		}
+		return fmt.Errorf("start init: become the user namespace's owner %d: %w", r.UID, err)
 	}
 	err := spawn()
-	if rerr := setThreadEUID(0); rerr != nil {
-		// Never let this thread run on as another user: killing the
-		// launcher is the only safe way out, and cannot happen (uid 0
-		// is this thread's real and saved uid).
-		panic(fmt.Sprintf("prison: cannot restore the launcher's uid: %v", rerr))
+	if rerr := setThreadIDs(0, 0); rerr != nil {
+		// Never let this thread run on as another user. It cannot
+		// happen: 0 is this thread's saved uid and gid.
+		panic(fmt.Sprintf("prison: cannot restore the launcher's ids: %v", rerr))
 	}
 	return err
 }
 
-// setThreadEUID sets the calling thread's effective uid, keeping its
-// capabilities effective: the change away from 0 clears them, the
-// permitted set keeps them.
-func setThreadEUID(uid uint32) error {
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); e != 0 {
-		return e
+// setThreadIDs sets the calling thread's real and effective uid and gid,
+// keeping its capabilities effective: the change away from 0 clears
+// them, the permitted set keeps them while the saved uid is 0.
+func setThreadIDs(uid, gid uint32) error {
+	const keep = ^uintptr(0)
+	calls := [][4]uintptr{
+		{unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), keep},
+		{unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), keep},
+	}
+	if uid == 0 {
+		calls[0], calls[1] = calls[1], calls[0]
+	}
+	for _, c := range calls {
+		if _, _, e := unix.RawSyscall(c[0], c[1], c[2], c[3]); e != 0 {
+			return e
+		}
 	}
 	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var d [2]unix.CapUserData

@@ -399,9 +399,9 @@ func HostMounts() []specs.Mount {
 var mountFlags = map[string]uintptr{
 	"ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV,
 	"noexec": unix.MS_NOEXEC, "bind": unix.MS_BIND, "rbind": unix.MS_BIND | unix.MS_REC,
-	// OCI's idmap asks for a bind with the host's owners (userns.go);
-	// without a user namespace, every bind shows them.
-	"idmap":    0,
+	// With a user namespace, binds show the host's owners, idmapped
+	// (userns.go), as OCI's idmap asks, unless noidmap says otherwise.
+	"idmap": 0, "noidmap": 0,
 	"relatime": unix.MS_RELATIME, "noatime": unix.MS_NOATIME, "strictatime": unix.MS_STRICTATIME,
 	"nosymfollow": unix.MS_NOSYMFOLLOW, "sync": unix.MS_SYNCHRONOUS, "dirsync": unix.MS_DIRSYNC,
 	"rw": 0, "suid": 0, "dev": 0, "exec": 0,
@@ -435,7 +435,7 @@ func planMount(m specs.Mount, st *stager) ([]Op, error) {
 			return nil, fmt.Errorf("rootfs: bind source: %w", err)
 		}
 		if st != nil {
-			return st.planBindIDMap(m.Source, target, flags, slices.Contains(m.Options, "idmap"), fi)
+			return st.planBindIDMap(m.Source, target, flags, slices.Contains(m.Options, "noidmap"), fi)
 		}
 		var ops []Op
 		if fi.IsDir() {

@@ -171,15 +171,16 @@ func mountOf(mounts []mountInfo, p string) mountInfo {
 	return best
 }
 
-// planBindIDMap is planMount's bind for a jail with a user namespace. A
-// read-only bind shows the host's owners (idmapped, from the stage): it
-// cannot be written, chmodded or chowned through. A writable bind is a
-// tree of its own, attached as it is: the jail's root is an unrelated user
-// on it, and may do there what the host's permission bits let others do,
-// unless the mount asks for "idmap", which makes the host's owners the
-// jail's. A device node is bound as it is: device filesystems cannot be
-// idmapped.
-func (s *stager) planBindIDMap(src, target string, flags uintptr, idmap bool, fi os.FileInfo) ([]Op, error) {
+// planBindIDMap is planMount's bind for a jail with a user namespace.
+// Every bind shows the host's owners, idmapped: a read-only one from the
+// stage, so that binding many paths of one filesystem costs one idmap; a
+// writable one as a tree of its own, whose files the jail's root then
+// owns as the host's root does, as with its --root: what the provider
+// gives a jail to write is the jail's. "noidmap" attaches a tree as it
+// is: the jail's root is an unrelated user there, and may do what the
+// host's permission bits let others do. A device node is bound as it is:
+// device filesystems cannot be idmapped.
+func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, fi os.FileInfo) ([]Op, error) {
 	var ops []Op
 	if fi.IsDir() {
 		ops = mkdirAll(target, 0o755)
@@ -190,7 +191,7 @@ func (s *stager) planBindIDMap(src, target string, flags uintptr, idmap bool, fi
 	switch {
 	case fi.Mode()&(os.ModeDevice|os.ModeCharDevice) != 0:
 		ops = append(ops, Mount{Source: src, Target: target, Flags: flags&^readOnlyish | unix.MS_BIND})
-	case readonly && !idmap:
+	case readonly && !noidmap:
 		// The source's links are followed on the host, where they point:
 		// a link to an absolute path would leave the stage.
 		real, err := resolveHost(src)
@@ -216,7 +217,7 @@ func (s *stager) planBindIDMap(src, target string, flags uintptr, idmap bool, fi
 			}
 		}
 	default:
-		ops = append(ops, Attach{Source: src, Target: target, Recursive: flags&unix.MS_REC != 0, IDMap: idmap})
+		ops = append(ops, Attach{Source: src, Target: target, Recursive: flags&unix.MS_REC != 0, IDMap: !noidmap})
 	}
 	if extra := flags & readOnlyish; extra != 0 {
 		ops = append(ops, Mount{Target: target, Flags: unix.MS_REMOUNT | unix.MS_BIND | extra})

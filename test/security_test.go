@@ -65,17 +65,20 @@ var securityConfigs = []struct {
 	flags  []string // prison run's and prison seccomp's
 	nnp    bool     // also --no-new-privs
 	params sysprobe.Params
+	run    []string // prison run's only
 }{
-	{"default", nil, false, sysprobe.Params{SysVIPC: true}},
-	{"allow.raw_sockets", []string{"--allow", "raw_sockets"}, false, sysprobe.Params{RawSockets: true, SysVIPC: true}},
-	{"allow.socket_af", []string{"--allow", "socket_af"}, false, sysprobe.Params{SocketAF: true, SysVIPC: true}},
-	{"allow.socket_af+raw_sockets", []string{"--allow", "socket_af", "--allow", "raw_sockets"}, false, sysprobe.Params{SocketAF: true, RawSockets: true, SysVIPC: true}},
-	{"allow.set_hostname", []string{"--allow", "set_hostname"}, false, sysprobe.Params{SetHostname: true, SysVIPC: true}},
-	{"allow.chflags", []string{"--allow", "chflags"}, false, sysprobe.Params{Chflags: true, SysVIPC: true}},
-	{"allow.sysvipc", []string{"--allow", "sysvipc"}, false, sysprobe.Params{SysVIPC: true}},
-	{"sysvipc=inherit", []string{"--sysvipc", "inherit"}, false, sysprobe.Params{SysVIPC: true}},
-	{"sysvipc=disable", []string{"--sysvipc", "disable"}, false, sysprobe.Params{}},
-	{"no_new_privs", nil, true, sysprobe.Params{SysVIPC: true}},
+	{"default", nil, false, sysprobe.Params{SysVIPC: true}, nil},
+	{"allow.raw_sockets", []string{"--allow", "raw_sockets"}, false, sysprobe.Params{RawSockets: true, SysVIPC: true}, nil},
+	{"allow.socket_af", []string{"--allow", "socket_af"}, false, sysprobe.Params{SocketAF: true, SysVIPC: true}, nil},
+	{"allow.socket_af+raw_sockets", []string{"--allow", "socket_af", "--allow", "raw_sockets"}, false, sysprobe.Params{SocketAF: true, RawSockets: true, SysVIPC: true}, nil},
+	{"allow.set_hostname", []string{"--allow", "set_hostname"}, false, sysprobe.Params{SetHostname: true, SysVIPC: true}, nil},
+	// Only the host's root may set immutable flags: a jail of its own user
+	// namespace cannot have allow.chflags.
+	{"allow.chflags", []string{"--allow", "chflags"}, false, sysprobe.Params{Chflags: true, SysVIPC: true}, []string{"--userns", "host"}},
+	{"allow.sysvipc", []string{"--allow", "sysvipc"}, false, sysprobe.Params{SysVIPC: true}, nil},
+	{"sysvipc=inherit", []string{"--sysvipc", "inherit"}, false, sysprobe.Params{SysVIPC: true}, nil},
+	{"sysvipc=disable", []string{"--sysvipc", "disable"}, false, sysprobe.Params{}, nil},
+	{"no_new_privs", nil, true, sysprobe.Params{SysVIPC: true}, nil},
 }
 
 // TestSecuritySyscallTable runs one jail per configuration that makes every
@@ -88,7 +91,7 @@ func TestSecuritySyscallTable(t *testing.T) {
 	for _, c := range securityConfigs {
 		t.Run(c.name, func(t *testing.T) {
 			n := jailName(t)
-			args := append([]string{"run", "--name", n, "--root", root}, c.flags...)
+			args := append(append([]string{"run", "--name", n, "--root", root}, c.flags...), c.run...)
 			if c.nnp {
 				args = append(args, "--no-new-privs")
 			}
@@ -302,6 +305,13 @@ func TestSecurityRootKeeps(t *testing.T) {
 			}
 		})
 	}
+	t.Run("userns", func(t *testing.T) {
+		n := jailName(t)
+		r := prison(t, nil, "run", "--name", n, "--root", root, "--allow", "chflags", "--userns", "auto", "/probe", "chflags")
+		if want := "--allow chflags: needs --userns host"; r.code != 125 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("exit %d, stderr %q; want 125 and one line with %q", r.code, r.stderr, want)
+		}
+	})
 }
 
 // TestSecurityNoNetAdmin: root inside cannot change addresses, routes or
@@ -359,7 +369,9 @@ func TestSecurityHostname(t *testing.T) {
 }
 
 // TestSecurityChflags: the immutable flag needs allow.chflags
-// (CAP_LINUX_IMMUTABLE); once set, it holds against root inside too.
+// (CAP_LINUX_IMMUTABLE); once set, it holds against root inside too. The
+// kernel checks that capability in the host's user namespace: a jail with
+// a user namespace of its own is refused allow.chflags with one line.
 func TestSecurityChflags(t *testing.T) {
 	root := sharedProbeRoot(t)
 	for _, c := range []struct {
@@ -368,7 +380,8 @@ func TestSecurityChflags(t *testing.T) {
 		want  string
 	}{
 		{"refused", nil, "set=EPERM"},
-		{"allow.chflags", []string{"--allow", "chflags"}, "set=ok write=EPERM clear=ok"},
+		{"refused-host", []string{"--userns", "host"}, "set=EPERM"},
+		{"allow.chflags", []string{"--allow", "chflags", "--userns", "host"}, "set=ok write=EPERM clear=ok"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := jailName(t)
@@ -378,6 +391,13 @@ func TestSecurityChflags(t *testing.T) {
 			}
 		})
 	}
+	t.Run("userns", func(t *testing.T) {
+		n := jailName(t)
+		r := prison(t, nil, "run", "--name", n, "--root", root, "--allow", "chflags", "--userns", "auto", "/probe", "chflags")
+		if want := "--allow chflags: needs --userns host"; r.code != 125 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("exit %d, stderr %q; want 125 and one line with %q", r.code, r.stderr, want)
+		}
+	})
 }
 
 // TestSecuritySysVIPC: new (the default) is a namespace of the jail's own;

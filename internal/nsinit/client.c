@@ -296,6 +296,25 @@ static int open_relays(struct relay *r[3], int jail[3])
 	return 0;
 }
 
+// The jail's ids: of the user namespace the clone makes
+// (NSINIT_CLONE_USERNS), or of the jail the init joins; count 0: none.
+struct idmap {
+	uint32_t uid, gid, count;
+};
+
+// chown_stdio gives the pipes the init gets as its stdio to the jail's
+// root, when the jail has ids of its own: owned by host root, they would
+// not reopen as /dev/stdout inside (prison/stdio.go says the same).
+static int chown_stdio(const int jail[3], const struct idmap *ids)
+{
+	if (ids->count == 0)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (fchown(jail[i] >= 0 ? jail[i] : i, ids->uid, ids->gid) < 0)
+			return -1;
+	return 0;
+}
+
 static void relay_close(struct relay *r)
 {
 	if (r->dst > 2)
@@ -367,21 +386,23 @@ struct clone3_args {
 		set_tid_size, cgroup;
 };
 
-// The jail's user namespace, when the clone makes one (NSINIT_CLONE_USERNS).
-struct idmap {
-	uint32_t uid, gid, count;
-};
-
-// as_owner makes this thread's effective uid the jail's base uid, keeping
-// its capabilities, or back to 0 (uid 0): a user namespace is owned by
-// its creator's effective uid, and the kernel charges the per-user
+// as_owner makes this thread's real and effective ids the jail's base
+// ids, keeping its capabilities, or back to 0: a user namespace is owned
+// by its creator's effective uid, and the kernel charges the per-user
 // counts of everything in it (inotify instances, message queue bytes,
-// processes) to that owner in the host's namespace too. Owned by root,
-// a jail would share root's. prison/userns_linux.go does the same.
-static int as_owner(uint32_t uid)
+// processes) to that owner in the host's namespace too. Owned by root, a
+// jail would share root's. Real ids too: an execve whose real and
+// effective ids differ, and any later change of the effective ids (the
+// init's become_root), would clear the parent-death signal. The saved
+// ids stay 0, the way back. prison/userns_linux.go does the same.
+static int as_owner(uint32_t uid, uint32_t gid)
 {
-	if (syscall(SYS_setresuid, -1, uid, -1) < 0)
+	if (uid == 0) {
+		if (syscall(SYS_setresuid, 0, 0, -1) < 0 || syscall(SYS_setresgid, 0, 0, -1) < 0)
+			return -1;
+	} else if (syscall(SYS_setresgid, gid, gid, -1) < 0 || syscall(SYS_setresuid, uid, uid, -1) < 0) {
 		return -1;
+	}
 	// A change of the effective uid away from 0 clears the effective
 	// capabilities; the permitted ones stay, and come back.
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -420,7 +441,7 @@ static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, 
 		   int alive[2], const int jail[3], const struct idmap *ids)
 {
 	int mapped[2] = {-1, -1};
-	if (ids && (pipe2(mapped, O_CLOEXEC) < 0 || as_owner(ids->uid) < 0)) {
+	if (ids && (pipe2(mapped, O_CLOEXEC) < 0 || as_owner(ids->uid, ids->gid) < 0)) {
 		int err = errno;
 		if (mapped[0] >= 0) {
 			close(mapped[0]);
@@ -439,7 +460,7 @@ static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, 
 	}
 	if (pid != 0 && ids) {
 		int err = errno;
-		if (as_owner(0) < 0)
+		if (as_owner(0, 0) < 0)
 			_exit(NSINIT_EXIT_SETUP); // never run on as anyone but root
 		close(mapped[0]);
 		if (pid > 0 && (write_map(pid, "uid_map", ids->uid, ids->count) < 0 ||
@@ -541,7 +562,8 @@ void nsinit_client(int argc, char **argv, char **envp)
 	struct relay *r[3] = {NULL, NULL, NULL};
 	int jail[3] = {-1, -1, -1}, alive[2] = {-1, -1};
 	pid_t pid = -1;
-	if (sfd >= 0 && open_relays(r, jail) == 0 && pipe2(alive, O_CLOEXEC) == 0)
+	if (sfd >= 0 && open_relays(r, jail) == 0 && chown_stdio(jail, &ids) == 0 &&
+	    pipe2(alive, O_CLOEXEC) == 0)
 		pid = spawn(flags, cgroup, syncfd, fds[1], exe, name, alive, jail, userns ? &ids : NULL);
 	int32_t spawned[2] = {NSINIT_CLIENT_SPAWNED, pid < 0 ? -errno : pid};
 	int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);

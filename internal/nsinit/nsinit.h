@@ -121,7 +121,9 @@ enum {
 	// CLONE's second word: the clone makes the jail's user namespace
 	// (CLONE_NEWUSER in the flags), owned by host uid "uid", whose maps
 	// the client writes (jail ids 0..count-1 are host uid.. and gid..)
-	// before the init is executed.
+	// before the init is executed. Without it, a count that is not 0
+	// still names the ids of the jail the init joins: the stdio pipes
+	// are its root's.
 	NSINIT_CLONE_USERNS = 4,
 	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
 	NSINIT_CLIENT_SPAWNED = 4,
