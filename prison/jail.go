@@ -58,6 +58,7 @@ type Jail struct {
 
 	joined   *Running         // the jail a command joins (prison exec), or nil
 	joinNS   uint32           // the namespaces it enters (CLONE_NEW*)
+	rootless *rootlessMap     // the ids of a jail started without root (rootless_linux.go)
 	program  *seccomp.Program // the compiled filter, once known
 	recorded chan error       // the state's record, written while the command runs
 	state    *State

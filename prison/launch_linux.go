@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,7 +36,7 @@ var ErrNotRoot = errors.New("prison must run as root")
 func (j *Jail) Start() (err error) {
 	j.Timing.mark("launcher_start")
 	j.spawner = j.spawnerOf()
-	if os.Geteuid() != 0 {
+	if Rootless() && (j.joined != nil || j.Client != nil) {
 		return ErrNotRoot
 	}
 	if j.joined != nil {
@@ -43,6 +44,29 @@ func (j *Jail) Start() (err error) {
 	}
 	if err := validateSpec(j.Spec, j.Persist); err != nil {
 		return err
+	}
+	if Rootless() {
+		if err := checkRootless(j.Spec); err != nil {
+			return err
+		}
+		m, err := rootlessIDs()
+		if err != nil {
+			return err
+		}
+		j.rootless = &m
+		if j.Spec.Linux.Sysctl["net.ipv4.ping_group_range"] != "" {
+			j.Spec.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 " + strconv.Itoa(int(m.Count))
+		}
+		j.Spec.Linux.Resources = nil // the default process limit: a cgroup's, root's
+		if m.Count < 5 {
+			// The tty group is not among the jail's ids.
+			for i, mt := range j.Spec.Mounts {
+				if mt.Type == "devpts" {
+					j.Spec.Mounts[i].Options = slices.DeleteFunc(slices.Clone(mt.Options),
+						func(o string) bool { return strings.HasPrefix(o, "gid=") })
+				}
+			}
+		}
 	}
 	netPlan, err := netPlanOf(j.Name, j.Spec)
 	if err != nil {
@@ -52,6 +76,9 @@ func (j *Jail) Start() (err error) {
 	if err != nil {
 		return &ParamError{Err: err}
 	}
+	if j.rootless != nil {
+		ids = nil // the user's own, not the store's
+	}
 	// The jail's network namespace is made by the launcher, on the other
 	// core while the plan and the claim run: it needs neither, and its
 	// creation is the most expensive of the jail's namespaces. The init
@@ -59,7 +86,8 @@ func (j *Jail) Start() (err error) {
 	// namespace gets it from its clone instead, once the init exists
 	// (initNet): made by the launcher, it would be the host's to own.
 	madeNet := make(chan netNS, 1)
-	initNet := ids != nil && hasNetNamespace(j.Spec)
+	userns := ids != nil || j.rootless != nil
+	initNet := userns && hasNetNamespace(j.Spec)
 	switch {
 	case initNet:
 	case hasNetNamespace(j.Spec):
@@ -88,7 +116,7 @@ func (j *Jail) Start() (err error) {
 	}
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
 	plan.Persist = j.Persist
-	plan.UserNS = ids != nil
+	plan.UserNS = userns
 	if j.Persist && plan.FilterFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
 		// Served by the launcher, which a persistent jail outlives; with a
 		// user namespace per jail, root inside will own its hostname.
@@ -101,9 +129,13 @@ func (j *Jail) Start() (err error) {
 	if err := netPlan.checkHost(); err != nil {
 		return err
 	}
-	where, err := cgroupOf(j.Spec)
-	if err != nil {
-		return &ParamError{Err: err}
+	var where *cgroup.Where // none without root
+	if j.rootless == nil {
+		w, err := cgroupOf(j.Spec)
+		if err != nil {
+			return &ParamError{Err: err}
+		}
+		where = &w
 	}
 	if err := j.claim(netPlan, where, ids); err != nil {
 		return err
@@ -134,21 +166,23 @@ func (j *Jail) Start() (err error) {
 	// Made while the init is cloned and mounts its root, and opened for
 	// the init to join before it runs anything of the jail's
 	// (enterCgroup).
-	j.cgroupMade = make(chan madeCgroup, 1)
-	go func() {
-		var m madeCgroup
-		m.g, m.err = newCgroup(where, j.Spec.Linux.Resources)
-		if m.err == nil {
-			m.files, m.err = m.g.TaskFiles()
-		}
-		if m.err == nil {
-			m.dir, m.err = m.g.Dir()
-		}
-		j.cgroupMade <- m
-	}()
-	plan.JoinCgroup = true
-	plan.CgroupNS = cloneFlags(j.Spec)&unix.CLONE_NEWCGROUP != 0
-	if where.V2 != "" && where.Unit == "" {
+	if where != nil {
+		j.cgroupMade = make(chan madeCgroup, 1)
+		go func() {
+			var m madeCgroup
+			m.g, m.err = newCgroup(*where, j.Spec.Linux.Resources)
+			if m.err == nil {
+				m.files, m.err = m.g.TaskFiles()
+			}
+			if m.err == nil {
+				m.dir, m.err = m.g.Dir()
+			}
+			j.cgroupMade <- m
+		}()
+		plan.JoinCgroup = true
+		plan.CgroupNS = cloneFlags(j.Spec)&unix.CLONE_NEWCGROUP != 0
+	}
+	if where != nil && where.V2 != "" && where.Unit == "" {
 		// On cgroup v2 the init is cloned into its group, which must be
 		// there first: a move would wait for an RCU grace period, 5-20
 		// ms here, where making the group first costs a fraction of one.
@@ -180,10 +214,10 @@ func (j *Jail) Start() (err error) {
 	// side is attached, so the init's mounts, the clone and the network
 	// overlap and no round trip is on the jail's path.
 	err = j.startInit(plan)
-	if err == nil && ids != nil {
-		// The trees are idmapped for the init's user namespace, which
-		// exists once the init does.
-		if err = j.awaitInit(); err == nil {
+	if err == nil && userns {
+		// The trees are idmapped for the init's user namespace, and its
+		// network is in the namespaces that exist once the init does.
+		if err = j.awaitInit(); err == nil && ids != nil {
 			err = j.sendTrees(plan)
 		}
 	}
@@ -208,7 +242,10 @@ func (j *Jail) Start() (err error) {
 		// A failed send means the init is gone: its report says why.
 		_ = unix.Sendmsg(j.syncFD(), nsinit.NetNSMessage(), unix.UnixRights(n.fd), nil, 0)
 	}
-	cerr := j.enterCgroup()
+	var cerr error
+	if where != nil {
+		cerr = j.enterCgroup()
+	}
 	j.Timing.mark("cgroup")
 	nerr := <-attached // the attaching goroutine uses n.fd until then
 	n.close()
@@ -422,12 +459,18 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		Pty:           s.Process.Terminal,
 		Readonly:      s.Root.Readonly,
 	}
-	if ids, _ := usernsOf(s); ids != nil {
+	switch ids, _ := usernsOf(s); {
+	case Rootless():
+		// The user's own ids: nothing to idmap (only the host's root
+		// may), and the host's trees are reached as the user reaches
+		// them. The clone makes the network namespace.
+		l.BindDevices = true
+	case ids != nil:
 		// Its clone makes the network namespace too: owned by the
 		// jail's user namespace, so that root inside may bind its low
 		// ports and set its sysctls.
 		l.IDMap, l.Stage = true, StageDir()
-	} else {
+	default:
 		l.JoinNet = hasNetNamespace(s)
 	}
 	l.Overlay, l.Size = overlayOf(s) // --image, --disk (image.go)
@@ -460,10 +503,10 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 	}
 }
 
-func (j *Jail) claim(np *netPlan, cg cgroup.Where, ids *IDRange) error {
+func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDRange) error {
 	j.state = &State{
 		IDs:      ids,
-		Cgroup:   &cg,
+		Cgroup:   cg,
 		Name:     j.Name,
 		Hostname: j.Spec.Hostname,
 		Root:     j.Spec.Root.Path,

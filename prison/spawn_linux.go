@@ -3,6 +3,7 @@ package prison
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -47,6 +48,9 @@ type forkExec struct {
 }
 
 func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
+	if j.rootless != nil {
+		return f.spawnRootless(j, sync, hold, flags)
+	}
 	// Resolved here, on the host, before anything of the jail exists, and
 	// executed from a read-only mount (exe_linux.go).
 	exeFD, err := readOnlyExecutable()
@@ -110,6 +114,69 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	if f.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		return fmt.Errorf("start init: pidfd: %w", err)
+	}
+	return nil
+}
+
+// spawnRootless starts the init of a jail without root: in a user
+// namespace of the user's ids. Only the host's root may mount the binary
+// read-only, and the init is executed as it is: it is not the jail's to
+// change, since the jail's root is the user, who cannot write it. A user
+// may map only their own ids: subordinate ids are mapped by newuidmap
+// and newgidmap once the init exists, and the init, executed before
+// them and so without capabilities, executes itself again once they are
+// (nsinit.AwaitMap).
+func (f *forkExec) spawnRootless(j *Jail, sync, hold int, flags uintptr) error {
+	stdio, err := j.openStdio()
+	if err != nil {
+		return err
+	}
+	m := j.rootless
+	attr := &syscall.ProcAttr{
+		Env:   []string{},
+		Files: append(stdio, uintptr(sync), uintptr(hold)),
+		Sys:   &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL},
+	}
+	args := []string{"prison", nsinit.Sentinel, j.Name}
+	var mapped *os.File
+	if m.Count == 0 {
+		attr.Sys.UidMappings, attr.Sys.GidMappings = rootlessIDMaps(*m)
+	} else {
+		r, w, err := os.Pipe()
+		if err != nil {
+			j.closeAfterStart()
+			return fmt.Errorf("start init: %w", err)
+		}
+		defer r.Close()
+		mapped = w
+		attr.Files = append(attr.Files, r.Fd())
+		args = append(args, nsinit.AwaitMap)
+	}
+	runtime.LockOSThread()
+	f.locked = true
+	pid, err := syscall.ForkExec("/proc/self/exe", args, attr)
+	j.closeAfterStart()
+	if err != nil {
+		if mapped != nil {
+			mapped.Close()
+		}
+		return fmt.Errorf("start init: %w", err)
+	}
+	f.initPID = pid
+	if f.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("start init: pidfd: %w", err)
+	}
+	if mapped != nil {
+		err := mapRootless(pid, *m)
+		if err == nil {
+			_, err = mapped.Write([]byte{'m'})
+		}
+		mapped.Close()
+		if err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			return err
+		}
 	}
 	return nil
 }

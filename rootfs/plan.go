@@ -176,6 +176,9 @@ type Layout struct {
 	// has a directory for each (StageDirs).
 	IDMap bool
 	Stage string
+	// BindDevices binds the host's device nodes rather than making
+	// them: in a user namespace, which IDMap implies, mknod fails.
+	BindDevices bool
 }
 
 // Plan turns a layout into the ops the init executes. It only reads the
@@ -229,7 +232,7 @@ func Plan(l Layout) ([]Op, error) {
 		}
 		ops = append(ops, mops...)
 		if m.Destination == "/dev" {
-			ops = append(ops, devices(l.Devices, l.IDMap)...)
+			ops = append(ops, devices(l.Devices, l.IDMap || l.BindDevices)...)
 		}
 	}
 	for _, f := range l.Files {

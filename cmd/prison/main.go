@@ -37,6 +37,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "prison: bug: the jail init reached the Go runtime (built without cgo?)")
 		os.Exit(exitFailure)
 	}
+	if prison.Rootless() {
+		// A user without root keeps jails of their own (prison/rootless_linux.go).
+		prison.StateDir = prison.RootlessStateDir()
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -288,6 +288,14 @@ static int do_write(const char *rel, uint32_t how, mode_t mode, const char *data
 	int dfd = open_parent(rel, &base);
 	if (dfd < 0)
 		return -1;
+	struct stat st;
+	if (how == NSINIT_WRITE_TOUCH && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		// There already: a file to mount on need not be opened, which
+		// a host file that only root may read (a masked secret) would
+		// refuse a jail started without root.
+		close(dfd);
+		return 0;
+	}
 	int oflags = how == NSINIT_WRITE_TRUNC	? O_WRONLY | O_TRUNC
 		     : how == NSINIT_WRITE_TOUCH ? O_RDONLY | O_CREAT
 						 : O_WRONLY | O_CREAT | O_EXCL;
@@ -456,7 +464,10 @@ static int join_jail(uint32_t nstype)
 // of the jail's is touched; and no host group may stay in its groups.
 static int become_root(void)
 {
-	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+	// A user namespace that a user without root mapped to their own ids
+	// alone denies setgroups: its groups stay what the user's are.
+	if ((setgroups(0, NULL) < 0 && errno != EPERM) || setresgid(0, 0, 0) < 0 ||
+	    setresuid(0, 0, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -766,7 +777,8 @@ static _Noreturn void exec_command(struct plan *pl)
 	}
 	// Always, for root too: whatever groups and ids the caller of prison
 	// had (setpriv --groups, --regid) must not reach the jail.
-	if (setgroups(pl->ngroups, pl->groups) < 0 || setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
+	if ((setgroups(pl->ngroups, pl->groups) < 0 && !(errno == EPERM && pl->ngroups == 0)) ||
+	    setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
 	    setresuid(pl->uid, pl->uid, pl->uid) < 0)
 		fail(NSINIT_OP_USER, errno);
 	umask(command_umask);
@@ -980,5 +992,20 @@ __attribute__((constructor)) static void nsinit(int argc, char **argv, char **en
 		nsinit_client(argc, argv, envp);
 	if (argc < 2 || strcmp(argv[1], NSINIT_SENTINEL) != 0)
 		return;
+	if (argc >= 4 && strcmp(argv[3], NSINIT_AWAIT_MAP) == 0) {
+		// Executed before its ids were mapped, this process is nobody
+		// in its user namespace and has no capabilities; once they are,
+		// executing again makes it root there.
+		char c;
+		ssize_t n;
+		while ((n = read(NSINIT_AWAIT_FD, &c, 1)) < 0 && errno == EINTR)
+			;
+		if (n != 1)
+			_exit(NSINIT_EXIT_SETUP);
+		close(NSINIT_AWAIT_FD);
+		argv[3] = NULL;
+		execve("/proc/self/exe", argv, envp);
+		_exit(NSINIT_EXIT_SETUP);
+	}
 	_exit(nsinit_run_init());
 }

@@ -28,6 +28,10 @@ import (
 // Sentinel is the argument that turns the prison binary into the jail's init.
 const Sentinel = C.NSINIT_SENTINEL
 
+// AwaitMap, after the jail's name, has the init wait for its ids to be
+// mapped and execute itself again (a jail started without root).
+const AwaitMap = C.NSINIT_AWAIT_MAP
+
 // LockFD is the init's descriptor for the jail's state lock; the ones below
 // it are stdio and the sync socket.
 const LockFD = C.NSINIT_LOCK_FD

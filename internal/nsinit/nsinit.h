@@ -6,6 +6,11 @@
 #include <stddef.h>
 
 #define NSINIT_SENTINEL "__prison_init"
+// After the jail's name: the init of a jail started without root waits
+// for a byte on fd 5 (its ids are mapped), then executes itself again,
+// now root of its user namespace (prison/spawn_linux.go).
+#define NSINIT_AWAIT_MAP "await-map"
+#define NSINIT_AWAIT_FD 5
 
 // The init's descriptors: 3 is the sync socket; 4, when open, is the jail's
 // state lock (prison/state.go), held by PID 1 for the jail's whole life so
