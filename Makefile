@@ -17,7 +17,7 @@ COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
 # $(call version_ldflags,PKG): main for prison, the import path for its tests.
 version_ldflags = -X $(1).version=$(VERSION) -X $(1).commit=$(COMMIT)
 # Debian packages the build, the tests and the benchmarks need.
-PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config e2fsprogs
+PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config e2fsprogs uidmap
 BENCH_PKGS := bubblewrap crun runc hyperfine
 # A static binary: no dynamic loader in the launcher's start nor in the jail
 # init's exec, which is the same binary (1.3 ms of a 6.5 ms start here; see
@@ -144,6 +144,8 @@ test: deps build $(GOLANGCI_LINT)
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	@echo "the jail suite again, every jail served by a prison daemon (and the suite's code under -race):"
 	PRISON_TEST_DAEMON=1 $(GO) test -race -count=1 -timeout 20m ./test
+	@echo "the jail suite again, every jail without a user namespace of its own (--userns host):"
+	PRISON_USERNS=host $(GO) test -count=1 -timeout 20m ./test
 	$(GOLANGCI_LINT) run ./...
 
 bench: deps build

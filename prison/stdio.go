@@ -78,8 +78,19 @@ func IsAnonymousPipe(f *os.File) bool {
 		unix.Fstatfs(int(f.Fd()), &fs) == nil && fs.Type == unix.PIPEFS_MAGIC
 }
 
+// passPipe tells whether f goes to the jail as it is: an anonymous pipe,
+// which a jail started without root can also reopen (/dev/stdout) only
+// when it is the user's, since the user cannot give it to the jail.
+func passPipe(f *os.File) bool {
+	if !IsAnonymousPipe(f) {
+		return false
+	}
+	var st unix.Stat_t
+	return !Rootless() || unix.Fstat(int(f.Fd()), &st) == nil && int(st.Uid) == os.Geteuid()
+}
+
 func (j *Jail) reader(r io.Reader) (*os.File, error) {
-	if f, ok := r.(*os.File); ok && IsAnonymousPipe(f) {
+	if f, ok := r.(*os.File); ok && passPipe(f) {
 		return f, nil
 	}
 	pr, pw, err := os.Pipe()
@@ -100,7 +111,7 @@ func (j *Jail) reader(r io.Reader) (*os.File, error) {
 }
 
 func (j *Jail) writer(w io.Writer) (*os.File, error) {
-	if f, ok := w.(*os.File); ok && IsAnonymousPipe(f) {
+	if f, ok := w.(*os.File); ok && passPipe(f) {
 		return f, nil
 	}
 	if w == nil {
