@@ -282,17 +282,30 @@ func (c *Config) rootForLookup() string {
 type BindMount struct {
 	Source, Dest string
 	ReadOnly     bool
+	NoIDMap      bool // attached as it is in a jail's user namespace (rootfs/userns.go)
 }
 
-// ParseMount reads SRC:DST[:ro|rw].
+// ParseMount reads SRC:DST[:OPTIONS], OPTIONS a comma-separated list of
+// ro, rw and noidmap.
 func ParseMount(m string) (BindMount, error) {
 	parts := strings.Split(m, ":")
 	var b BindMount
-	switch {
-	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
-		b.ReadOnly = parts[2] == "ro"
-	case len(parts) != 2:
-		return b, fmt.Errorf("--mount %q: want SRC:DST, SRC:DST:ro or SRC:DST:rw", m)
+	bad := fmt.Errorf("--mount %q: want SRC:DST or SRC:DST:OPTIONS, with options ro, rw and noidmap", m)
+	switch len(parts) {
+	case 2:
+	case 3:
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "ro", "rw":
+				b.ReadOnly = o == "ro"
+			case "noidmap":
+				b.NoIDMap = true
+			default:
+				return b, bad
+			}
+		}
+	default:
+		return b, bad
 	}
 	b.Source, b.Dest = parts[0], parts[1]
 	if !filepath.IsAbs(b.Source) {

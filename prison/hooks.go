@@ -94,6 +94,10 @@ func (r *Running) Params() (map[string]string, error) {
 	if s.Annotations[AnnotationRoot] != "host" {
 		p["path"] = s.Root.Path
 	}
+	p["userns"] = "host"
+	if r.IDs != nil && r.IDs.Size > 0 {
+		p["userns"] = r.IDs.String() // the host ids of the jail's 0..
+	}
 	layerParams(s, p) // image, ephemeral, disk (image.go)
 	limitParams(s, p) // memoryuse, maxproc… (limits.go)
 	v4, v6 := AddrFamilies(r.Addrs)

@@ -167,6 +167,9 @@ func (c *Config) Spec() (*specs.Spec, error) {
 		if b.ReadOnly {
 			opts = append(opts, "ro")
 		}
+		if b.NoIDMap {
+			opts = append(opts, "noidmap")
+		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: b.Dest, Type: "bind", Source: b.Source, Options: opts})
 	}
 	for _, t := range c.Tmpfs {

@@ -105,6 +105,12 @@ func assertNoLeftovers(t testing.TB, name string) {
 			t.Errorf("leftover: address %s still claimed", l.Name())
 		}
 	}
+	ids, _ := os.ReadDir("/run/prison-ids")
+	for _, l := range ids {
+		if holder, _ := os.Readlink("/run/prison-ids/" + l.Name()); holder == name {
+			t.Errorf("leftover: id range %s still claimed", l.Name())
+		}
+	}
 	// The jail's cgroup, on whichever hierarchy (v1 or the v2 tree).
 	if left, _ := filepath.Glob("/sys/fs/cgroup/*/prison/" + name); len(left) > 0 {
 		t.Errorf("leftover: cgroup %v", left)

@@ -332,8 +332,14 @@ func (d *jailDef) fstabLine(line string) error {
 	switch typ {
 	case "nullfs", "bind", "none":
 		m := src + ":" + dst
-		if slices.Contains(strings.Split(opts, ","), "ro") {
-			m += ":ro"
+		var keep []string
+		for _, o := range strings.Split(opts, ",") {
+			if o == "ro" || o == "noidmap" {
+				keep = append(keep, o)
+			}
+		}
+		if len(keep) > 0 {
+			m += ":" + strings.Join(keep, ",")
 		}
 		d.cfg.Mounts = append(d.cfg.Mounts, m)
 	case "tmpfs":

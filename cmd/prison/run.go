@@ -39,7 +39,7 @@ func jailFlags(fs *pflag.FlagSet, c *prison.Config) {
 	fs.StringVar(&c.Gateway, "gateway", "", "default gateway (macvlan)")
 	fs.StringVar(&c.Uplink, "uplink", "", "interface through which a routed jail may reach the outside")
 	fs.StringArrayVar(&c.DNS, "dns", nil, "nameserver for the jail's resolv.conf (repeatable; default: the host's)")
-	fs.StringArrayVar(&c.Mounts, "mount", nil, "SRC:DST[:ro] bind the host's SRC on DST in the jail, nosuid and nodev (repeatable)")
+	fs.StringArrayVar(&c.Mounts, "mount", nil, "SRC:DST[:OPTS] bind the host's SRC on DST in the jail, nosuid and nodev; OPTS: ro, noidmap (repeatable)")
 	fs.StringArrayVar(&c.Tmpfs, "tmpfs", nil, "DST[:SIZE] a fresh tmpfs on DST in the jail, e.g. /scratch:256m (repeatable)")
 	fs.BoolVar(&c.ReadOnly, "read-only", false, "mount the jail's root read-only (/dev, /dev/shm and each --tmpfs stay writable: add --tmpfs /tmp)")
 	// The jail's own layer (prison/image.go).
