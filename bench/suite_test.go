@@ -73,7 +73,7 @@ func TestSuiteIsConsistent(t *testing.T) {
 		}
 	}
 
-	for _, name := range []string{nameIP + directSuffix, nameIP + daemonSuffix} {
+	for _, name := range []string{nameIPU + directSuffix, nameIPU + daemonSuffix, nameIPH + directSuffix, nameIPH + daemonSuffix} {
 		ip := Suite(env)[0].Contender(name)
 		if a, b := ShellQuote(ip.Args()), ShellQuote(ip.Args()); a == b {
 			t.Errorf("two invocations share a command line: %s", a)
@@ -168,10 +168,11 @@ func TestSuiteLaunchModes(t *testing.T) {
 			}
 		}
 	}
-	// Start-up, mounts, limits, network, parallelism (4) and phases each
-	// have the daemon pair; exec has one row through the daemon.
-	if served != 2+2+2+2+4+2+1 {
-		t.Errorf("%d daemon contenders, want 15", served)
+	// Start-up (in both user namespace modes: 4), mounts, limits,
+	// network, parallelism (4) and phases each have the daemon pair; exec
+	// has one row through the daemon.
+	if served != 4+2+2+2+4+2+1 {
+		t.Errorf("%d daemon contenders, want 17", served)
 	}
 }
 
@@ -213,11 +214,74 @@ func TestSuiteWithoutDaemon(t *testing.T) {
 	}
 	// The daemon's checks wrap its contenders' invocations.
 	env.DaemonNA, env.Daemon = "", &Daemon{}
-	if c := Suite(env)[0].Contender(nameIP + daemonSuffix); c.Around == nil {
+	if c := Suite(env)[0].Contender(nameIPU + daemonSuffix); c.Around == nil {
 		t.Error("a daemon contender has no Around")
 	}
-	if c := Suite(env)[0].Contender(nameIP + directSuffix); c.Around != nil {
+	if c := Suite(env)[0].Contender(nameIPU + directSuffix); c.Around != nil {
 		t.Error("a contender without the daemon has an Around")
+	}
+}
+
+// TestStartupUserNS checks the start-up section's two user namespace
+// modes: the (userns) rows run prison's default (no --userns), their
+// --userns host twins the same command line with the flag, both launch
+// modes of each, and the targets put bwrap and crun against the (userns)
+// rows and the (userns) rows against their twins.
+func TestStartupUserNS(t *testing.T) {
+	var started []string
+	s := Suite(mountsEnv(&started))[0]
+	var names []string
+	for _, c := range s.Contenders {
+		names = append(names, c.Name)
+	}
+	want := []string{
+		"prison --net none (userns) (daemon)", "prison --ip (userns) (daemon)",
+		"prison --net none (userns) (no daemon)", "prison --ip (userns) (no daemon)",
+		"prison --net none --userns host (daemon)", "prison --ip --userns host (daemon)",
+		"prison --net none --userns host (no daemon)", "prison --ip --userns host (no daemon)",
+		nameBwrap, nameCrun, nameRunc, nameFloor,
+	}
+	if got := strings.Join(names, "|"); got != strings.Join(want, "|") {
+		t.Errorf("start-up rows:\n%s\nwant\n%s", got, strings.Join(want, "|"))
+	}
+	addr := func(a string) string {
+		if i := strings.Index(a, " --ip "); i >= 0 {
+			return a[:i]
+		}
+		return a
+	}
+	for _, pair := range [][2]string{{nameNoneU, nameNoneH}, {nameIPU, nameIPH}} {
+		for _, sfx := range []string{daemonSuffix, directSuffix} {
+			u, h := s.Contender(pair[0]+sfx), s.Contender(pair[1]+sfx)
+			ua, ha := ShellQuote(u.Args()), ShellQuote(h.Args())
+			if strings.Contains(ua, "--userns") {
+				t.Errorf("%s: %s: want prison's default, no --userns", u.Name, ua)
+			}
+			if got := strings.Replace(addr(ha), "/bin/prison run --userns host ", "/bin/prison run ", 1); got != addr(ua) {
+				t.Errorf("%s: %s, want %s with --userns host", h.Name, ha, ua)
+			}
+			if u.ViaDaemon != h.ViaDaemon || strings.Join(u.Env, " ") != strings.Join(h.Env, " ") {
+				t.Errorf("%s and %s launch differently: %q, %q", u.Name, h.Name, u.Env, h.Env)
+			}
+		}
+	}
+	var targets []string
+	for _, tg := range s.Targets {
+		targets = append(targets, fmt.Sprintf("%s / %s ≤ %.2f", tg.Num, tg.Den, tg.Max))
+	}
+	wantT := []string{
+		"prison --ip (userns) (daemon) / bwrap --unshare-all ≤ 1.00",
+		"prison --ip (userns) (no daemon) / bwrap --unshare-all ≤ 1.00",
+		"prison --ip (userns) (daemon) / crun run ≤ 0.50",
+		"prison --ip (userns) (no daemon) / crun run ≤ 0.50",
+		"prison --ip (userns) (daemon) / prison --ip --userns host (daemon) ≤ 1.15",
+		"prison --ip (userns) (no daemon) / prison --ip --userns host (no daemon) ≤ 1.15",
+	}
+	if got := strings.Join(targets, "\n"); got != strings.Join(wantT, "\n") {
+		t.Errorf("start-up targets:\n%s\nwant\n%s", got, strings.Join(wantT, "\n"))
+	}
+	if !strings.Contains(s.Targets[4].Label, "user namespace's cost: prison --ip via daemon, userns over --userns host") {
+		t.Errorf("user namespace target: %q", s.Targets[4].Label)
 	}
 }
 
@@ -258,7 +322,7 @@ func TestMountsSection(t *testing.T) {
 	if s.ID != SecMounts || s.Baseline != nameBwrap || len(s.Targets) != 0 || s.Measure == nil || s.Rounds != startup.Rounds {
 		t.Errorf("mounts section: id %q, baseline %q, %d targets, rounds %d", s.ID, s.Baseline, len(s.Targets), s.Rounds)
 	}
-	want := []string{nameNone + daemonSuffix, nameIP + daemonSuffix, nameNone + directSuffix, nameBwrap}
+	want := []string{nameNoneU + daemonSuffix, nameIPU + daemonSuffix, nameNoneU + directSuffix, nameBwrap}
 	if len(s.Contenders) != len(want) {
 		t.Fatalf("%d contenders, want %d", len(s.Contenders), len(want))
 	}
@@ -276,7 +340,7 @@ func TestMountsSection(t *testing.T) {
 		}
 		twin := startup.Contender(c.Name)
 		got, orig := ShellQuote(c.Args()), ShellQuote(twin.Args())
-		if c.Name == nameIP+daemonSuffix {
+		if c.Name == nameIPU+daemonSuffix {
 			if !strings.Contains(got, " --ip 10.254.21.") {
 				t.Errorf("%s: %s: want an address in 10.254.21.0/24", c.Name, got)
 			}
@@ -379,8 +443,10 @@ func TestNextMountsIP(t *testing.T) {
 // slows down with the mounts, prison does not.
 func fakeMountsResults(env *Env) (startup, mounts *Result) {
 	walls := map[string][2]float64{ // start-up, mounts
-		nameNone + daemonSuffix: {3.5, 3.4}, nameIP + daemonSuffix: {4, 3.9},
-		nameNone + directSuffix: {6, 6.3}, nameIP + directSuffix: {7, 7}, nameBwrap: {4, 6.8},
+		nameNoneU + daemonSuffix: {3.5, 3.4}, nameIPU + daemonSuffix: {4, 3.9},
+		nameNoneU + directSuffix: {6, 6.3}, nameIPU + directSuffix: {7, 7}, nameBwrap: {4, 6.8},
+		nameNoneH + daemonSuffix: {3.2, 0}, nameIPH + daemonSuffix: {3.6, 0},
+		nameNoneH + directSuffix: {5.5, 0}, nameIPH + directSuffix: {6.4, 0},
 		nameCrun: {15, 15}, nameRunc: {27, 27}, nameFloor: {3.3, 3.3},
 	}
 	suite := Suite(env)
@@ -406,13 +472,13 @@ func TestMountsNotes(t *testing.T) {
 	for _, want := range []string{
 		"## Mounts: start-up on a host with many mounts",
 		"| " + nameBwrap + " | 6.80 | 6.80 | 6.80 | 1.00× | 1 |",
-		"| " + nameNone + daemonSuffix + " | 3.40 | 3.40 | 3.40 | 0.50× | 1 |",
+		"| " + nameNoneU + daemonSuffix + " | 3.40 | 3.40 | 3.40 | 0.50× | 1 |",
 		"The namespace holds 320 mounts (the lines of /proc/PID/mountinfo of a process in it; the driver's own namespace has 20): " +
 			"a copy of the driver's mounts, made private, and 300 empty tmpfs mounts",
-		"With 320 mounts, against bwrap --unshare-all: prison --net none (daemon) 0.50×, prison --ip (daemon) 0.57×, " +
-			"prison --net none (no daemon) 0.93× (on the driver's own 20 mounts, in the start-up section: 0.88×, 1.00×, 1.50×).",
+		"With 320 mounts, against bwrap --unshare-all: prison --net none (userns) (daemon) 0.50×, prison --ip (userns) (daemon) 0.57×, " +
+			"prison --net none (userns) (no daemon) 0.93× (on the driver's own 20 mounts, in the start-up section: 0.88×, 1.00×, 1.50×).",
 		"Each row's median here against its start-up twin's: bwrap --unshare-all 1.70× (6.80 against 4.00 ms), " +
-			"prison --net none (daemon) 0.97× (3.40 against 3.50 ms)",
+			"prison --net none (userns) (daemon) 0.97× (3.40 against 3.50 ms)",
 		"get_mountflags",
 	} {
 		if !strings.Contains(md, want) {
@@ -421,7 +487,7 @@ func TestMountsNotes(t *testing.T) {
 	}
 	// Rendered alone (-only mounts), the section gives its own ratios only.
 	alone := mounts.Markdown()
-	if !strings.Contains(alone, "prison --net none (no daemon) 0.93×.") || strings.Contains(alone, "in the start-up section:") || strings.Contains(alone, "start-up twin") {
+	if !strings.Contains(alone, "prison --net none (userns) (no daemon) 0.93×.") || strings.Contains(alone, "in the start-up section:") || strings.Contains(alone, "start-up twin") {
 		t.Errorf("mounts section alone:\n%s", alone)
 	}
 	// No target of its own.

@@ -132,8 +132,10 @@ func mapRootless(pid int, m rootlessMap) error {
 		tool     string
 		own, sub uint32
 	}{{"newuidmap", m.UID, m.SubUID}, {"newgidmap", m.GID, m.SubGID}} {
-		args := []string{strconv.Itoa(pid), "0", strconv.Itoa(int(t.own)), "1",
-			"1", strconv.Itoa(int(t.sub)), strconv.Itoa(int(m.Count))}
+		args := []string{
+			strconv.Itoa(pid), "0", strconv.Itoa(int(t.own)), "1",
+			"1", strconv.Itoa(int(t.sub)), strconv.Itoa(int(m.Count)),
+		}
 		out, err := exec.Command(t.tool, args...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("start init: %s %s: %w: %s", t.tool, strings.Join(args, " "), err, strings.TrimSpace(string(out)))

@@ -102,6 +102,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("run from the repository root: %w", err)
 	}
 
+	// The rows without --userns are named for prison's default mode: an
+	// inherited default would measure another under their name, for the
+	// jails prison run launches and for the daemon's, which parses theirs.
+	if v, ok := os.LookupEnv(bench.UserNSEnv); ok {
+		fmt.Fprintf(stderr, "benchjail: ignoring %s=%s: the suite measures both --userns modes itself\n", bench.UserNSEnv, v)
+		if err := os.Unsetenv(bench.UserNSEnv); err != nil {
+			return err
+		}
+	}
 	env := &bench.Env{IDPrefix: fmt.Sprintf("prison-bench-%d-", os.Getpid())}
 	var setup []string
 	env.Tools, env.ToolNA = bench.EnsureTools(stderr)
