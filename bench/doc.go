@@ -24,6 +24,14 @@
 // "(no daemon)" rows launch the jail themselves (PRISON_SOCKET=none), so a
 // daemon on the default socket never changes what is measured.
 //
+// prison's rows run with its default user namespace mode, --userns auto
+// (a user namespace of the jail's own, idmapped mounts of the host trees
+// it binds); the driver clears PRISON_USERNS so that nothing changes that
+// default. The start-up section also runs its prison rows with `prison run
+// --userns host` (no user namespace) and reports the user namespace's cost
+// as the ratio of the two; its, the mounts' and the limits' default rows
+// say "(userns)" in their names.
+//
 // The mounts section repeats the start-up measurement on a host with many
 // mounts: its contenders start in a private mount namespace that the
 // driver makes once, with ExtraMounts tmpfs mounts more than its own (see

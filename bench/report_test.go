@@ -172,7 +172,6 @@ func TestTargetsBothModes(t *testing.T) {
 	}
 	// Medians in ms, per contender; network rows give start and exit.
 	wall := map[string]float64{
-		nameNone + daemonSuffix: 4.8, nameIP + daemonSuffix: 5.4, nameNone + directSuffix: 6.8, nameIP + directSuffix: 7.5,
 		nameNoneU + daemonSuffix: 4.8, nameIPU + daemonSuffix: 5.4, nameNoneU + directSuffix: 6.8, nameIPU + directSuffix: 7.5,
 		nameNoneH + daemonSuffix: 4.4, nameIPH + daemonSuffix: 5.0, nameNoneH + directSuffix: 6.2, nameIPH + directSuffix: 6.0,
 		nameBwrap: 5.0, nameCrun: 15, nameRunc: 24, nameFloor: 3.3,
@@ -220,6 +219,8 @@ func TestTargetsBothModes(t *testing.T) {
 			"| start-up, prison --ip (userns) without daemon (seccomp, caps) vs crun run | 0.50× | ≤ 0.50× | PASS |\n" +
 			"| user namespace's cost: prison --ip via daemon, userns over --userns host | 1.08× | ≤ 1.15× | PASS |\n" +
 			"| user namespace's cost: prison --ip without daemon, userns over --userns host | 1.25× | ≤ 1.15× | **MISS** |\n",
+		"| start-up with limits, prison --ip (userns) via daemon vs crun run with the same limits | 0.36× | ≤ 0.50× | PASS |\n" +
+			"| start-up with limits, prison --ip (userns) without daemon vs crun run with the same limits | 0.50× | ≤ 0.50× | PASS |\n",
 		"| --ip over --net none (start + exit), via daemon | +0.50 ms | ≤ +0.60 ms | PASS |\n" +
 			"| --ip over --net none (start + exit), without daemon | +0.80 ms | ≤ +0.60 ms | **MISS** |\n",
 		"| --ip's cost over --net none via daemon, as a share of the same setup done with ip(8) | 0.02× | ≤ 1.00× | PASS |\n" +

@@ -622,7 +622,7 @@ func TestLimitsSection(t *testing.T) {
 		t.Errorf("limits section: title %q, baseline %q, rounds %d+%d", s.Title, s.Baseline, s.Warmup, s.Rounds)
 	}
 	want := []string{
-		nameNone + daemonSuffix, nameIP + daemonSuffix, nameNone + directSuffix, nameIP + directSuffix,
+		nameNoneU + daemonSuffix, nameIPU + daemonSuffix, nameNoneU + directSuffix, nameIPU + directSuffix,
 		nameBwrap, nameCrun, nameRunc,
 	}
 	if len(s.Contenders) != len(want) {
@@ -673,8 +673,8 @@ func TestLimitsSection(t *testing.T) {
 		t.Error("runc run starts through CrunStart")
 	}
 	wantTargets := []Target{
-		{Label: "start-up with limits, prison --ip via daemon vs crun run with the same limits", Num: nameIP + daemonSuffix, Den: nameCrun, Max: 0.5},
-		{Label: "start-up with limits, prison --ip without daemon vs crun run with the same limits", Num: nameIP + directSuffix, Den: nameCrun, Max: 0.5},
+		{Label: "start-up with limits, prison --ip (userns) via daemon vs crun run with the same limits", Num: nameIPU + daemonSuffix, Den: nameCrun, Max: 0.5},
+		{Label: "start-up with limits, prison --ip (userns) without daemon vs crun run with the same limits", Num: nameIPU + directSuffix, Den: nameCrun, Max: 0.5},
 	}
 	if len(s.Targets) != len(wantTargets) {
 		t.Fatalf("targets: %+v", s.Targets)

@@ -39,8 +39,8 @@ func (res *Result) Bars(highlight string) []Bar {
 
 // Chart geometry, in SVG user units (px).
 const (
-	chartWidth = 790
-	labelWidth = 240 // left column with the contender names ("prison --net none (no daemon)")
+	chartWidth = 850
+	labelWidth = 300 // left column with the contender names ("prison --net none --userns host (no daemon)")
 	valueRoom  = 90  // right of the longest whisker, for its label
 	rowHeight  = 30
 	barHeight  = 16
