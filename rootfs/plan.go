@@ -433,12 +433,17 @@ func planMount(m specs.Mount, st *stager) ([]Op, error) {
 	target := rel(m.Destination)
 	if m.Type == "bind" || flags&unix.MS_BIND != 0 {
 		flags |= unix.MS_BIND
-		fi, err := os.Stat(m.Source)
+		// One call for what is not a link: the default root binds dozens.
+		fi, err := os.Lstat(m.Source)
+		link := err == nil && fi.Mode()&os.ModeSymlink != 0
+		if link {
+			fi, err = os.Stat(m.Source)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rootfs: bind source: %w", err)
 		}
 		if st != nil {
-			return st.planBindIDMap(m.Source, target, flags, slices.Contains(m.Options, "noidmap"), fi)
+			return st.planBindIDMap(m.Source, target, flags, slices.Contains(m.Options, "noidmap"), fi, link)
 		}
 		var ops []Op
 		if fi.IsDir() {

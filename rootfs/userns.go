@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,7 +67,7 @@ type stager struct {
 func (s *stager) tree(p string) (string, []Op, error) {
 	if s.mounts == nil {
 		var err error
-		if s.mounts, err = readMountInfo("/proc/self/mountinfo"); err != nil {
+		if s.mounts, err = hostMounts(); err != nil {
 			return "", nil, err
 		}
 	}
@@ -113,6 +114,45 @@ func StageDirs(ops []Op, stage string) []string {
 
 type mountInfo struct{ Point, FSType string }
 
+// mountCache is the host's mount table, read once and again only after
+// the kernel says it changed: poll(2) on an open mountinfo reports
+// POLLPRI on every mount or unmount in the namespace (proc(5)). A daemon
+// plans many roots, and the table rarely changes.
+var mountCache struct {
+	sync.Mutex
+	f      *os.File
+	mounts []mountInfo
+}
+
+// hostMounts returns the mount table of prison's mount namespace. The
+// slice is the cache's own: never appended to.
+func hostMounts() ([]mountInfo, error) {
+	c := &mountCache
+	c.Lock()
+	defer c.Unlock()
+	if c.f != nil {
+		fds := []unix.PollFd{{Fd: int32(c.f.Fd()), Events: unix.POLLPRI}}
+		if n, err := unix.Poll(fds, 0); err == nil && n == 0 {
+			return c.mounts, nil
+		}
+		c.f.Close()
+		c.f = nil
+	}
+	// Opened first: a change while the table is read shows at the next
+	// poll, and the table is read again then.
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+	ms, err := readMountInfoFrom(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	c.f, c.mounts = f, ms
+	return ms, nil
+}
+
 // readMountInfo reads the mount points and filesystem types of
 // /proc/self/mountinfo (proc(5)), in mount order.
 func readMountInfo(file string) ([]mountInfo, error) {
@@ -121,6 +161,10 @@ func readMountInfo(file string) ([]mountInfo, error) {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
 	defer f.Close()
+	return readMountInfoFrom(f)
+}
+
+func readMountInfoFrom(f *os.File) ([]mountInfo, error) {
 	var out []mountInfo
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -133,7 +177,7 @@ func readMountInfo(file string) ([]mountInfo, error) {
 		out = append(out, mountInfo{Point: unescapeOctal(fields[4]), FSType: postFields[0]})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("rootfs: %s: %w", file, err)
+		return nil, fmt.Errorf("rootfs: %s: %w", f.Name(), err)
 	}
 	return out, nil
 }
@@ -180,7 +224,7 @@ func mountOf(mounts []mountInfo, p string) mountInfo {
 // is: the jail's root is an unrelated user there, and may do what the
 // host's permission bits let others do. A device node is bound as it is:
 // device filesystems cannot be idmapped.
-func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, fi os.FileInfo) ([]Op, error) {
+func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, fi os.FileInfo, link bool) ([]Op, error) {
 	var ops []Op
 	if fi.IsDir() {
 		ops = mkdirAll(target, 0o755)
@@ -192,11 +236,16 @@ func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, 
 	case fi.Mode()&(os.ModeDevice|os.ModeCharDevice) != 0:
 		ops = append(ops, Mount{Source: src, Target: target, Flags: flags&^readOnlyish | unix.MS_BIND})
 	case readonly && !noidmap:
-		// The source's links are followed on the host, where they point:
-		// a link to an absolute path would leave the stage.
-		real, err := resolveHost(src)
-		if err != nil {
-			return nil, err
+		// A link is followed on the host, where it points: one to an
+		// absolute path would leave the stage. Links above it, relative
+		// as a merged /usr's /lib is, resolve inside the stage's tree as
+		// on the host.
+		real := src
+		if link {
+			var err error
+			if real, err = filepath.EvalSymlinks(src); err != nil {
+				return nil, fmt.Errorf("rootfs: bind source: %w", err)
+			}
 		}
 		from, attach, err := s.tree(real)
 		if err != nil {
@@ -225,8 +274,17 @@ func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, 
 	return ops, nil
 }
 
-// resolveHost resolves the links of a host path.
+// resolveHost resolves a host path that is a link itself; links above
+// it, relative as a merged /usr's /lib is, resolve inside the stage's
+// tree as on the host. One lstat a bind: the default root has dozens.
 func resolveHost(p string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return "", fmt.Errorf("rootfs: bind source: %w", &os.PathError{Op: "lstat", Path: p, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		return p, nil
+	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		return "", fmt.Errorf("rootfs: bind source: %w", err)
