@@ -118,8 +118,11 @@ func (j *Jail) Start() (err error) {
 	plan.Persist = j.Persist
 	plan.UserNS = userns
 	if j.Persist && plan.FilterFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-		// Served by the launcher, which a persistent jail outlives; with a
-		// user namespace per jail, root inside will own its hostname.
+		// Served by the launcher, which a persistent jail outlives. A
+		// user namespace of the jail's own does not change that:
+		// sethostname asks for CAP_SYS_ADMIN there, which root inside
+		// does not get, since in its own namespaces it is most of what
+		// the filter exists to refuse.
 		return &ParamError{Err: errors.New("allow.set_hostname: not available in a persistent jail; " +
 			"change its hostname from the host with prison set NAME host.hostname=NEW")}
 	}
