@@ -534,12 +534,12 @@ func (x *idIndex) pick(pool *idPool) (IDRange, error) {
 	return r, x.clear(r)
 }
 
-// claimIDs takes the jail's id range in the index: the lowest free slot of
-// the pool when IDs asks for one (Size 0), or the range IDs names if no
-// live jail's meets it. Entries in the way whose jail is gone are removed.
-// Nothing to do in host mode (IDs nil). Preconditions: the store is
-// locked.
-func (s *State) claimIDs() error {
+// pickIDs chooses the jail's id range: the lowest free slot of the pool
+// when IDs asks for one (Size 0), or the range IDs names if no live
+// jail's meets it. Entries in the way whose jail is gone are removed;
+// linkIDs records the choice once the state does. Nothing to do in host
+// mode (IDs nil). Preconditions: the store is locked.
+func (s *State) pickIDs() error {
 	if s.IDs == nil {
 		return nil
 	}
@@ -565,6 +565,20 @@ func (s *State) claimIDs() error {
 			return err
 		}
 	}
+	s.IDs = &r
+	return nil
+}
+
+// linkIDs records the jail's range in the index, once its state records
+// it too: links made before the state, by a launcher killed between the
+// two, would hold the range for a jail that no sweep ever finds.
+// Preconditions: the store is locked, and pickIDs chose the range under
+// the same lock.
+func (s *State) linkIDs() error {
+	if s.IDs == nil || s.IDs.Size == 0 {
+		return nil
+	}
+	r := *s.IDs
 	if err := unix.Mkdir(idDir(), 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: idDir(), Err: err})
 	}
@@ -576,7 +590,6 @@ func (s *State) claimIDs() error {
 		_ = unix.Unlink(u)
 		return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: g, Err: err})
 	}
-	s.IDs = &r
 	return nil
 }
 

@@ -299,10 +299,10 @@ func (st *store) claim(s *State) error {
 			return err
 		}
 	}
-	// The ids are taken before the state is written, since it records
-	// them (an automatic range is only known once taken); every failure
-	// from here to the rename gives them back.
-	if err := s.claimIDs(); err != nil {
+	// The ids are chosen before the state is written, since it records
+	// them (an automatic range is only known once chosen), and linked in
+	// the index after, as the addresses are.
+	if err := s.pickIDs(); err != nil {
 		return err
 	}
 	s.JID = nextJID()
@@ -311,11 +311,9 @@ func (st *store) claim(s *State) error {
 	s.Claim = hex.EncodeToString(nonce[:])
 	tmp := filepath.Join(StateDir, claimPrefix+s.Name)
 	if err := removeStateDir(tmp); err != nil { // a claim of this name whose launcher was killed
-		s.releaseIDs()
 		return fmt.Errorf("state: %w", err)
 	}
 	if err := unix.Mkdir(tmp, 0o700); err != nil {
-		s.releaseIDs()
 		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: tmp, Err: err})
 	}
 	lock, err := hold(tmp)
@@ -333,7 +331,6 @@ func (st *store) claim(s *State) error {
 		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, s.Dir(), unix.RENAME_NOREPLACE)
 	}
 	if err != nil {
-		s.releaseIDs()
 		if lock != nil {
 			lock.Close()
 		}
@@ -341,6 +338,10 @@ func (st *store) claim(s *State) error {
 		return fmt.Errorf("state: claim %s: %w", s.Name, err)
 	}
 	s.lock = lock
+	if err := s.linkIDs(); err != nil {
+		s.remove()
+		return err
+	}
 	if err := s.claimAddrs(); err != nil {
 		s.remove()
 		return err

@@ -51,8 +51,15 @@ func prisonEnv(t testing.TB, env []string, stdin io.Reader, args ...string) resu
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prisonBin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = stdin
+	return runCmd(t, cmd)
+}
+
+// runCmd runs a prepared command and returns what a user sees of it.
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
@@ -60,7 +67,7 @@ func prisonEnv(t testing.TB, env []string, stdin io.Reader, args ...string) resu
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("prison %v: %v", args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return r
 }

@@ -2,7 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -234,19 +233,7 @@ func TestLauncherIsNotChargedForTheJail(t *testing.T) {
 	cg := hostCgroup(t, 40, 64<<20)
 	run := func(args ...string) result {
 		script := fmt.Sprintf("echo $$ > /sys/fs/cgroup/pids/%s/cgroup.procs && echo $$ > /sys/fs/cgroup/memory/%s/cgroup.procs && exec \"$@\"", cg, cg)
-		cmd := exec.Command("sh", append([]string{"-c", script, "sh", prisonBin}, args...)...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{stdout: out.String(), stderr: errb.String()}
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			r.code = ee.ExitCode()
-		case err != nil:
-			t.Fatal(err)
-		}
-		return r
+		return runCmd(t, exec.Command("sh", append([]string{"-c", script, "sh", prisonBin}, args...)...))
 	}
 	root := probeRoot(t)
 	r := run("run", "--name", jailName(t), "--root", root, "/probe", "forkbomb", "60")

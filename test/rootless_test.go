@@ -27,18 +27,7 @@ func asNobody(t *testing.T, args ...string) result {
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "PRISON_SOCKET=none"}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("prison %v as nobody: %v", args, err)
-	}
-	return r
+	return runCmd(t, cmd)
 }
 
 // rootlessStore is where nobody's jails keep their state; the test removes
