@@ -28,8 +28,9 @@ import (
 // gidMappings then spell out.
 const AnnotationUserNS = "prison.userns"
 
-// UserNSEnv is the environment variable whose value is --userns's default.
-const UserNSEnv = "PRISON_USERNS"
+// UserNSEnv is the environment variable whose value is --userns's
+// default. A daemon's client passes its own on (client.c).
+const UserNSEnv = nsinit.UserNSEnv
 
 func checkUserNS(c *Config) error {
 	switch c.UserNS {

@@ -225,18 +225,28 @@ static int send_request(int s, int argc, char **argv, char **envp, uint64_t star
 	const char *term = env_of(envp, "TERM");
 	if (!term)
 		term = "";
-	size_t len = 16 + strlen(cwd) + 1 + strlen(term) + 1;
+	// The caller's default user namespace, which the daemon, parsing the
+	// command line with its own environment, would not see: given as
+	// the first option, so that one on the command line still wins.
+	char userns[256] = "";
+	const char *un = env_of(envp, NSINIT_USERNS_ENV);
+	if (un && un[0] && strcmp(argv[1], NSINIT_RUN_VERB) == 0)
+		snprintf(userns, sizeof(userns), "--userns=%s", un);
+	size_t len = 16 + strlen(cwd) + 1 + strlen(term) + 1 + (userns[0] ? strlen(userns) + 1 : 0);
 	for (int i = 1; i < argc; i++)
 		len += strlen(argv[i]) + 1;
 	char *req = malloc(len), *p = req;
 	if (!req)
 		return -1;
-	uint32_t hdr[2] = {NSINIT_CLIENT_RUN, (uint32_t)(argc - 1)};
+	uint32_t hdr[2] = {NSINIT_CLIENT_RUN, (uint32_t)(argc - 1 + (userns[0] != 0))};
 	memcpy(p, hdr, 8);
 	memcpy(p + 8, &start, 8);
 	p += 16;
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		p = stpcpy(p, argv[i]) + 1;
+		if (i == 1 && userns[0])
+			p = stpcpy(p, userns) + 1;
+	}
 	p = stpcpy(p, cwd) + 1;
 	stpcpy(p, term);
 	// A request too large for one message (EMSGSIZE) falls back.

@@ -73,6 +73,7 @@ const ExitSetup = C.NSINIT_EXIT_SETUP
 const (
 	SocketEnv     = C.NSINIT_SOCKET_ENV
 	SocketDefault = C.NSINIT_SOCKET_DEFAULT
+	UserNSEnv     = C.NSINIT_USERNS_ENV
 	RunVerb       = C.NSINIT_RUN_VERB
 	ExecVerb      = C.NSINIT_EXEC_VERB
 

@@ -101,6 +101,7 @@ enum {
 // The resident launcher (`prison daemon`, prison/client.go) serves `prison
 // run` (client.c) over a SOCK_SEQPACKET socket: C = client, D = daemon.
 #define NSINIT_SOCKET_ENV "PRISON_SOCKET" // a path, or "none"
+#define NSINIT_USERNS_ENV "PRISON_USERNS" // --userns's default: the client passes it on
 #define NSINIT_SOCKET_DEFAULT "/run/prison.sock"
 #define NSINIT_RUN_VERB "run"
 #define NSINIT_EXEC_VERB "exec" // served alike: a command joining a running jail
