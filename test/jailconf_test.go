@@ -113,8 +113,9 @@ exec.poststop += "echo stopped $name >> %s";
 exec.timeout = 5;
 securelevel = 3;   // no meaning on Linux: a warning
 mount += "%s /shared nullfs ro 0 0";
+userns = auto;
 
-%[4]s { ip4.addr = 10.254.61.10; allow.sysvipc; memoryuse = 256M; disk = 32M; }
+%[4]s { ip4.addr = 10.254.61.10; allow.sysvipc; memoryuse = 256M; disk = 32M; userns = host; }
 %[5]s { ip4.addr = 10.254.61.11; depend = %[4]s; }
 %[6]s {
 	ip4.addr = 10.254.61.12;
@@ -145,6 +146,14 @@ mount += "%s /shared nullfs ro 0 0";
 		want := fmt.Sprintf("%s.example.net\nup\nwelcome\nro\n", n)
 		if got != want {
 			t.Errorf("jail %d: %q, want %q", i, got, want)
+		}
+	}
+	// The database runs as on FreeBSD (userns = host), the web jails with
+	// ids of their own.
+	for i, n := range names {
+		m := strings.Fields(mustRun(t, "exec", n, "cat", "/proc/self/uid_map"))
+		if host := len(m) == 3 && m[1] == "0"; host != (i == 0) {
+			t.Errorf("%s: uid_map %v", n, m)
 		}
 	}
 	// One base, a layer each: web1's change is web1's.
