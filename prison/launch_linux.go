@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,26 +45,8 @@ func (j *Jail) Start() (err error) {
 		return err
 	}
 	if Rootless() {
-		if err := checkRootless(j.Spec); err != nil {
+		if err := j.prepareRootless(); err != nil {
 			return err
-		}
-		m, err := rootlessIDs()
-		if err != nil {
-			return err
-		}
-		j.rootless = &m
-		if j.Spec.Linux.Sysctl["net.ipv4.ping_group_range"] != "" {
-			j.Spec.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 " + strconv.Itoa(int(m.Count))
-		}
-		j.Spec.Linux.Resources = nil // the default process limit: a cgroup's, root's
-		if m.Count < 5 {
-			// The tty group is not among the jail's ids.
-			for i, mt := range j.Spec.Mounts {
-				if mt.Type == "devpts" {
-					j.Spec.Mounts[i].Options = slices.DeleteFunc(slices.Clone(mt.Options),
-						func(o string) bool { return strings.HasPrefix(o, "gid=") })
-				}
-			}
 		}
 	}
 	netPlan, err := netPlanOf(j.Name, j.Spec)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,33 @@ func checkRootless(s *specs.Spec) error {
 		return &ParamError{Err: errors.New("--image: needs root (the image store and the jails' layers are root's); without root, use --root DIR")}
 	case s.Linux.Resources != nil && explicitLimits(s.Linux.Resources):
 		return &ParamError{Err: errors.New("--memory, --pids, --cpus, --io-*: limits need root (cgroups are root's)")}
+	}
+	return nil
+}
+
+// prepareRootless fits the jail's spec to the ids of a user without root:
+// what needs root is refused, the rest is kept within the user's ids.
+func (j *Jail) prepareRootless() error {
+	if err := checkRootless(j.Spec); err != nil {
+		return err
+	}
+	m, err := rootlessIDs()
+	if err != nil {
+		return err
+	}
+	j.rootless = &m
+	if j.Spec.Linux.Sysctl["net.ipv4.ping_group_range"] != "" {
+		j.Spec.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 " + strconv.Itoa(int(m.Count))
+	}
+	j.Spec.Linux.Resources = nil // the default process limit: a cgroup's, root's
+	if m.Count < 5 {
+		// The tty group is not among the jail's ids.
+		for i, mt := range j.Spec.Mounts {
+			if mt.Type == "devpts" {
+				j.Spec.Mounts[i].Options = slices.DeleteFunc(slices.Clone(mt.Options),
+					func(o string) bool { return strings.HasPrefix(o, "gid=") })
+			}
+		}
 	}
 	return nil
 }
