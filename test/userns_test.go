@@ -32,6 +32,16 @@ const usernsPoolLo = 1 << 30
 
 // usernsName is jailName, plus a check at cleanup that no id range is
 // still claimed for the jail in the store's index.
+// inDefaultMode skips a test of the default user namespace in the pass
+// of the suite that runs every jail with --userns host (make test): what
+// it checks is not that mode's.
+func inDefaultMode(t *testing.T) {
+	t.Helper()
+	if os.Getenv("PRISON_USERNS") == "host" {
+		t.Skip("PRISON_USERNS=host: this tests the default user namespace, which the first pass covers")
+	}
+}
+
 func usernsName(t *testing.T) string {
 	t.Helper()
 	n := jailName(t)
@@ -153,6 +163,7 @@ func hostOwner(t *testing.T, path string) (uid, gid uint32) {
 // so, the state and prison list -v agree, and the jail's init is that
 // range's first uid on the host.
 func TestUserNSMap(t *testing.T) {
+	inDefaultMode(t)
 	n := usernsName(t)
 	b := startJail(t, n, "/bin/sh", "-c", "echo ready; cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; exec cat")
 	lines := jailLines(t, b, 4)
@@ -208,6 +219,7 @@ func TestUserNSMap(t *testing.T) {
 // range on the host, and what it makes on a --root DIR is uid 0 on disk.
 // The host's device nodes, bound in, show as nobody.
 func TestUserNSFileOwners(t *testing.T) {
+	inDefaultMode(t)
 	n := usernsName(t)
 	create(t, n)
 	st := usernsStateOf(t, n)
@@ -251,6 +263,7 @@ func TestUserNSFileOwners(t *testing.T) {
 // noidmap), the user namespace alone stops it: its root is an unrelated
 // user there, while with --userns host the same script takes the file.
 func TestUserNSStdoutNotChmoddable(t *testing.T) {
+	inDefaultMode(t)
 	for _, mode := range []string{"auto", "host"} {
 		t.Run("stdout/"+mode, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
@@ -336,6 +349,7 @@ sys.stdin.read()
 // which then gets none: that control is kept short, and the jail is
 // stopped as soon as it is checked.
 func TestUserNSInotifyNotShared(t *testing.T) {
+	inDefaultMode(t)
 	b, err := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
 	if err != nil {
 		t.Fatal(err)
@@ -409,6 +423,7 @@ func hostMqueue(t *testing.T) string {
 // makes it, and a second jail gets queues too. With --userns host the
 // same jail's queues are root's, and root then has no room.
 func TestUserNSMqueueNotShared(t *testing.T) {
+	inDefaultMode(t)
 	if got := hostMqueue(t); got != "mq_open=ok" {
 		t.Fatalf("before any jail, host root cannot make one queue: %s (does a root process hold queues?)", got)
 	}
@@ -456,6 +471,7 @@ const forkBomb = `ulimit -u 50; i=0; while [ $i -lt 200 ]; do sleep 1000 >/dev/n
 // ignores RLIMIT_NPROC and only the pids controller would stop it (here
 // --pids 300, past the 200 the bomb tries).
 func TestUserNSForkBombNproc(t *testing.T) {
+	inDefaultMode(t)
 	root := probeRoot(t)
 	bomb := func(t *testing.T, flags ...string) (count int, r result) {
 		t.Helper()
@@ -500,6 +516,7 @@ func TestUserNSForkBombNproc(t *testing.T) {
 // TestUserNSRangesDistinct: 20 jails created at once get 20 ranges, none
 // of which meets another, each as its state records it.
 func TestUserNSRangesDistinct(t *testing.T) {
+	inDefaultMode(t)
 	const jails = 20
 	names := make([]string, jails)
 	for i := range names {
@@ -570,6 +587,7 @@ func main() { fmt.Printf("uid=%d euid=%d\n", os.Getuid(), os.Geteuid()) }
 // the idmapped root), and the host-derived root's su takes root to
 // nobody.
 func TestUserNSSetuid(t *testing.T) {
+	inDefaultMode(t)
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(suidProbe), 0o644); err != nil {
 		t.Fatal(err)
@@ -603,6 +621,7 @@ func TestUserNSSetuid(t *testing.T) {
 // namespace (the very one of its init), with its map, as root or as
 // another user of the jail.
 func TestUserNSExecJoins(t *testing.T) {
+	inDefaultMode(t)
 	n := usernsName(t)
 	create(t, n)
 	st := usernsStateOf(t, n)
@@ -647,6 +666,7 @@ func TestUserNSHostMode(t *testing.T) {
 // nothing is left of the jail; a range that meets a running jail's is
 // refused naming that jail, which runs on unchanged.
 func TestUserNSBadRange(t *testing.T) {
+	inDefaultMode(t)
 	for _, c := range []struct{ name, value, want string }{
 		{"host id 0", "0:65536", `--userns "0:65536"`},
 		{"junk", "junk", `--userns "junk"`},
