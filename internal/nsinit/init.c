@@ -458,16 +458,35 @@ static int join_jail(uint32_t nstype)
 	return chdir("/");
 }
 
+// drop_groups sets the supplementary groups. A user namespace that a user
+// without root mapped to their own ids alone denies setgroups (it says
+// so in /proc/self/setgroups): there the groups stay the user's, and
+// giving none is not an error. Anywhere else a refusal is one: a host
+// group must never reach the jail.
+static int drop_groups(size_t n, const gid_t *groups)
+{
+	if (setgroups(n, groups) == 0)
+		return 0;
+	if (errno != EPERM || n != 0)
+		return -1;
+	char buf[8] = "";
+	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (r > 0 && strncmp(buf, "deny", 4) == 0)
+		return 0;
+	errno = EPERM;
+	return -1;
+}
+
 // become_root makes this process root of the jail's user namespace, all
 // of its ids: cloned (or joined) by host root, it still has host uid 0 as
 // its real and saved ids, which the jail's ids replace before anything
 // of the jail's is touched; and no host group may stay in its groups.
 static int become_root(void)
 {
-	// A user namespace that a user without root mapped to their own ids
-	// alone denies setgroups: its groups stay what the user's are.
-	if ((setgroups(0, NULL) < 0 && errno != EPERM) || setresgid(0, 0, 0) < 0 ||
-	    setresuid(0, 0, 0) < 0)
+	if (drop_groups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -777,8 +796,7 @@ static _Noreturn void exec_command(struct plan *pl)
 	}
 	// Always, for root too: whatever groups and ids the caller of prison
 	// had (setpriv --groups, --regid) must not reach the jail.
-	if ((setgroups(pl->ngroups, pl->groups) < 0 && !(errno == EPERM && pl->ngroups == 0)) ||
-	    setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
+	if (drop_groups(pl->ngroups, pl->groups) < 0 || setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
 	    setresuid(pl->uid, pl->uid, pl->uid) < 0)
 		fail(NSINIT_OP_USER, errno);
 	umask(command_umask);
