@@ -1,7 +1,6 @@
 package prison
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -111,8 +110,8 @@ func rootlessIDs() (rootlessMap, error) {
 	if err == nil {
 		names = append(names, u.Username)
 	}
-	su, sucount := subordinate("/etc/subuid", names)
-	sg, sgcount := subordinate("/etc/subgid", names)
+	su, sucount := subordinate(subuidFile, names)
+	sg, sgcount := subordinate(subgidFile, names)
 	n := min(sucount, sgcount, DefaultIDRangeSize-1)
 	if n == 0 {
 		return m, nil
@@ -126,28 +125,13 @@ func rootlessIDs() (rootlessMap, error) {
 	return m, nil
 }
 
-// subordinate reads the first range of file given to one of names.
+// subordinate is the first range of a subuid(5) or subgid(5) file given
+// to one of names (a user's name or uid), as newuidmap reads it.
 func subordinate(file string, names []string) (start, count uint32) {
-	f, err := os.Open(file)
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		p := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(p) != 3 {
-			continue
-		}
-		for _, n := range names {
-			if p[0] != n {
-				continue
-			}
-			s, err1 := strconv.ParseUint(p[1], 10, 32)
-			c, err2 := strconv.ParseUint(p[2], 10, 32)
-			if err1 == nil && err2 == nil && c > 0 {
-				return uint32(s), uint32(c)
-			}
+	ents, _ := readSubid(file)
+	for _, e := range ents {
+		if slices.Contains(names, e.name) {
+			return uint32(e.start), uint32(e.count)
 		}
 	}
 	return 0, 0
