@@ -207,7 +207,12 @@ func netNSHere() (int, error) {
 }
 
 // sweepNetwork removes host network entries of jails that are gone.
-func sweepNetwork([]*State) error { return netns.Sweep() }
+func sweepNetwork([]*State) error {
+	if Rootless() {
+		return nil // a jail without root has no network on the host
+	}
+	return netns.Sweep()
+}
 
 // SplitList reads a comma-separated list (jail(8)'s lists: ip4.addr,
 // depend; --dns), blanks dropped.

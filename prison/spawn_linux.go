@@ -75,15 +75,7 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		// Born in the jail's cgroup v2 group (clone3).
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, int(j.cgroupDir.Fd())
 	}
-	if !j.Persist {
-		// The jail dies with its launcher, even by SIGKILL. The signal
-		// fires when the thread that started the init exits, not the
-		// process (golang/go#27505): the thread stays locked until Wait
-		// has seen the init die.
-		attr.Sys.Pdeathsig = syscall.SIGKILL
-		runtime.LockOSThread()
-		f.locked = true
-	}
+	f.dieWithLauncher(j, attr.Sys)
 	// syscall.ForkExec, not os/exec: os.StartProcess first checks that
 	// clone(CLONE_PIDFD) works with a throwaway child, once per process,
 	// which for a launcher is every time. The name in the arguments tells
@@ -135,8 +127,9 @@ func (f *forkExec) spawnRootless(j *Jail, sync, hold int, flags uintptr) error {
 	attr := &syscall.ProcAttr{
 		Env:   []string{},
 		Files: append(stdio, uintptr(sync), uintptr(hold)),
-		Sys:   &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL},
+		Sys:   &syscall.SysProcAttr{Cloneflags: flags},
 	}
+	f.dieWithLauncher(j, attr.Sys)
 	args := []string{"prison", nsinit.Sentinel, j.Name}
 	var mapped *os.File
 	if m.Count == 0 {
@@ -152,8 +145,6 @@ func (f *forkExec) spawnRootless(j *Jail, sync, hold int, flags uintptr) error {
 		attr.Files = append(attr.Files, r.Fd())
 		args = append(args, nsinit.AwaitMap)
 	}
-	runtime.LockOSThread()
-	f.locked = true
 	pid, err := syscall.ForkExec("/proc/self/exe", args, attr)
 	j.closeAfterStart()
 	if err != nil {
@@ -179,6 +170,19 @@ func (f *forkExec) spawnRootless(j *Jail, sync, hold int, flags uintptr) error {
 		}
 	}
 	return nil
+}
+
+// dieWithLauncher has the init of a jail that does not persist die with
+// its launcher, even by SIGKILL. The signal fires when the thread that
+// started the init exits, not the process (golang/go#27505): the thread
+// stays locked until Wait has seen the init die.
+func (f *forkExec) dieWithLauncher(j *Jail, sys *syscall.SysProcAttr) {
+	if j.Persist {
+		return
+	}
+	sys.Pdeathsig = syscall.SIGKILL
+	runtime.LockOSThread()
+	f.locked = true
 }
 
 func (f *forkExec) pid() (int, error) { return f.initPID, nil }

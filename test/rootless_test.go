@@ -88,6 +88,22 @@ python3 -c 'import socket; s=socket.socket(); s.settimeout(2); s.connect(("10.25
 		t.Errorf("a connection out: %q, want Network is unreachable", lines[5])
 	}
 
+	// A jail with a life of its own, and its verbs; prison exec needs
+	// root (the joining process enters namespaces the user cannot).
+	p := jailName(t)
+	if r := asNobody(t, "create", "--net", "none", p); r.code != 0 {
+		t.Fatalf("rootless create: exit %d: %s", r.code, r.stderr)
+	}
+	if r := asNobody(t, "list"); !strings.Contains(r.stdout, p) || !strings.Contains(r.stdout, "running") {
+		t.Errorf("rootless list: %q", r.stdout)
+	}
+	if r := asNobody(t, "exec", p, "true"); r.code != 125 || !strings.Contains(r.stderr, "must run as root") {
+		t.Errorf("rootless exec: exit %d, %q; want 125 and that it needs root", r.code, r.stderr)
+	}
+	if r := asNobody(t, "delete", p); r.code != 0 {
+		t.Errorf("rootless delete: exit %d: %s", r.code, r.stderr)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
