@@ -251,6 +251,14 @@ func cgroupOf(s *specs.Spec) (cgroup.Where, error) {
 	return cgroup.Locate(p, s.Annotations[AnnotationCgroupV2])
 }
 
+// noCgroup says why a running jail has no cgroup.
+func noCgroup() string {
+	if Rootless() {
+		return "started without root, which has no cgroups"
+	}
+	return "started without a cgroup (by an older prison; restart it)"
+}
+
 // cgroupGrace is how long removing a jail's cgroup waits for its last
 // processes to exit: a command joining the jail runs under a helper
 // outside its PID namespace, which outlives the jail's PID 1 by a moment.
@@ -369,7 +377,7 @@ func (r *Running) SetLimits(c *Config) error {
 		return err
 	}
 	if r.Cgroup == nil || spec.Linux == nil {
-		return fmt.Errorf("%s: started without a cgroup (an older prison): restart it to set limits", r.Name)
+		return &ParamError{Err: fmt.Errorf("%s: %s: it has no limits to set", r.Name, noCgroup())}
 	}
 	if c.NoFile != "" {
 		return &ParamError{Err: fmt.Errorf("--nofile %s: cannot change while the jail runs (restart it with the new value)", c.NoFile)}
@@ -470,7 +478,7 @@ type Stats struct {
 // namespace's interfaces.
 func (r *Running) Stats() (*Stats, error) {
 	if r.Cgroup == nil {
-		return nil, fmt.Errorf("%s: started without a cgroup (an older prison)", r.Name)
+		return nil, &ParamError{Err: fmt.Errorf("%s: %s: no figures to show", r.Name, noCgroup())}
 	}
 	g, err := cgroup.Load(*r.Cgroup)
 	if err != nil {

@@ -189,6 +189,8 @@ func hint(err error) string {
 	switch {
 	case errors.Is(err, prison.ErrNotRoot):
 		return "run it with sudo, or as root"
+	case errors.Is(err, syscall.EPERM) && prison.Rootless():
+		return "that needs root: run it with sudo, or as root"
 	case errors.Is(err, syscall.ENOSPC):
 		return "a namespace limit is reached: see /proc/sys/user/max_*_namespaces"
 	case errors.Is(err, syscall.EPERM) && !errors.As(err, new(*prison.ParamError)):
