@@ -324,7 +324,7 @@ func MakeTree(a Attach, userns int) (int, error) {
 		unix.Close(fd)
 		if err == unix.EINVAL {
 			return -1, fmt.Errorf("rootfs: %s: its filesystem cannot be idmapped for the jail's user namespace "+
-				"(or a mount below it cannot); run the jail with --userns host", a.Source)
+				"(or a mount below it cannot); run the jail with --userns host, or bind it with --mount SRC:DST:noidmap", a.Source)
 		}
 		return -1, fmt.Errorf("rootfs: idmap %s: %w", a.Source, err)
 	}

@@ -713,3 +713,32 @@ func TestUserNSBadRange(t *testing.T) {
 		}
 	})
 }
+
+// TestUserNSNotIdmappable: a tree on a filesystem that cannot be idmapped
+// (ramfs) is refused with one line that names it and the ways out, and
+// nothing is left; with noidmap, the user asked for the fallback, and the
+// tree is there as it is, its root's files nobody's.
+func TestUserNSNotIdmappable(t *testing.T) {
+	inDefaultMode(t)
+	dir := t.TempDir()
+	if err := unix.Mount("ramfs", dir, "ramfs", 0, ""); err != nil {
+		t.Fatalf("mount ramfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("umount %s: %v", dir, err)
+		}
+	})
+	for _, opt := range []string{"", ":ro"} {
+		r := prison(t, nil, "run", "--name", usernsName(t), "--mount", dir+":/x"+opt, "true")
+		want := dir + ": its filesystem cannot be idmapped"
+		if r.code != 125 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "noidmap") ||
+			strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("--mount %s:/x%s: exit %d, stderr %q; want 125 and one line with %q", dir, opt, r.code, r.stderr, want)
+		}
+	}
+	got := mustRun(t, "run", "--name", usernsName(t), "--mount", dir+":/x:noidmap", "stat", "-c", "%U", "/x")
+	if got != "nobody\n" {
+		t.Errorf("--mount :noidmap of a ramfs: /x owned by %q, want nobody", got)
+	}
+}
