@@ -33,6 +33,9 @@ type Client struct {
 	conn     *net.UnixConn
 	pidfd    int  // the init's, once spawned
 	spawning bool // a spawn was asked for and not yet answered
+	// reaped holds a REAPED that came where netns waited for NETNS: the
+	// init died first.
+	reaped *syscall.WaitStatus
 }
 
 // RefusedError says why a client is not served: it then launches the jail
@@ -360,6 +363,9 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	if j.newUserNS() != nil {
 		how |= nsinit.CloneUserNS
 	}
+	if j.clientNet {
+		how |= nsinit.CloneNetNS
+	}
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
 	m = binary.NativeEndian.AppendUint32(m, how)
 	m = binary.NativeEndian.AppendUint64(m, uint64(flags))
@@ -426,9 +432,41 @@ func rights(oob []byte) []int {
 	return fds
 }
 
+// netns receives the jail's network namespace, which the client makes in
+// the init's user namespace (NSINIT_CLONE_NETNS).
+func (c *Client) netns() (int, error) {
+	buf := make([]byte, 16)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.conn.ReadMsgUnix(buf, oob)
+	fds := rights(oob[:oobn])
+	switch {
+	case err != nil || n < 8:
+		closeFDs(fds)
+		return -1, errInitGone
+	case binary.NativeEndian.Uint32(buf) == nsinit.ClientReaped:
+		ws := syscall.WaitStatus(binary.NativeEndian.Uint32(buf[4:]))
+		c.reaped = &ws
+		closeFDs(fds)
+		return -1, errInitGone
+	case binary.NativeEndian.Uint32(buf) != nsinit.ClientNetNS:
+		closeFDs(fds)
+		return -1, errors.New("start init: client: unexpected message")
+	case int32(binary.NativeEndian.Uint32(buf[4:])) < 0:
+		closeFDs(fds)
+		return -1, fmt.Errorf("network namespace: %w", syscall.Errno(-int32(binary.NativeEndian.Uint32(buf[4:]))))
+	case len(fds) != 1:
+		closeFDs(fds)
+		return -1, errors.New("start init: client: no network namespace")
+	}
+	return fds[0], nil
+}
+
 // wait waits for the client to reap the init. A client gone without
 // saying counts as the init killed: its parent-death signal is SIGKILL.
 func (c *Client) wait() (syscall.WaitStatus, error) {
+	if c.reaped != nil {
+		return *c.reaped, nil
+	}
 	buf := make([]byte, 16)
 	n, err := c.conn.Read(buf)
 	if err != nil || n < 8 || binary.NativeEndian.Uint32(buf) != nsinit.ClientReaped {

@@ -56,23 +56,26 @@ type Jail struct {
 	// if any, is not waited for. Do not call Wait.
 	Persist bool
 
-	joined   *Running         // the jail a command joins (prison exec), or nil
-	joinNS   uint32           // the namespaces it enters (CLONE_NEW*)
-	rootless *rootlessMap     // the ids of a jail started without root (rootless_linux.go)
-	program  *seccomp.Program // the compiled filter, once known
-	recorded chan error       // the state's record, written while the command runs
-	state    *State
-	sigMu    sync.Mutex // guards reaped and the spawner's handle against Signal
-	reaped   bool       // the init has been waited for
-	spawner  spawner    // how the init was started, and the handle on it
-	copies   sync.WaitGroup
-	closers  []*os.File   // the init's ends of stdio pipes and /dev/null
-	sock     *os.File     // launcher's end of the sync socket
-	initPlan *nsinit.Plan // what the init was sent
-	initPID  int
-	layer    *layerHold // the kept layer, while Start prepares it (layer_linux.go)
-	net      *netns.Attachment
-	cgroup   *cgroup.Group // the jail's, once made or found
+	joined   *Running     // the jail a command joins (prison exec), or nil
+	joinNS   uint32       // the namespaces it enters (CLONE_NEW*)
+	rootless *rootlessMap // the ids of a jail started without root (rootless_linux.go)
+	// clientNet: a daemon's client makes the network namespace in the
+	// jail's user namespace, which the init then joins (client.c).
+	clientNet bool
+	program   *seccomp.Program // the compiled filter, once known
+	recorded  chan error       // the state's record, written while the command runs
+	state     *State
+	sigMu     sync.Mutex // guards reaped and the spawner's handle against Signal
+	reaped    bool       // the init has been waited for
+	spawner   spawner    // how the init was started, and the handle on it
+	copies    sync.WaitGroup
+	closers   []*os.File   // the init's ends of stdio pipes and /dev/null
+	sock      *os.File     // launcher's end of the sync socket
+	initPlan  *nsinit.Plan // what the init was sent
+	initPID   int
+	layer     *layerHold // the kept layer, while Start prepares it (layer_linux.go)
+	net       *netns.Attachment
+	cgroup    *cgroup.Group // the jail's, once made or found
 	// cgroupMade reports the making of cgroup, which runs beside the
 	// init's start (awaitCgroup).
 	cgroupMade  chan madeCgroup

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,9 +69,13 @@ func (j *Jail) Start() (err error) {
 	// (initNet): made by the launcher, it would be the host's to own.
 	madeNet := make(chan netNS, 1)
 	userns := ids != nil || j.rootless != nil
-	initNet := userns && hasNetNamespace(j.Spec)
+	// Made by the init's clone, or, beside the init's start, by a
+	// daemon's client (which the Go launcher, a process of many threads,
+	// cannot do: entering a user namespace needs a single thread).
+	j.clientNet = ids != nil && j.Client != nil && hasNetNamespace(j.Spec)
+	initNet := userns && hasNetNamespace(j.Spec) && !j.clientNet
 	switch {
-	case initNet:
+	case initNet, j.clientNet:
 	case hasNetNamespace(j.Spec):
 		go func() {
 			n := j.Pool.take(netPlan.Fits())
@@ -84,9 +89,9 @@ func (j *Jail) Start() (err error) {
 	}
 	netTaken := false // by the attaching goroutine below
 	defer func() {
-		// With initNet, nothing is made before the attaching
-		// goroutine takes it.
-		if !netTaken && !initNet {
+		// From the init or its client, nothing is made before the
+		// attaching goroutine takes it.
+		if !netTaken && !initNet && !j.clientNet {
 			n := <-madeNet
 			n.close()
 		}
@@ -205,10 +210,16 @@ func (j *Jail) Start() (err error) {
 			err = j.sendTrees(plan)
 		}
 	}
-	if initNet {
+	if initNet || j.clientNet {
 		n := netNS{fd: -1}
-		if err == nil {
+		switch {
+		case err != nil:
+		case initNet:
 			n.fd, n.err = j.initNS("net")
+		default:
+			n.fd, n.err = j.Client.netns()
+		}
+		if err == nil {
 			err = n.err
 		}
 		madeNet <- n
@@ -380,7 +391,7 @@ func (n netNS) close() {
 // plan lowers the spec into the init's plan. It compiles the seccomp
 // filter here, in the launcher, so that the init needs no libseccomp.
 func (j *Jail) plan() (*nsinit.Plan, error) {
-	ops, err := rootfs.Plan(layoutOf(j.Spec))
+	ops, err := rootfs.Plan(j.layout())
 	if err != nil {
 		return nil, err
 	}
@@ -428,6 +439,18 @@ func (j *Jail) processPlan() (*nsinit.Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// layout is the jail's root assembly: the spec's, and where its network
+// namespace comes from. Every plan of the jail's root is made from it: a
+// plan that missed the JoinNet of a namespace the clone did not make would
+// leave the jail in the host's network.
+func (j *Jail) layout() rootfs.Layout {
+	l := layoutOf(j.Spec)
+	if j.clientNet {
+		l.JoinNet = true // the client's, sent as the launcher's is
+	}
+	return l
 }
 
 // layoutOf reads the root's assembly out of the spec.
@@ -576,6 +599,13 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	if plan.CgroupNS {
 		flags &^= unix.CLONE_NEWCGROUP // made by the init, in its cgroup
 	}
+	if j.clientNet {
+		flags &^= unix.CLONE_NEWNET // made by the client
+	}
+	if j.joined == nil && hasNetNamespace(j.Spec) && flags&unix.CLONE_NEWNET == 0 && !joinsNet(plan) {
+		// Fail closed: the jail would run in the host's network.
+		return errors.New("bug: a network namespace that neither the clone makes nor the plan joins")
+	}
 	if j.joined != nil {
 		// The jail to enter, as a pidfd that names its PID 1 for good.
 		if err := unix.Sendmsg(j.syncFD(), nsinit.JoinMessage(), unix.UnixRights(j.joined.pidfd), nil, 0); err != nil {
@@ -586,6 +616,11 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 		hold = int(j.state.lock.Fd())
 	}
 	return j.spawner.spawn(j, fds[1], hold, flags)
+}
+
+// joinsNet tells whether the plan enters a network namespace it is sent.
+func joinsNet(plan *nsinit.Plan) bool {
+	return slices.ContainsFunc(plan.Ops, func(op rootfs.Op) bool { _, ok := op.(rootfs.JoinNet); return ok })
 }
 
 // awaitInit learns the init's pid, which a client's spawn reports later.

@@ -44,7 +44,7 @@ type layerHold struct {
 // Preconditions: the jail's name is claimed; the init has not been sent
 // the plan.
 func (j *Jail) prepareLayer(plan *nsinit.Plan) (err error) {
-	l := layoutOf(j.Spec)
+	l := j.layout()
 	o := l.Overlay
 	if o == nil || o.Dir == "" {
 		return nil // no overlay, or an ephemeral layer: all of it is the jail's mount namespace's

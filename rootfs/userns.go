@@ -139,11 +139,14 @@ func hostMounts() ([]mountInfo, error) {
 		c.f = nil
 	}
 	// Opened first: a change while the table is read shows at the next
-	// poll, and the table is read again then.
-	f, err := os.Open("/proc/self/mountinfo")
+	// poll, and the table is read again then. Opened blocking, so that
+	// os.NewFile keeps it out of Go's netpoller: the poller's epoll would
+	// poll it too, and take the change away from this poll.
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("rootfs: %w", err)
+		return nil, fmt.Errorf("rootfs: %w", &os.PathError{Op: "open", Path: "/proc/self/mountinfo", Err: err})
 	}
+	f := os.NewFile(uintptr(fd), "/proc/self/mountinfo")
 	ms, err := readMountInfoFrom(f)
 	if err != nil {
 		f.Close()

@@ -9,6 +9,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/roottest"
 )
 
 // A jail with a user namespace gets its --root as an idmapped tree in the
@@ -157,4 +159,31 @@ func opList(ops []Op) string {
 		b.WriteString(op.String() + "\n")
 	}
 	return b.String()
+}
+
+// The cached mount table follows the host's: a mount made after it was
+// read is seen at the next plan (a daemon plans for hours).
+func TestHostMountsFollowChanges(t *testing.T) {
+	roottest.Require(t)
+	if _, err := hostMounts(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4k"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := hostMounts()
+	if uerr := unix.Unmount(dir, 0); uerr != nil {
+		t.Errorf("umount %s: %v", dir, uerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := mountOf(ms, dir+"/x"); m.Point != dir || m.FSType != "tmpfs" {
+		t.Errorf("after a mount on %s, the table says %v", dir, m)
+	}
+	ms, _ = hostMounts()
+	if m := mountOf(ms, dir+"/x"); m.Point == dir {
+		t.Errorf("after its unmount, the table still has %v", m)
+	}
 }

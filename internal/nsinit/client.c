@@ -524,6 +524,35 @@ static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, 
 	_exit(NSINIT_EXIT_SETUP);
 }
 
+// send_netns makes the jail's network namespace in the init's user
+// namespace, so that the jail's root owns it, and sends it to the daemon
+// (NSINIT_CLIENT_NETNS). Made by the init's clone, it would cost the
+// init a millisecond before it even executes; made here, it comes while
+// the init executes and mounts its root. A helper makes it: entering a
+// user namespace is for good, and this process stays host root.
+static void send_netns(int s, pid_t init)
+{
+	int32_t msg[2] = {NSINIT_CLIENT_NETNS, 0};
+	pid_t h = fork();
+	if (h == 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)init);
+		int u = open(path, O_RDONLY | O_CLOEXEC), fd = -1;
+		if (u >= 0 && setns(u, CLONE_NEWUSER) == 0 && unshare(CLONE_NEWNET) == 0)
+			fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		msg[1] = fd < 0 ? -errno : 0;
+		nsinit_send(s, msg, sizeof(msg), fd);
+		_exit(0);
+	}
+	if (h < 0) {
+		msg[1] = -errno;
+		nsinit_send(s, msg, sizeof(msg), -1);
+		return;
+	}
+	while (waitpid(h, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 void nsinit_client(int argc, char **argv, char **envp)
 {
 	struct timespec ts;
@@ -554,7 +583,8 @@ void nsinit_client(int argc, char **argv, char **envp)
 	int join = (rd32(m + 4) & NSINIT_CLONE_JOIN) != 0;
 	int cgroup = (rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) ? fds[3] : -1;
 	struct idmap ids = {rd32(m + 16), rd32(m + 20), rd32(m + 24)};
-	int userns = (rd32(m + 4) & NSINIT_CLONE_USERNS) != 0;
+	uint32_t how = rd32(m + 4);
+	int userns = (how & NSINIT_CLONE_USERNS) != 0;
 	const char *name = m + 32;
 	// fds[1], the state lock, stays open until exit, here and in the init.
 	int syncfd = fds[0], exe = fds[2];
@@ -592,6 +622,8 @@ void nsinit_client(int argc, char **argv, char **envp)
 			close(jail[i]);
 	if (nsinit_send(s, spawned, sizeof(spawned), pidfd) < 0 && pid > 0)
 		kill(pid, SIGKILL);
+	else if (pid > 0 && (how & NSINIT_CLONE_NETNS))
+		send_netns(s, pid);
 	if (pidfd >= 0)
 		close(pidfd);
 	// A reader of the caller's that went away ends that relay, not the

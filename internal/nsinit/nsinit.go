@@ -83,6 +83,8 @@ const (
 	CloneJoin       = C.NSINIT_CLONE_JOIN
 	CloneIntoCgroup = C.NSINIT_CLONE_INTO_CGROUP
 	CloneUserNS     = C.NSINIT_CLONE_USERNS
+	CloneNetNS      = C.NSINIT_CLONE_NETNS
+	ClientNetNS     = C.NSINIT_CLIENT_NETNS
 	ClientSpawned   = C.NSINIT_CLIENT_SPAWNED
 	ClientReaped    = C.NSINIT_CLIENT_REAPED
 	DaemonDone      = C.NSINIT_DAEMON_DONE

@@ -131,12 +131,19 @@ enum {
 	// still names the ids of the jail the init joins: the stdio pipes
 	// are its root's.
 	NSINIT_CLONE_USERNS = 4,
+	// CLONE's second word, with NSINIT_CLONE_USERNS: the clone makes no
+	// network namespace; the client makes it in the init's user
+	// namespace, beside the init's start, and sends it as NETNS.
+	NSINIT_CLONE_NETNS = 8,
 	// C -> D: u32 type, i32 init pid or -errno; fd: the init's pidfd.
 	NSINIT_CLIENT_SPAWNED = 4,
 	// C -> D: u32 type, i32 the init's wait status.
 	NSINIT_CLIENT_REAPED = 5,
 	// D -> C: u32 type, i32 exit status, u32 stdout length; stdout, stderr.
 	NSINIT_DAEMON_DONE = 6,
+	// C -> D, after SPAWNED (NSINIT_CLONE_NETNS): u32 type, i32 0 or
+	// -errno; fd: the jail's network namespace.
+	NSINIT_CLIENT_NETNS = 7,
 };
 
 // Sends one message on sock, with fd when it is not -1; 0 or -1 (errno).
