@@ -468,11 +468,22 @@ func (c *Client) wait() (syscall.WaitStatus, error) {
 		return *c.reaped, nil
 	}
 	buf := make([]byte, 16)
-	n, err := c.conn.Read(buf)
-	if err != nil || n < 8 || binary.NativeEndian.Uint32(buf) != nsinit.ClientReaped {
-		return syscall.WaitStatus(syscall.SIGKILL), nil
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := c.conn.ReadMsgUnix(buf, oob)
+		closeFDs(rights(oob[:oobn]))
+		switch {
+		case err != nil || n < 8:
+			return syscall.WaitStatus(syscall.SIGKILL), nil
+		case binary.NativeEndian.Uint32(buf) == nsinit.ClientNetNS:
+			// The network namespace of a start that failed before it
+			// was taken.
+			continue
+		case binary.NativeEndian.Uint32(buf) != nsinit.ClientReaped:
+			return syscall.WaitStatus(syscall.SIGKILL), nil
+		}
+		return syscall.WaitStatus(binary.NativeEndian.Uint32(buf[4:])), nil
 	}
-	return syscall.WaitStatus(binary.NativeEndian.Uint32(buf[4:])), nil
 }
 
 // release keeps the init's pidfd: Close lets it go with the connection.
