@@ -110,21 +110,30 @@ type usernsState struct {
 	} `json:"ids"`
 }
 
+// usernsStateOf reads a running jail's state once it names its init: a
+// jail that prison run starts records its init while its command runs,
+// off the start path, so a command's first output can come before it.
 func usernsStateOf(t *testing.T, name string) usernsState {
 	t.Helper()
 	p := filepath.Join("/run/prison", name, "state.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s usernsState
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, b)
+		}
+		if s.InitPID > 0 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no initPid\n%s", p, b)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	var s usernsState
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("%s: %v\n%s", p, err, b)
-	}
-	if s.InitPID <= 0 {
-		t.Fatalf("%s: no initPid\n%s", p, b)
-	}
-	return s
 }
 
 // jailLines reads n lines of a background jail's output, each within a
