@@ -48,20 +48,11 @@ type forkExec struct {
 }
 
 func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
-	if j.rootless != nil {
-		return f.spawnRootless(j, sync, hold, flags)
-	}
-	// Resolved here, on the host, before anything of the jail exists, and
-	// executed from a read-only mount (exe_linux.go).
-	exeFD, err := readOnlyExecutable()
+	exe, done, err := initExecutable(j)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(exeFD)
-	if exeFD <= nsinit.LockFD {
-		return fmt.Errorf("bug: init executable on fd %d, which the init's stdio, sync socket or lock take", exeFD)
-	}
-	exe := "/proc/self/fd/" + strconv.Itoa(exeFD)
+	defer done()
 	stdio, err := j.openStdio()
 	if err != nil {
 		return err
@@ -81,21 +72,40 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	// which for a launcher is every time. The name in the arguments tells
 	// ps(1) on the host which jail an init belongs to.
 	args := []string{"prison", nsinit.Sentinel, j.Name}
-	var pid int
-	if ids := j.newUserNS(); ids != nil {
-		// The clone makes the jail's user namespace; ForkExec writes its
-		// maps before the init is executed, which makes the init root
-		// there (executed before them, it would lose every capability).
+	fork := func() (int, error) { return syscall.ForkExec(exe, args, attr) }
+	// The clone makes the jail's user namespace, whose maps must be
+	// written before the init executes: executed before them, it would
+	// not be root there and would lose every capability.
+	var mapped *os.File // a rootless init's: it waits for newuidmap
+	switch m := j.rootless; {
+	case m != nil && m.Count > 0:
+		// A user may map only their own ids: newuidmap and newgidmap map
+		// the subordinate ones once the init exists, and the init,
+		// executed before them, executes itself again once they are
+		// (nsinit.AwaitMap).
+		r, w, err := os.Pipe()
+		if err != nil {
+			j.closeAfterStart()
+			return fmt.Errorf("start init: %w", err)
+		}
+		defer r.Close()
+		defer w.Close()
+		mapped = w
+		attr.Files = append(attr.Files, r.Fd())
+		args = append(args, nsinit.AwaitMap)
+	case m != nil:
+		attr.Sys.UidMappings, attr.Sys.GidMappings = rootlessIDMaps(*m)
+	case j.newUserNS() != nil:
+		ids := j.newUserNS()
 		attr.Sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.UID), Size: int(ids.Size)}}
 		attr.Sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.GID), Size: int(ids.Size)}}
 		attr.Sys.GidMappingsEnableSetgroups = true // su, login, sshd inside
-		err = asOwner(ids, func() (err error) {
-			pid, err = syscall.ForkExec(exe, args, attr)
-			return err
-		})
-	} else {
-		pid, err = syscall.ForkExec(exe, args, attr)
+		fork = func() (pid int, err error) {
+			err = asOwner(ids, func() error { pid, err = syscall.ForkExec(exe, args, attr); return err })
+			return pid, err
+		}
 	}
+	pid, err := fork()
 	j.closeAfterStart()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -107,69 +117,38 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		return fmt.Errorf("start init: pidfd: %w", err)
 	}
-	return nil
-}
-
-// spawnRootless starts the init of a jail without root: in a user
-// namespace of the user's ids. Only the host's root may mount the binary
-// read-only, and the init is executed as it is: it is not the jail's to
-// change, since the jail's root is the user, who cannot write it. A user
-// may map only their own ids: subordinate ids are mapped by newuidmap
-// and newgidmap once the init exists, and the init, executed before
-// them and so without capabilities, executes itself again once they are
-// (nsinit.AwaitMap).
-func (f *forkExec) spawnRootless(j *Jail, sync, hold int, flags uintptr) error {
-	stdio, err := j.openStdio()
-	if err != nil {
-		return err
-	}
-	m := j.rootless
-	attr := &syscall.ProcAttr{
-		Env:   []string{},
-		Files: append(stdio, uintptr(sync), uintptr(hold)),
-		Sys:   &syscall.SysProcAttr{Cloneflags: flags},
-	}
-	f.dieWithLauncher(j, attr.Sys)
-	args := []string{"prison", nsinit.Sentinel, j.Name}
-	var mapped *os.File
-	if m.Count == 0 {
-		attr.Sys.UidMappings, attr.Sys.GidMappings = rootlessIDMaps(*m)
-	} else {
-		r, w, err := os.Pipe()
-		if err != nil {
-			j.closeAfterStart()
-			return fmt.Errorf("start init: %w", err)
-		}
-		defer r.Close()
-		mapped = w
-		attr.Files = append(attr.Files, r.Fd())
-		args = append(args, nsinit.AwaitMap)
-	}
-	pid, err := syscall.ForkExec("/proc/self/exe", args, attr)
-	j.closeAfterStart()
-	if err != nil {
-		if mapped != nil {
-			mapped.Close()
-		}
-		return fmt.Errorf("start init: %w", err)
-	}
-	f.initPID = pid
-	if f.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		return fmt.Errorf("start init: pidfd: %w", err)
-	}
 	if mapped != nil {
-		err := mapRootless(pid, *m)
+		err := mapRootless(pid, *j.rootless)
 		if err == nil {
 			_, err = mapped.Write([]byte{'m'})
 		}
-		mapped.Close()
 		if err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			return err
 		}
 	}
 	return nil
+}
+
+// initExecutable is the path the init is executed from, and what to
+// release once it is: a read-only mount of the running binary
+// (exe_linux.go), resolved on the host before anything of the jail
+// exists. Only the host's root may make that mount; a rootless jail's
+// init is executed as it is, which is not the jail's to change: the
+// jail's root is the user, who cannot write it.
+func initExecutable(j *Jail) (string, func(), error) {
+	if j.rootless != nil {
+		return "/proc/self/exe", func() {}, nil
+	}
+	fd, err := readOnlyExecutable()
+	if err != nil {
+		return "", nil, err
+	}
+	if fd <= nsinit.LockFD {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("bug: init executable on fd %d, which the init's stdio, sync socket or lock take", fd)
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd), func() { unix.Close(fd) }, nil
 }
 
 // dieWithLauncher has the init of a jail that does not persist die with

@@ -156,17 +156,8 @@ func hostMounts() ([]mountInfo, error) {
 	return ms, nil
 }
 
-// readMountInfo reads the mount points and filesystem types of
-// /proc/self/mountinfo (proc(5)), in mount order.
-func readMountInfo(file string) ([]mountInfo, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("rootfs: %w", err)
-	}
-	defer f.Close()
-	return readMountInfoFrom(f)
-}
-
+// readMountInfoFrom reads the mount points and filesystem types of
+// a mountinfo file (proc(5)), in mount order.
 func readMountInfoFrom(f *os.File) ([]mountInfo, error) {
 	var out []mountInfo
 	sc := bufio.NewScanner(f)
@@ -239,16 +230,9 @@ func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, 
 	case fi.Mode()&(os.ModeDevice|os.ModeCharDevice) != 0:
 		ops = append(ops, Mount{Source: src, Target: target, Flags: flags&^readOnlyish | unix.MS_BIND})
 	case readonly && !noidmap:
-		// A link is followed on the host, where it points: one to an
-		// absolute path would leave the stage. Links above it, relative
-		// as a merged /usr's /lib is, resolve inside the stage's tree as
-		// on the host.
-		real := src
-		if link {
-			var err error
-			if real, err = filepath.EvalSymlinks(src); err != nil {
-				return nil, fmt.Errorf("rootfs: bind source: %w", err)
-			}
+		real, err := followLink(src, link)
+		if err != nil {
+			return nil, err
 		}
 		from, attach, err := s.tree(real)
 		if err != nil {
@@ -277,15 +261,12 @@ func (s *stager) planBindIDMap(src, target string, flags uintptr, noidmap bool, 
 	return ops, nil
 }
 
-// resolveHost resolves a host path that is a link itself; links above
-// it, relative as a merged /usr's /lib is, resolve inside the stage's
-// tree as on the host. One lstat a bind: the default root has dozens.
-func resolveHost(p string) (string, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
-		return "", fmt.Errorf("rootfs: bind source: %w", &os.PathError{Op: "lstat", Path: p, Err: err})
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+// followLink resolves host path p when it is a link itself: followed on
+// the host, where it points, since one to an absolute path would leave
+// the stage. Links above it, relative as a merged /usr's /lib is,
+// resolve inside the stage's tree as on the host.
+func followLink(p string, link bool) (string, error) {
+	if !link {
 		return p, nil
 	}
 	real, err := filepath.EvalSymlinks(p)
@@ -293,6 +274,15 @@ func resolveHost(p string) (string, error) {
 		return "", fmt.Errorf("rootfs: bind source: %w", err)
 	}
 	return real, nil
+}
+
+// resolveHost is followLink for a path not yet looked at: one lstat.
+func resolveHost(p string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return "", fmt.Errorf("rootfs: bind source: %w", &os.PathError{Op: "lstat", Path: p, Err: err})
+	}
+	return followLink(p, st.Mode&unix.S_IFMT == unix.S_IFLNK)
 }
 
 // MakeTree makes the detached mount that a plans's Attach attaches,

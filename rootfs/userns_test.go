@@ -136,7 +136,12 @@ func TestMountInfo(t *testing.T) {
 	if err := os.WriteFile(f, []byte(mi), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := readMountInfo(f)
+	mf, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	ms, err := readMountInfoFrom(mf)
 	if err != nil {
 		t.Fatal(err)
 	}
