@@ -132,7 +132,14 @@ func New(w Where, r *specs.LinuxResources) (*Group, error) {
 	case g.v2 != "":
 		g.v2m, err = cgroup2.NewManager(g.v2, w.Path, v2Resources(r))
 	default:
-		g.v1c, err = cgroup1.New(cgroup1.StaticPath(w.Path), r, cgroup1.WithHierarchy(v1Hierarchies))
+		// An OCI spec's device rules (containerd's and podman's deny
+		// all but the standard devices) need the devices hierarchy,
+		// and its pause the freezer: only such a group pays for them.
+		hier := v1Hierarchies
+		if len(r.Devices) > 0 {
+			hier = v1WithDevices
+		}
+		g.v1c, err = cgroup1.New(cgroup1.StaticPath(w.Path), r, cgroup1.WithHierarchy(hier))
 		if err == nil && isCgroup2(hybridTree) && systemdBooted() {
 			if g.track, err = cgroup2.NewManager(hybridTree, w.Path, &cgroup2.Resources{}); err != nil {
 				_ = g.v1c.Delete()
@@ -178,6 +185,25 @@ func v1Hierarchies() ([]cgroup1.Subsystem, error) {
 	return used, nil
 }
 
+// v1WithDevices are v1Hierarchies with the devices and freezer
+// hierarchies, where the host mounts them.
+func v1WithDevices() ([]cgroup1.Subsystem, error) {
+	used, err := v1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	all, err := cgroup1.Default()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range all {
+		if s.Name() == cgroup1.Devices || s.Name() == cgroup1.Freezer {
+			used = append(slices.Clip(used), s)
+		}
+	}
+	return used, nil
+}
+
 var hierarchies struct {
 	sync.Mutex
 	used []cgroup1.Subsystem
@@ -209,7 +235,11 @@ func Load(w Where) (*Group, error) {
 			g.v2m, err = cgroup2.Load(w.Path, cgroup2.WithMountpoint(g.v2))
 		}
 	} else {
-		g.v1c, err = cgroup1.Load(cgroup1.StaticPath(w.Path), cgroup1.WithHierarchy(v1Hierarchies))
+		hier := v1Hierarchies
+		if _, err := os.Stat(filepath.Join(Mountpoint, string(cgroup1.Devices), w.Path)); err == nil {
+			hier = v1WithDevices // a command joining must not escape its rules
+		}
+		g.v1c, err = cgroup1.Load(cgroup1.StaticPath(w.Path), cgroup1.WithHierarchy(hier))
 		if _, serr := os.Stat(filepath.Join(hybridTree, w.Path)); err == nil && serr == nil {
 			g.track, err = cgroup2.Load(w.Path, cgroup2.WithMountpoint(hybridTree))
 		}
@@ -415,8 +445,8 @@ func (w Where) dirs() []string {
 	if w.V2 != "" {
 		return []string{filepath.Join(w.V2, w.Path)}
 	}
-	ds := make([]string, 0, len(v1Used)+1)
-	for _, n := range v1Used {
+	ds := make([]string, 0, len(v1Used)+3)
+	for _, n := range append(slices.Clip(v1Used), cgroup1.Devices, cgroup1.Freezer) {
 		ds = append(ds, filepath.Join(Mountpoint, string(n), w.Path))
 	}
 	return append(ds, filepath.Join(hybridTree, w.Path)) // its twin, if any

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,16 +42,9 @@ func (r *Running) Command(o ExecOptions) (*Jail, error) {
 	if o.User != "" && o.HostUser != "" {
 		return nil, &ParamError{Err: errors.New("-u and -U: give one of them")}
 	}
-	prof, err := readExecProfile(r.Name)
+	prof, prog, err := r.execProfile()
 	if err != nil {
 		return nil, err
-	}
-	var prog *seccomp.Program
-	if len(prof.Filter) > 0 {
-		var ok bool
-		if prog, ok = decodeProgram(prof.Filter); !ok {
-			return nil, fmt.Errorf("state: %s: %s: a malformed filter", r.Name, execFile)
-		}
 	}
 	u, err := r.execUser(o)
 	if err != nil {
@@ -74,6 +68,61 @@ func (r *Running) Command(o ExecOptions) (*Jail, error) {
 	// The jail's own spec is not read (a third of a millisecond to
 	// decode): the profile holds what the command needs.
 	spec := &specs.Spec{Process: &p, Linux: &specs.Linux{}}
+	return &Jail{Name: r.Name, Spec: spec, joined: r, joinNS: prof.Join, program: prog}, nil
+}
+
+// execProfile reads what a command joining the jail gets: its process,
+// namespaces and compiled filter.
+func (r *Running) execProfile() (*execProfile, *seccomp.Program, error) {
+	prof, err := readExecProfile(r.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var prog *seccomp.Program
+	if len(prof.Filter) > 0 {
+		var ok bool
+		if prog, ok = decodeProgram(prof.Filter); !ok {
+			return nil, nil, fmt.Errorf("state: %s: %s: a malformed filter", r.Name, execFile)
+		}
+	}
+	return prof, prog, nil
+}
+
+// CommandProcess is Command for an OCI process (runc exec --process): the
+// process as given, in the jail's namespaces, cgroup and filter, with at
+// most the jail's capabilities.
+func (r *Running) CommandProcess(p *specs.Process) (*Jail, error) {
+	switch {
+	case len(p.Args) == 0 || p.Args[0] == "":
+		return nil, &ParamError{Err: errors.New("process.args is missing")}
+	case p.Cwd == "":
+		p.Cwd = "/"
+	case !strings.HasPrefix(p.Cwd, "/"):
+		return nil, &ParamError{Err: fmt.Errorf("process.cwd %q: want an absolute path", p.Cwd)}
+	}
+	prof, prog, err := r.execProfile()
+	if err != nil {
+		return nil, err
+	}
+	jail := prof.Process.Capabilities
+	if p.Capabilities == nil {
+		p.Capabilities = jail
+	}
+	if p.Capabilities != nil {
+		var bound []string
+		if jail != nil {
+			bound = jail.Bounding
+		}
+		for _, c := range slices.Concat(p.Capabilities.Bounding, p.Capabilities.Effective, p.Capabilities.Permitted) {
+			if !slices.Contains(bound, c) {
+				return nil, &ParamError{Err: fmt.Errorf("process.capabilities: %s is not in the container's bounding set", c)}
+			}
+		}
+	}
+	if p.Rlimits == nil {
+		p.Rlimits = prof.Process.Rlimits
+	}
+	spec := &specs.Spec{Process: p, Linux: &specs.Linux{}}
 	return &Jail{Name: r.Name, Spec: spec, joined: r, joinNS: prof.Join, program: prog}, nil
 }
 
@@ -165,15 +214,27 @@ func (j *Jail) startJoined() (err error) {
 	if err := j.awaitInit(); err != nil {
 		return err
 	}
-	return j.awaitStarted(plan)
+	if err := j.awaitStarted(plan); err != nil {
+		return err
+	}
+	if j.Detach {
+		j.sock.Close()
+		j.sock = nil
+		j.closeAfterStart()
+	}
+	return nil
 }
 
 // joinFlags are the namespaces a command joining the jail enters: the
-// jail's own, and its network namespace, which the launcher made.
+// jail's own, its network namespace, which the launcher made, and those
+// it joined by path.
 func joinFlags(s *specs.Spec) uint32 {
 	f := uint32(cloneFlags(s))
 	if hasNetNamespace(s) {
 		f |= unix.CLONE_NEWNET
+	}
+	for _, j := range joinedNamespaces(s) {
+		f |= j.Type
 	}
 	return f
 }

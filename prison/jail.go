@@ -55,6 +55,18 @@ type Jail struct {
 	// returns once it runs, and it outlives this process; its command,
 	// if any, is not waited for. Do not call Wait.
 	Persist bool
+	// Created starts the jail up to its command, which waits for
+	// StartContainer (OCI create): Start returns once the jail is set up,
+	// and its init, this process's child, outlives this process and ends
+	// with the command. Stdin, Stdout and Stderr must then be anonymous
+	// pipes, which the command gets, or /dev/null or nil, for which it
+	// gets the jail's /dev/null: no launcher is left to relay anything
+	// else. Do not call Wait.
+	Created bool
+	// Detach lets a command joining a jail (prison exec) outlive this
+	// process: its holder, this process's child, ends with it. Stdio as
+	// for Created. Do not call Wait.
+	Detach bool
 
 	joined   *Running     // the jail a command joins (prison exec), or nil
 	joinNS   uint32       // the namespaces it enters (CLONE_NEW*)
@@ -62,6 +74,7 @@ type Jail struct {
 	// clientNet: a daemon's client makes the network namespace in the
 	// jail's user namespace, which the init then joins (client.c).
 	clientNet bool
+	parkFD    int              // where the init keeps the launcher's end (Created)
 	program   *seccomp.Program // the compiled filter, once known
 	recorded  chan error       // the state's record, written while the command runs
 	state     *State

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -102,6 +103,7 @@ func (j *Jail) Start() (err error) {
 	}
 	plan.Loopback = netPlan.EffectiveMode() == netns.ModeNone
 	plan.Persist = j.Persist
+	plan.Lookup = j.Created
 	plan.UserNS = userns
 	if j.Persist && plan.FilterFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
 		// Served by the launcher, which a persistent jail outlives. A
@@ -159,7 +161,7 @@ func (j *Jail) Start() (err error) {
 		j.cgroupMade = make(chan madeCgroup, 1)
 		go func() {
 			var m madeCgroup
-			m.g, m.err = newCgroup(*where, j.Spec.Linux.Resources)
+			m.g, m.err = newCgroup(*where, withDefaultDeviceRules(j.Spec.Linux.Resources))
 			if m.err == nil {
 				m.files, m.err = m.g.TaskFiles()
 			}
@@ -171,7 +173,7 @@ func (j *Jail) Start() (err error) {
 		plan.JoinCgroup = true
 		plan.CgroupNS = cloneFlags(j.Spec)&unix.CLONE_NEWCGROUP != 0
 	}
-	if where != nil && where.V2 != "" && where.Unit == "" {
+	if where != nil && (where.V2 != "" && where.Unit == "" || hasCgroupMount(j.Spec)) {
 		// On cgroup v2 the init is cloned into its group, which must be
 		// there first: a move would wait for an RCU grace period, 5-20
 		// ms here, where making the group first costs a fraction of one.
@@ -244,16 +246,26 @@ func (j *Jail) Start() (err error) {
 	j.Timing.mark("cgroup")
 	nerr := <-attached // the attaching goroutine uses n.fd until then
 	n.close()
-	if nerr == nil && cerr == nil {
-		_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
+	oerr := j.setOOMScoreAdj()
+	if nerr == nil && cerr == nil && oerr == nil {
+		if j.Created {
+			// The launcher's end stays with the init for prison
+			// start (StartContainer), and the command waits for it.
+			_ = unix.Sendmsg(j.syncFD(), nsinit.ParkMessage(), unix.UnixRights(j.syncFD()), nil, 0)
+		} else {
+			_ = unix.Send(j.syncFD(), nsinit.GoMessage(), 0)
+		}
 	}
 	if err := j.awaitInit(); err != nil {
 		return err
 	}
-	if err := errors.Join(cerr, nerr); err != nil {
+	if err := errors.Join(cerr, nerr, oerr); err != nil {
 		// The init, waiting for the namespace, its cgroup or GO, is
 		// killed by the teardown rather than waited for.
 		return err
+	}
+	if j.Created {
+		return j.awaitParked(plan)
 	}
 	if err := j.awaitStarted(plan); err != nil {
 		return err
@@ -278,6 +290,14 @@ func (j *Jail) Start() (err error) {
 // awaitStarted reads the init's READY, with the terminal's master, and
 // STARTED, with the seccomp listener that the launcher serves.
 func (j *Jail) awaitStarted(plan *nsinit.Plan) error {
+	if err := j.awaitReady(plan); err != nil {
+		return err
+	}
+	return j.awaitCommand(plan)
+}
+
+// awaitReady reads the init's READY, with the terminal's master.
+func (j *Jail) awaitReady(plan *nsinit.Plan) error {
 	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgReady {
 		err = j.initError(msg, plan)
@@ -289,7 +309,36 @@ func (j *Jail) awaitStarted(plan *nsinit.Plan) error {
 	if msg.FD >= 0 {
 		j.Console = os.NewFile(uintptr(msg.FD), "pty")
 	}
-	msg, err = j.recv()
+	return nil
+}
+
+// awaitParked finishes a jail created to start later: set up, with the
+// launcher's end of the sync socket parked in its init (StartContainer),
+// recorded, and let go.
+func (j *Jail) awaitParked(plan *nsinit.Plan) error {
+	if err := j.awaitReady(plan); err != nil {
+		return err
+	}
+	msg, err := j.recv()
+	if err == nil && msg.Type != nsinit.MsgPark {
+		err = j.initError(msg, plan)
+	}
+	if err != nil {
+		return err
+	}
+	j.parkFD = int(msg.A)
+	j.Pool.refill()
+	if err := j.record(); err != nil {
+		return err
+	}
+	j.detach()
+	return nil
+}
+
+// awaitCommand reads the init's STARTED, with the seccomp listener that
+// the launcher serves.
+func (j *Jail) awaitCommand(plan *nsinit.Plan) error {
+	msg, err := j.recv()
 	if err == nil && msg.Type != nsinit.MsgStarted {
 		err = j.initError(msg, plan)
 	}
@@ -309,6 +358,7 @@ func (j *Jail) awaitStarted(plan *nsinit.Plan) error {
 func (j *Jail) record() error {
 	s := j.state
 	s.InitPID, s.Persist = j.initPID, j.Persist
+	s.Waiting, s.ParkFD = j.Created, j.parkFD
 	st, err := procStartTime(j.initPID)
 	switch {
 	case errors.Is(err, os.ErrNotExist) || j.Signal(syscall.Signal(0)) != nil:
@@ -328,6 +378,23 @@ func (j *Jail) record() error {
 		prof.Filter = encodeProgram(j.program)
 	}
 	return s.record(j.Spec, prof)
+}
+
+// setOOMScoreAdj gives the init, and so the command, the spec's
+// process.oomScoreAdj, before the command exists.
+func (j *Jail) setOOMScoreAdj() error {
+	adj := j.Spec.Process.OOMScoreAdj
+	if adj == nil {
+		return nil
+	}
+	if err := j.awaitInit(); err != nil {
+		return err
+	}
+	p := "/proc/" + strconv.Itoa(j.initPID) + "/oom_score_adj"
+	if err := os.WriteFile(p, []byte(strconv.Itoa(*adj)), 0); err != nil {
+		return fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
+	}
+	return nil
 }
 
 // detach lets a persistent jail go: its PID 1 holds the state lock and
@@ -418,6 +485,8 @@ func (j *Jail) processPlan() (*nsinit.Plan, error) {
 		GID:        s.Process.User.GID,
 		Groups:     s.Process.User.AdditionalGids,
 		NoNewPrivs: s.Process.NoNewPrivileges,
+		NullStdio:  j.nullStdio(),
+		Umask:      s.Process.User.Umask,
 	}
 	if c := s.Process.Capabilities; c != nil {
 		if p.Caps, err = capMask(c.Bounding); err != nil {
@@ -459,12 +528,13 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		Path:          s.Root.Path,
 		HostDerived:   s.Annotations[AnnotationRoot] == "host",
 		Mounts:        s.Mounts,
-		Devices:       s.Linux.Devices,
 		MaskedPaths:   s.Linux.MaskedPaths,
 		ReadonlyPaths: s.Linux.ReadonlyPaths,
 		Sysctl:        s.Linux.Sysctl,
+		Devices:       withDefaultDevices(s.Linux.Devices),
 		Pty:           s.Process.Terminal,
 		Readonly:      s.Root.Readonly,
+		Join:          joinedNamespaces(s),
 	}
 	switch ids, _ := usernsOf(s); {
 	case Rootless():
@@ -481,10 +551,76 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		l.JoinNet = hasNetNamespace(s)
 	}
 	l.Overlay, l.Size = overlayOf(s) // --image, --disk (image.go)
+	if hasCgroupMount(s) && !Rootless() {
+		l.Cgroup = cgroupView(s)
+	}
 	if l.HostDerived {
 		l.Files = etcFiles(s)
 	}
 	return l
+}
+
+// withDefaultDevices adds to a spec's devices those every container has
+// (runtime-spec, config-linux.md#default-devices), unless the spec makes
+// them itself.
+func withDefaultDevices(devs []specs.LinuxDevice) []specs.LinuxDevice {
+	out := slices.Clone(devs)
+	for _, d := range defaultDevices() {
+		if !slices.ContainsFunc(devs, func(x specs.LinuxDevice) bool { return x.Path == d.Path }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// hasCgroupMount tells whether the spec mounts a view of the jail's
+// cgroup, whose directories must then exist before the init starts.
+func hasCgroupMount(s *specs.Spec) bool {
+	return slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == "cgroup2" })
+}
+
+// cgroupView is the jail's cgroup as its cgroup mount shows it. A view
+// that cannot be made is empty: the mount is then an empty directory.
+func cgroupView(s *specs.Spec) rootfs.CgroupView {
+	var v rootfs.CgroupView
+	w, err := cgroupOf(s)
+	if err != nil {
+		return v
+	}
+	r := withDefaultDeviceRules(s.Linux.Resources)
+	dirs, links, err := w.Mounted(r != nil && len(r.Devices) > 0)
+	if err != nil {
+		return v
+	}
+	for _, name := range slices.Sorted(maps.Keys(dirs)) {
+		v.Dirs = append(v.Dirs, rootfs.CgroupDir{Name: name, Source: dirs[name]})
+	}
+	for _, name := range slices.Sorted(maps.Keys(links)) {
+		v.Links = append(v.Links, rootfs.Symlink{Target: links[name], Path: name})
+	}
+	return v
+}
+
+// withDefaultDeviceRules lets a spec's device rules, when it has any,
+// allow the devices every container has (withDefaultDevices) and its
+// terminals, as runc does: containerd's CRI denies all in a pod's
+// sandbox and relies on that.
+func withDefaultDeviceRules(r *specs.LinuxResources) *specs.LinuxResources {
+	if r == nil || len(r.Devices) == 0 {
+		return r
+	}
+	out := *r
+	out.Devices = slices.Clone(r.Devices)
+	num := func(n int64) *int64 { return &n }
+	allow := func(major, minor *int64) specs.LinuxDeviceCgroup {
+		return specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: major, Minor: minor, Access: "rwm"}
+	}
+	for _, d := range defaultDevices() {
+		out.Devices = append(out.Devices, allow(num(d.Major), num(d.Minor)))
+	}
+	// /dev/console, /dev/ptmx, and every pty of the jail's devpts.
+	out.Devices = append(out.Devices, allow(num(5), num(1)), allow(num(5), num(2)), allow(num(136), nil))
+	return &out
 }
 
 // etcFiles are the host-derived root's own /etc.

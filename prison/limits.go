@@ -402,6 +402,12 @@ func (r *Running) SetLimits(c *Config) error {
 	if err != nil {
 		return &ParamError{Err: err}
 	}
+	return r.applyResources(spec, res)
+}
+
+// applyResources sets the jail's cgroup to res and records it in its
+// spec. Preconditions: the store is locked.
+func (r *Running) applyResources(spec *specs.Spec, res *specs.LinuxResources) error {
 	g, err := cgroup.Load(*r.Cgroup)
 	if err != nil {
 		return err
@@ -415,6 +421,43 @@ func (r *Running) SetLimits(c *Config) error {
 	}
 	spec.Linux.Resources = res
 	return r.writeJSON(specFile, spec)
+}
+
+// Update changes the limits of a running jail to those res sets (OCI
+// update): each limit res names replaces the jail's, the others stay.
+func (r *Running) Update(res *specs.LinuxResources) error {
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	spec, err := readSpec(r.Name)
+	if err != nil {
+		return err
+	}
+	if r.Cgroup == nil || spec.Linux == nil {
+		return &ParamError{Err: fmt.Errorf("%s: %s: it has no limits to set", r.Name, noCgroup())}
+	}
+	merged := &specs.LinuxResources{}
+	if cur := spec.Linux.Resources; cur != nil {
+		*merged = *cur
+	}
+	if res.Memory != nil {
+		merged.Memory = res.Memory
+	}
+	if res.CPU != nil {
+		merged.CPU = res.CPU
+	}
+	if res.Pids != nil {
+		merged.Pids = res.Pids
+	}
+	if res.BlockIO != nil {
+		merged.BlockIO = res.BlockIO
+	}
+	if res.HugepageLimits != nil || res.Network != nil || len(res.Unified) > 0 || len(res.Rdma) > 0 || len(res.Devices) > 0 {
+		return &ParamError{Err: errors.New("--resources: only memory, cpu, pids and blockIO can change while the container runs")}
+	}
+	return r.applyResources(spec, merged)
 }
 
 // limitsOf is the inverse of resources: the limits r holds, as flags

@@ -120,9 +120,11 @@ func netPlanOf(name string, s *specs.Spec) (*netPlan, error) {
 	return p, nil
 }
 
+// hasNetNamespace tells whether the jail gets a network namespace of its
+// own; one it joins by path is another's.
 func hasNetNamespace(s *specs.Spec) bool {
 	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.NetworkNamespace {
+		if ns.Type == specs.NetworkNamespace && ns.Path == "" {
 			return true
 		}
 	}

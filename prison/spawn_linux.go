@@ -156,7 +156,7 @@ func initExecutable(j *Jail) (string, func(), error) {
 // started the init exits, not the process (golang/go#27505): the thread
 // stays locked until Wait has seen the init die.
 func (f *forkExec) dieWithLauncher(j *Jail, sys *syscall.SysProcAttr) {
-	if j.Persist {
+	if j.Persist || j.Created || j.Detach {
 		return
 	}
 	sys.Pdeathsig = syscall.SIGKILL

@@ -290,26 +290,40 @@ func validateSpec(s *specs.Spec, persist bool) error {
 func unsupported(s *specs.Spec) error {
 	l := s.Linux
 	for i, ns := range l.Namespaces {
-		switch {
-		case ns.Path != "":
-			return fmt.Errorf("spec: linux.namespaces[%d].path %q: joining a namespace is not supported", i, ns.Path)
-		case ns.Type == specs.TimeNamespace:
+		if ns.Type == specs.TimeNamespace {
 			return fmt.Errorf("spec: linux.namespaces[%d]: a %s namespace is not supported yet", i, ns.Type)
 		}
 	}
+	if err := checkJoins(s); err != nil {
+		return err
+	}
 	if _, err := usernsOf(s); err != nil {
 		return err
+	}
+	for i, m := range s.Mounts {
+		for _, o := range m.Options {
+			if o == "shared" || o == "rshared" {
+				return fmt.Errorf("spec: mounts[%d] (%s): %s propagation is not supported: a jail's mounts are private", i, m.Destination, o)
+			}
+		}
+	}
+	switch l.RootfsPropagation {
+	case "", "private", "rprivate":
+		// What every jail's root is: nothing propagates either way.
+	default:
+		return fmt.Errorf("spec: linux.rootfsPropagation %q: only private and rprivate are supported", l.RootfsPropagation)
 	}
 	p := s.Process
 	checks := []struct {
 		set  bool
 		what string
 	}{
-		{s.Hooks != nil, "hooks"},
+		// Run in the container's namespaces, which prison's hooks are not.
+		{s.Hooks != nil && len(s.Hooks.CreateContainer) > 0, "hooks.createContainer"},
+		{s.Hooks != nil && len(s.Hooks.StartContainer) > 0, "hooks.startContainer"},
 		{l.Resources != nil && len(l.Resources.Unified) > 0, "linux.resources.unified"},
 		{l.Resources != nil && l.Resources.Network != nil, "linux.resources.network"},
 		{l.Resources != nil && len(l.Resources.Rdma) > 0, "linux.resources.rdma"},
-		{l.RootfsPropagation != "", "linux.rootfsPropagation"},
 		{l.MountLabel != "", "linux.mountLabel"},
 		{l.IntelRdt != nil, "linux.intelRdt"},
 		{l.Personality != nil, "linux.personality"},
@@ -317,12 +331,10 @@ func unsupported(s *specs.Spec) error {
 		{l.NetDevices != nil, "linux.netDevices"},
 		{p.ApparmorProfile != "", "process.apparmorProfile"},
 		{p.SelinuxLabel != "", "process.selinuxLabel"},
-		{p.OOMScoreAdj != nil, "process.oomScoreAdj"},
 		{p.Scheduler != nil, "process.scheduler"},
 		{p.IOPriority != nil, "process.ioPriority"},
 		{p.ExecCPUAffinity != nil, "process.execCPUAffinity"},
 		{p.ConsoleSize != nil, "process.consoleSize"},
-		{p.User.Umask != nil, "process.user.umask"},
 		{p.User.Username != "", "process.user.username"},
 		{p.Capabilities != nil && len(p.Capabilities.Ambient) > 0, "process.capabilities.ambient"},
 	}

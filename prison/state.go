@@ -52,6 +52,11 @@ type State struct {
 	InitStart uint64 `json:"initStart,omitempty"`
 	// Persist: the jail has a life of its own (prison create).
 	Persist bool `json:"persist,omitempty"`
+	// Waiting: the jail's command waits for prison start (OCI create),
+	// which takes the launcher's end of the sync socket from the init's
+	// descriptor ParkFD.
+	Waiting bool `json:"waiting,omitempty"`
+	ParkFD  int  `json:"parkFd,omitempty"`
 	// Cgroup is where the jail's cgroup is: known from the claim on, so
 	// that whoever removes the state removes the cgroup too.
 	Cgroup *cgroup.Where `json:"cgroup,omitempty"`
@@ -125,7 +130,7 @@ func list() ([]*State, error) {
 	}
 	var out []*State
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == ociDir {
 			continue
 		}
 		s, err := readState(e.Name())
@@ -266,7 +271,7 @@ func anyDead() bool {
 		return false
 	}
 	for _, e := range ents {
-		if !held(filepath.Join(StateDir, e.Name())) {
+		if e.Name() != ociDir && !held(filepath.Join(StateDir, e.Name())) {
 			return true
 		}
 	}

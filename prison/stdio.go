@@ -28,6 +28,15 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 	for i := range fds {
 		var f *os.File
 		var err error
+		if j.Created || j.Detach {
+			f, err = j.createdStdio(i, []any{in, out, errw}[i])
+			if err != nil {
+				j.closeAfterStart()
+				return nil, err
+			}
+			fds[i] = f.Fd()
+			continue
+		}
 		switch i {
 		case 0:
 			f, err = j.reader(in)
@@ -55,6 +64,76 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 		}
 	}
 	return fds, nil
+}
+
+// createdStdio is fd i of a jail created to start later, from s, which
+// must be an anonymous pipe, /dev/null or nil: nothing is left to relay
+// anything else once the launcher is gone. For /dev/null and nil, the
+// command gets the jail's own /dev/null, and the init an empty pipe.
+func (j *Jail) createdStdio(i int, s any) (*os.File, error) {
+	f, _ := s.(*os.File)
+	switch {
+	case f != nil && passPipe(f):
+		return f, nil
+	case s != nil && (f == nil || !isDevNull(f)):
+		name := "a " + fileKind(f)
+		if f == nil {
+			name = fmt.Sprintf("%T", s)
+		}
+		return nil, &ParamError{Err: fmt.Errorf("%s: %s; a jail created to start later takes a pipe or /dev/null "+
+			"(prison run relays anything)", []string{"stdin", "stdout", "stderr"}[i], name)}
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdio: %w", err)
+	}
+	j.closers = append(j.closers, pr, pw)
+	if i == 0 {
+		return pr, nil
+	}
+	return pw, nil
+}
+
+// nullStdio is the plan's NullStdio: which of a detached command's fds
+// are the jail's /dev/null (createdStdio).
+func (j *Jail) nullStdio() uint8 {
+	if !j.Created && !j.Detach {
+		return 0
+	}
+	var m uint8
+	for i, s := range []any{j.Stdin, j.Stdout, j.Stderr} {
+		f, _ := s.(*os.File)
+		if s == nil || f != nil && isDevNull(f) || j.Spec.Process.Terminal {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// isDevNull tells whether f is the null device.
+func isDevNull(f *os.File) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR &&
+		unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
+}
+
+// fileKind names what f is, for a message.
+func fileKind(f *os.File) string {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return "closed descriptor"
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "file"
+	case unix.S_IFCHR:
+		return "character device (a terminal?)"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFIFO:
+		return "named pipe"
+	}
+	return "file of another kind"
 }
 
 // jailIDs is the jail's id range: its own, or that of the jail a command

@@ -70,6 +70,15 @@ type Pivot struct{}
 // the sysctls: those under /proc/sys/net are the namespace's own.
 type JoinNet struct{}
 
+// SetNS enters the namespace at the host's Path (Type is its CLONE_NEW*
+// flag): an OCI spec's namespace to join. It comes first, before the
+// jail's own namespaces are touched.
+type SetNS struct {
+	Type uint32
+	Path string
+}
+
+func (SetNS) op()     {}
 func (Mount) op()     {}
 func (Root) op()      {}
 func (Mkdir) op()     {}
@@ -101,6 +110,7 @@ func (p Pty) String() string       { return "open pty " + show(p.Path) }
 func (t Touch) String() string     { return "create " + show(t.Path) }
 func (Pivot) String() string       { return "pivot_root" }
 func (JoinNet) String() string     { return "join the network namespace" }
+func (s SetNS) String() string     { return "join the namespace " + s.Path }
 
 // show prints a jail-relative path as the jail will see it.
 func show(p string) string {
@@ -159,6 +169,10 @@ type Layout struct {
 	// JoinNet: the launcher makes the jail's network namespace and sends
 	// it; the init enters it (see JoinNet).
 	JoinNet bool
+	// Join are namespaces to enter by path before anything else (SetNS).
+	Join []SetNS
+	// Cgroup is what a spec's cgroup mount shows: the jail's own group.
+	Cgroup CgroupView
 	// Readonly mounts the root read-only once it is assembled; the mounts
 	// on it keep their own modes.
 	Readonly bool
@@ -190,7 +204,11 @@ func Plan(l Layout) ([]Op, error) {
 	// Propagation first: nothing this jail mounts may reach the host, and
 	// the host's later mounts need not reach the jail (Cloneflags does not
 	// make / private; STYLE.md 2.6).
-	ops := []Op{Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE}}
+	var ops []Op
+	for _, j := range l.Join {
+		ops = append(ops, j)
+	}
+	ops = append(ops, Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE})
 	// root is where the root is assembled: the host's directory, or the
 	// stage's for a jail that cannot reach that (userns.go).
 	root := l.Path
@@ -226,6 +244,10 @@ func Plan(l Layout) ([]Op, error) {
 		ops = append(ops, skeleton()...)
 	}
 	for _, m := range l.Mounts {
+		if m.Type == "cgroup" || m.Type == "cgroup2" {
+			ops = append(ops, planCgroup(m, l.Cgroup)...)
+			continue
+		}
 		mops, err := planMount(m, st)
 		if err != nil {
 			return nil, err
@@ -281,6 +303,53 @@ func Plan(l Layout) ([]Op, error) {
 		ops = append(ops, Pty{Path: "dev/pts/ptmx"})
 	}
 	return append(ops, Pivot{}), nil
+}
+
+// CgroupView is the jail's cgroup as a mount of type cgroup shows it: the
+// jail's own group of each hierarchy, never the host's tree above it
+// (which a cgroup mount without a cgroup namespace would show, and this
+// one need not have).
+type CgroupView struct {
+	// Dirs are the group's directories: each bound at DEST/Name, or at
+	// DEST itself when Name is empty (cgroup v2).
+	Dirs []CgroupDir
+	// Links are the hierarchies' other names (cpu -> cpu,cpuacct).
+	Links []Symlink
+}
+
+// CgroupDir is one hierarchy's directory of the jail's group.
+type CgroupDir struct{ Name, Source string }
+
+// planCgroup mounts the view at m's destination: on cgroup v1, a tmpfs
+// with a directory per hierarchy, as runc lays it out.
+func planCgroup(m specs.Mount, v CgroupView) []Op {
+	flags, _ := ParseOptions(m.Options)
+	ro := flags & (unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	target := rel(m.Destination)
+	ops := mkdirAll(target, 0o755)
+	bind := func(src, dst string) []Op {
+		return []Op{
+			Mount{Source: src, Target: dst, Flags: unix.MS_BIND},
+			Mount{Target: dst, Flags: unix.MS_REMOUNT | unix.MS_BIND | ro | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		}
+	}
+	if len(v.Dirs) == 1 && v.Dirs[0].Name == "" {
+		return append(ops, bind(v.Dirs[0].Source, target)...)
+	}
+	tmpfs := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	ops = append(ops, Mount{Source: "tmpfs", Target: target, FSType: "tmpfs", Flags: tmpfs, Data: "mode=755,size=64k"})
+	for _, d := range v.Dirs {
+		dst := path.Join(target, d.Name)
+		ops = append(ops, Mkdir{Path: dst, Mode: 0o755})
+		ops = append(ops, bind(d.Source, dst)...)
+	}
+	for _, l := range v.Links {
+		ops = append(ops, Symlink{Target: l.Target, Path: path.Join(target, l.Path)})
+	}
+	if ro&unix.MS_RDONLY != 0 {
+		ops = append(ops, Mount{Target: target, Flags: unix.MS_REMOUNT | tmpfs | unix.MS_RDONLY})
+	}
+	return ops
 }
 
 func rel(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }
@@ -408,7 +477,18 @@ var mountFlags = map[string]uintptr{
 	"relatime": unix.MS_RELATIME, "noatime": unix.MS_NOATIME, "strictatime": unix.MS_STRICTATIME,
 	"nosymfollow": unix.MS_NOSYMFOLLOW, "sync": unix.MS_SYNCHRONOUS, "dirsync": unix.MS_DIRSYNC,
 	"rw": 0, "suid": 0, "dev": 0, "exec": 0,
+	// Propagation: a jail's mounts are all private, which is what
+	// private asks and more than slave does (validateSpec refuses
+	// shared).
+	"private": 0, "rprivate": 0, "slave": 0, "rslave": 0, "unbindable": 0, "runbindable": 0,
+	// crun's tmpfs that starts with a copy of what it covers (podman's
+	// --read-only /run, /tmp and /var/tmp): prison's starts empty.
+	"tmpcopyup": 0, "notmpcopyup": 0,
 }
+
+// MountOptionNames are the mount options that are flags (the others go to
+// the filesystem as its data).
+func MountOptionNames() map[string]uintptr { return mountFlags }
 
 // ParseOptions splits OCI mount options into flags and filesystem data.
 func ParseOptions(opts []string) (flags uintptr, data string) {

@@ -59,6 +59,7 @@ func testMain(m *testing.M) int {
 		exec.Command("go", "build", "-tags", "netgo,osusergo", "-o", filepath.Join(dir, "prison-fetch"), "../cmd/prison-fetch"),
 		exec.Command("bash", "../scripts/busybox-root.sh", busyboxDir),
 	}
+	steps = append(steps, exec.Command("ln", "-s", "prison", filepath.Join(dir, "prison-oci")))
 	steps[1].Env = append(os.Environ(), "CGO_ENABLED=0")
 	for _, c := range steps {
 		if out, err := c.CombinedOutput(); err != nil {

@@ -41,6 +41,9 @@ func main() {
 		// A user without root keeps jails of their own (prison/rootless_linux.go).
 		prison.StateDir = prison.RootlessStateDir()
 	}
+	if g, rest := splitGlobals(os.Args[1:]); g.given || isOCIName(os.Args[0]) {
+		os.Exit(runOCI(context.Background(), g, rest, os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

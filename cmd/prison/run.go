@@ -217,6 +217,12 @@ func runJail(c *prison.Config, t *prison.Timing) (int, error) {
 // caller's signals, and returns the command's exit status: prison run and
 // prison exec alike. lingers says the jail outlives the command (exec).
 func attach(j *prison.Jail, tty, lingers bool) (int, error) {
+	return attachStarted(j, tty, lingers, nil)
+}
+
+// attachStarted is attach, with started called once the jail runs (nil:
+// nothing to do); its error ends the jail.
+func attachStarted(j *prison.Jail, tty, lingers bool, started func() error) (int, error) {
 	if tty {
 		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
 			j.Rows, j.Cols = ws.Row, ws.Col
@@ -234,6 +240,13 @@ func attach(j *prison.Jail, tty, lingers bool) (int, error) {
 	defer signal.Stop(sigs)
 	if err := j.Start(); err != nil {
 		return 0, err
+	}
+	if started != nil {
+		if err := started(); err != nil {
+			_ = j.Signal(syscall.SIGKILL)
+			_, _ = j.Wait()
+			return 0, err
+		}
 	}
 	go func() {
 		for s := range sigs {

@@ -73,6 +73,9 @@ struct plan {
 };
 
 static int rootfd = -1;
+// joined: this init holds a command that joins a running jail (prison
+// exec), from outside the jail's PID namespace.
+static int joined;
 // The detached mounts the launcher made for NSINIT_ATTACH (MSG_MOUNTS),
 // received at the first attach.
 static int trees[NSINIT_MAX_MOUNT_FDS], ntrees = -1;
@@ -445,6 +448,14 @@ static int setns_fd(int fd, int nstype)
 // it arrives here as MSG_NETNS with the namespace fd.
 static int join_net(void) { return setns_fd(recv_fd(NSINIT_MSG_NETNS), CLONE_NEWNET); }
 
+// An OCI spec's namespace to join by path (containerd's CRI gives every
+// container of a pod the pod's network, IPC and UTS namespaces so). Opened
+// here, before anything of the jail's exists: the path is the host's.
+static int join_path(uint32_t nstype, const char *path)
+{
+	return setns_fd(open(path, O_RDONLY | O_CLOEXEC), (int)nstype);
+}
+
 // prison exec: enter a running jail's namespaces through a pidfd of its
 // init (setns(2) takes several at once since 5.8), before the filter,
 // which refuses setns, is loaded. Entering the mount namespace makes its
@@ -618,6 +629,7 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_MKDIR:
 		case NSINIT_PTY:
 		case NSINIT_ATTACH:
+		case NSINIT_SETNS:
 			ok = strs_ok(p, l, 4, 1, NULL);
 			break;
 		case NSINIT_MKNOD:
@@ -644,6 +656,7 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_FLAGS:
 		case NSINIT_JOIN:
+		case NSINIT_UMASK:
 			ok = l >= 4;
 			break;
 		case NSINIT_RLIMIT:
@@ -698,6 +711,10 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_JOIN:
 			r = join_jail(rd32(p));
+			joined = 1;
+			break;
+		case NSINIT_SETNS:
+			r = join_path(rd32(p), p + 4);
 			break;
 		case NSINIT_LOOPBACK:
 			r = loopback_up();
@@ -732,6 +749,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_FLAGS:
 			pl->flags = rd32(p);
+			break;
+		case NSINIT_UMASK:
+			command_umask = (mode_t)(rd32(p) & 0777);
 			break;
 		case NSINIT_RLIMIT: {
 			// Set here, in the init, so that the command inherits it;
@@ -775,12 +795,57 @@ static int set_caps(uint64_t keep)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
+// lookup finds the command as exec_command will, without executing it:
+// 0, or the errno its execve would fail with.
+static int lookup(struct plan *pl)
+{
+	const char *file = pl->argv[0];
+	struct stat st;
+	if (strchr(file, '/')) {
+		if (stat(file, &st) < 0)
+			return errno;
+		return S_ISREG(st.st_mode) && access(file, X_OK) == 0 ? 0 : EACCES;
+	}
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (int i = 0; i < pl->envc; i++)
+		if (strncmp(pl->envp[i], "PATH=", 5) == 0)
+			path = pl->envp[i] + 5;
+	int err = ENOENT;
+	char buf[4096];
+	while (*path) {
+		const char *end = strchrnul(path, ':');
+		size_t n = (size_t)(end - path);
+		if (n + strlen(file) + 2 < sizeof(buf)) {
+			memcpy(buf, path, n);
+			if (n == 0)
+				buf[n++] = '.';
+			buf[n] = '/';
+			strcpy(buf + n + 1, file);
+			if (stat(buf, &st) == 0) {
+				if (S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+					return 0;
+				err = EACCES;
+			}
+		}
+		path = *end ? end + 1 : end;
+	}
+	return err;
+}
+
 // Runs in the command's process: becomes the jail's user and execs.
 static _Noreturn void exec_command(struct plan *pl)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int i = 0; i < 3; i++) {
+		if (!(pl->flags & (NSINIT_FLAG_NULL0 << i)))
+			continue;
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, i) < 0)
+			fail(NSINIT_OP_EXEC, errno);
+		close(null);
+	}
 	// A new session: the command has no controlling terminal of the
 	// caller's, so TIOCSTI has nothing to inject into.
 	if (setsid() < 0)
@@ -887,6 +952,50 @@ static _Noreturn void reap(pid_t cmd, uint32_t flags)
 	}
 }
 
+// await_go waits for the launcher's GO. A jail created to start later
+// (OCI create) first gets PARK with the launcher's end of this socket,
+// which it keeps, and says where; prison start takes that end and sends
+// GO on it, which closes it again; it returns 1 then, 0 after a plain GO,
+// -1 when the launcher is gone. The command never holds either end
+// (both are close-on-exec), and this process is not dumpable: root inside
+// cannot take them.
+static int await_go(void)
+{
+	int parked = -1;
+	for (;;) {
+		int32_t msg[3] = {0};
+		struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg)};
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
+		ssize_t n;
+		do
+			n = recvmsg(SYNC_FD, &mh, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		int fd = -1;
+		struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		if (n >= 4 && msg[0] == NSINIT_MSG_PARK && fd >= 0 && parked < 0 &&
+		    !(mh.msg_flags & MSG_CTRUNC)) {
+			parked = fd;
+			send_msg(NSINIT_MSG_PARK, parked, 0, -1);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (parked >= 0)
+			close(parked);
+		if (n < 4 || msg[0] != NSINIT_MSG_GO)
+			return -1;
+		return parked >= 0;
+	}
+}
+
 int nsinit_run_init(void)
 {
 	// Only 0-2, the sync socket and the state lock are meant for this
@@ -969,13 +1078,20 @@ int nsinit_run_init(void)
 	if (set_caps(pl.caps) < 0)
 		fail(NSINIT_OP_CAPS, errno);
 
+	if ((pl.flags & NSINIT_FLAG_LOOKUP) && pl.argc > 0) {
+		int err = lookup(&pl);
+		if (err) {
+			send_msg(NSINIT_MSG_EXEC_FAILED, err, 0, -1);
+			_exit(err == ENOENT ? 127 : 126);
+		}
+	}
 	send_msg(NSINIT_MSG_READY, 0, 0, ptymaster);
 	if (ptymaster >= 0) {
 		close(ptymaster);
 		ptymaster = -1;
 	}
-	int32_t go = 0;
-	if (recv(SYNC_FD, &go, sizeof(go), 0) != sizeof(go) || go != NSINIT_MSG_GO)
+	int parked = await_go();
+	if (parked < 0)
 		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
 
 	// A persistent jail may start with no command (prison create).
@@ -987,10 +1103,20 @@ int nsinit_run_init(void)
 		if (cmd == 0) {
 			if (listener >= 0)
 				close(listener);
+			// A joining command dies with its holder, which is
+			// what its caller signals (containerd kills an exec's
+			// pid): orphaned, it would live on in the jail.
+			if (joined && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+				fail(NSINIT_OP_EXEC, errno);
 			exec_command(&pl);
 		}
 	}
 	send_msg(NSINIT_MSG_STARTED, cmd, 0, listener);
+	if (parked)
+		// prison start reads the command's exec failure, or the end of
+		// the socket once the command's execve closed its copy: no one
+		// reads what this process would send later.
+		close(SYNC_FD);
 	if (listener >= 0)
 		close(listener);
 	if (ptyslave >= 0)
@@ -1004,9 +1130,17 @@ int nsinit_run_init(void)
 	reap(cmd, pl.flags);
 }
 
+// oci_name tells whether the binary was called as prison-oci.
+static int oci_name(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+	return strcmp(base ? base + 1 : argv0, NSINIT_OCI_NAME) == 0;
+}
+
 __attribute__((constructor)) static void nsinit(int argc, char **argv, char **envp)
 {
-	if (argc >= 2 && (strcmp(argv[1], NSINIT_RUN_VERB) == 0 || strcmp(argv[1], NSINIT_EXEC_VERB) == 0))
+	if (argc >= 2 && (strcmp(argv[1], NSINIT_RUN_VERB) == 0 || strcmp(argv[1], NSINIT_EXEC_VERB) == 0) &&
+	    !oci_name(argv[0]))
 		nsinit_client(argc, argv, envp);
 	if (argc < 2 || strcmp(argv[1], NSINIT_SENTINEL) != 0)
 		return;

@@ -48,6 +48,7 @@ const (
 	MsgNetNS      = C.NSINIT_MSG_NETNS
 	MsgJoin       = C.NSINIT_MSG_JOIN
 	MsgMounts     = C.NSINIT_MSG_MOUNTS
+	MsgPark       = C.NSINIT_MSG_PARK
 )
 
 // Broadcast, queued with a signal to a jail's PID 1 (SI_QUEUE), has it
@@ -75,6 +76,7 @@ const (
 	SocketDefault = C.NSINIT_SOCKET_DEFAULT
 	UserNSEnv     = C.NSINIT_USERNS_ENV
 	RunVerb       = C.NSINIT_RUN_VERB
+	OCIName       = C.NSINIT_OCI_NAME
 	ExecVerb      = C.NSINIT_EXEC_VERB
 
 	ClientRun       = C.NSINIT_CLIENT_RUN
@@ -129,6 +131,12 @@ type Plan struct {
 	FilterFlags uint32
 	// Rlimits are set by the init, for itself and so for the command.
 	Rlimits []Rlimit
+	// NullStdio: bit n makes the command's fd n the jail's /dev/null.
+	NullStdio uint8
+	// Umask is the command's umask; nil leaves the caller's.
+	Umask *uint32
+	// Lookup checks before READY that the command can be executed.
+	Lookup bool
 }
 
 // Rlimit is one resource limit (setrlimit(2)).
@@ -277,6 +285,8 @@ func (p *Plan) Encode() ([]byte, error) {
 			e.rec(C.NSINIT_PIVOT)
 		case rootfs.JoinNet:
 			e.rec(C.NSINIT_JOINNET)
+		case rootfs.SetNS:
+			e.rec(C.NSINIT_SETNS, u32(o.Type), cstr(o.Path))
 		case rootfs.Attach:
 			if trees == C.NSINIT_MAX_MOUNT_FDS {
 				return nil, fmt.Errorf("nsinit: more than %d trees to attach", C.NSINIT_MAX_MOUNT_FDS)
@@ -333,9 +343,16 @@ func (p *Plan) Encode() ([]byte, error) {
 	if p.CgroupNS {
 		flags |= C.NSINIT_FLAG_CGROUPNS
 	}
+	flags |= uint32(p.NullStdio&7) * C.NSINIT_FLAG_NULL0
+	if p.Lookup {
+		flags |= C.NSINIT_FLAG_LOOKUP
+	}
 	e.rec(C.NSINIT_FLAGS, u32(flags))
 	for _, r := range p.Rlimits {
 		e.rec(C.NSINIT_RLIMIT, u32(uint32(r.Resource)), u32(0), u64(r.Soft), u64(r.Hard))
+	}
+	if p.Umask != nil {
+		e.rec(C.NSINIT_UMASK, u32(*p.Umask))
 	}
 	if len(p.Filter) > 0 {
 		prog := make([]byte, 0, 8*len(p.Filter))
@@ -393,6 +410,10 @@ func ParseMessage(b, oob []byte) (Message, error) {
 
 // GoMessage is what the launcher sends to let the init go on.
 func GoMessage() []byte { return u32(MsgGo) }
+
+// ParkMessage goes with the launcher's end of the sync socket, which the
+// init keeps for prison start (a jail created to start later).
+func ParkMessage() []byte { return append(append(u32(MsgPark), u32(0)...), u32(0)...) }
 
 // CgroupMessage goes with the cgroup files the init moves itself into
 // (SCM_RIGHTS), at most MaxCgroupFiles.

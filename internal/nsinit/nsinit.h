@@ -35,6 +35,7 @@ enum {
 	NSINIT_FSMOUNT = 13,  // u64 MOUNT_ATTR_*, u32 n, u32 pad, fstype\0 target\0, n x (key\0 value\0): fsopen/fsconfig/fsmount/move_mount
 	NSINIT_USERNS = 14,   // -: become root of the jail's user namespace (all ids 0, no supplementary groups)
 	NSINIT_ATTACH = 15,   // u32 i, target\0: attach the i-th tree of MSG_MOUNTS (a detached mount) at target
+	NSINIT_SETNS = 16,    // u32 CLONE_NEW* type, path\0: enter the namespace at a host path (an OCI spec's linux.namespaces[].path)
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
@@ -43,6 +44,7 @@ enum {
 	NSINIT_FLAGS = 25,   // u32 NSINIT_FLAG_*
 	NSINIT_FILTER = 26,  // u32 seccomp flags, u32 pad, struct sock_filter[]
 	NSINIT_RLIMIT = 27,  // u32 resource, u32 pad, u64 soft, u64 hard
+	NSINIT_UMASK = 28,   // u32 the command's umask (default: the init's caller's)
 };
 
 enum { NSINIT_WRITE_CREATE = 0, NSINIT_WRITE_TRUNC = 1, NSINIT_WRITE_TOUCH = 2 };
@@ -59,6 +61,16 @@ enum {
 	// Then it makes the jail's cgroup namespace: rooted there, not in the
 	// cgroup of whoever started the jail.
 	NSINIT_FLAG_CGROUPNS = 8,
+	// Fd 0, 1 or 2 of the command (NULL0 << fd) is the jail's own
+	// /dev/null rather than what the init got there: a jail created
+	// to start later (OCI create) has no launcher left to relay what is
+	// not a pipe.
+	NSINIT_FLAG_NULL0 = 16,
+	// Before READY, the init looks the command up in the jail (PATH,
+	// execute permission) and fails as its execve would: a jail created
+	// to start later reports a missing command at its creation, as runc
+	// does, not once its creator is gone.
+	NSINIT_FLAG_LOOKUP = 128,
 };
 
 // A signal queued to a jail's PID 1 with this value (SI_QUEUE) goes to
@@ -94,7 +106,17 @@ enum {
 	NSINIT_MSG_JOIN = 8,        // launcher -> init, with a pidfd of the jail to enter (NSINIT_JOIN)
 	NSINIT_MSG_CGROUP = 9,      // launcher -> init, with the cgroup files to join (NSINIT_FLAG_CGROUP)
 	NSINIT_MSG_MOUNTS = 10,     // launcher -> init, a = count, with the detached mounts NSINIT_ATTACH attaches, in order
+	// launcher -> init, between READY and GO, with the launcher's own end
+	// of the sync socket: a jail created to start later (OCI create)
+	// keeps it, where prison start takes it (pidfd_getfd) to send GO and
+	// read STARTED as the launcher would. The init answers PARK, a = the
+	// descriptor's number in the init.
+	NSINIT_MSG_PARK = 11,
 };
+
+// A prison binary called by this name (a link) takes runc's command line:
+// containerd's and podman's. Never the daemon's client.
+#define NSINIT_OCI_NAME "prison-oci"
 
 #define NSINIT_EXIT_SETUP 125
 

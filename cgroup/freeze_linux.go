@@ -1,0 +1,111 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+)
+
+// ErrNoFreezer is returned to pause a group on cgroup v1 that was made
+// without the freezer hierarchy (one without device rules: New).
+var ErrNoFreezer = errors.New("the group has no freezer: on cgroup v1, only a container with device rules gets one")
+
+// Freeze stops every process of the group (OCI pause), and returns once
+// they are stopped.
+func (g *Group) Freeze() error {
+	switch {
+	case g.v2m != nil:
+		return g.wrap("freeze", g.v2m.Freeze())
+	case g.v1c != nil && g.hasFreezer():
+		return g.wrap("freeze", g.v1c.Freeze())
+	}
+	return fmt.Errorf("cgroup %s: %w", g.path, ErrNoFreezer)
+}
+
+// Thaw lets the group's processes run again (OCI resume).
+func (g *Group) Thaw() error {
+	switch {
+	case g.v2m != nil:
+		return g.wrap("thaw", g.v2m.Thaw())
+	case g.v1c != nil && g.hasFreezer():
+		return g.wrap("thaw", g.v1c.Thaw())
+	}
+	return fmt.Errorf("cgroup %s: %w", g.path, ErrNoFreezer)
+}
+
+// Frozen tells whether the group is frozen, or being frozen.
+func (g *Group) Frozen() bool {
+	var f string
+	if g.v2 != "" {
+		b, err := os.ReadFile(filepath.Join(g.v2, g.path, "cgroup.freeze"))
+		return err == nil && strings.TrimSpace(string(b)) == "1"
+	}
+	b, err := os.ReadFile(filepath.Join(Mountpoint, string(cgroup1.Freezer), g.path, "freezer.state"))
+	if err == nil {
+		f = strings.TrimSpace(string(b))
+	}
+	return f == string(cgroup1.Frozen) || f == string(cgroup1.Freezing)
+}
+
+func (g *Group) hasFreezer() bool {
+	for _, s := range g.v1c.Subsystems() {
+		if s.Name() == cgroup1.Freezer {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Group) wrap(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %s: %w", g.path, what, err)
+	}
+	return nil
+}
+
+// Mounted is where the group at w is in each hierarchy: its directory, by
+// the name of the hierarchy's own directory under Mountpoint ("" for
+// cgroup v2, a single tree), and the hierarchies' other names there (cpu
+// for cpu,cpuacct), as links. devices: the group has the hierarchies a
+// group with device rules gets (New).
+func (w Where) Mounted(devices bool) (dirs, links map[string]string, err error) {
+	if w.V2 != "" {
+		return map[string]string{"": filepath.Join(w.V2, w.Path)}, nil, nil
+	}
+	hier := v1Hierarchies
+	if devices {
+		hier = v1WithDevices
+	}
+	subs, err := hier()
+	if err != nil {
+		return nil, nil, err
+	}
+	dirs, links = map[string]string{}, map[string]string{}
+	for _, s := range subs {
+		p, ok := s.(interface{ Path(string) string })
+		if !ok {
+			continue
+		}
+		d := p.Path(w.Path)
+		dirs[filepath.Base(strings.TrimSuffix(d, w.Path))] = d
+	}
+	ents, err := os.ReadDir(Mountpoint)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		if e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		if t, err := os.Readlink(filepath.Join(Mountpoint, e.Name())); err == nil {
+			if _, ok := dirs[t]; ok {
+				links[e.Name()] = t
+			}
+		}
+	}
+	return dirs, links, nil
+}
