@@ -19,6 +19,10 @@ version_ldflags = -X $(1).version=$(VERSION) -X $(1).commit=$(COMMIT)
 # Debian packages the build, the tests and the benchmarks need.
 PKGS    := libseccomp-dev busybox-static iproute2 iputils-ping procps util-linux gcc pkg-config e2fsprogs uidmap
 BENCH_PKGS := bubblewrap crun runc hyperfine
+# The OCI runtime's real clients, which the suite drives prison through
+# (test/containerd_test.go, cri_test.go, podman_test.go). Without their
+# recommends: podman's would bring systemd and more.
+OCI_PKGS := containerd podman conmon containernetworking-plugins
 # A static binary: no dynamic loader in the launcher's start nor in the jail
 # init's exec, which is the same binary (1.3 ms of a 6.5 ms start here; see
 # docs/startpath.md). netgo and osusergo keep glibc's NSS out of it.
@@ -27,6 +31,12 @@ SOURCES := $(shell find . -name '*.go' -o -name '*.c' -o -name '*.h' | grep -v '
 # The linter, pinned; built from source into bin/tools on first use.
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := bin/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+# crictl, pinned, for the CRI test (a kubelet's calls); built the same way.
+CRICTL_VERSION := v1.37.0
+CRICTL := bin/tools/crictl-$(CRICTL_VERSION)/crictl
+# prison's OCI name: a link that containerd's BinaryName and podman's
+# --runtime point at (cmd/prison/oci.go).
+OCI_LINK := bin/prison-oci
 # What -race checks: the packages whose tests run their own code. The
 # jail suite (./test) runs the separately built binary, so -race there
 # checks the suite's code only; its daemon pass runs with it.
@@ -43,7 +53,7 @@ ZSHCOMPDIR  := $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
 UNITDIR ?= /etc/systemd/system
 
-.PHONY: all build deps test test-unit run busybox-root bench lint man completion install uninstall clean help
+.PHONY: all build deps test test-unit run busybox-root bench lint man completion install uninstall clean help oci-validation
 
 all: build
 
@@ -54,7 +64,11 @@ help:
 	@echo "make test    every test, the integration tests in real jails included (root), the unit tests"
 	@echo "             again under -race, and make lint"
 	@echo "make lint    golangci-lint $(GOLANGCI_LINT_VERSION) with .golangci.yml (fetched into bin/tools the first time)"
-	@echo "make bench   benchmarks against bwrap, crun and runc (root); writes bench/RESULTS.md"
+	@echo "make bench   benchmarks against bwrap, crun and runc, and as an OCI runtime under containerd"
+	@echo "             and podman (root); writes bench/RESULTS.md"
+	@echo "make oci-validation [RUNTIME=crun]"
+	@echo "             runtime-tools v0.9.0's OCI validation suite against RUNTIME (default $(BIN); root);"
+	@echo "             fails unless all that crun passes here passes (docs/oci-validation.md)"
 	@echo "make man     the man pages, one per command, in build/man"
 	@echo "make install $(BIN), the man pages, the bash, zsh and fish completions and the"
 	@echo "             prison-daemon systemd unit, under PREFIX=$(PREFIX) (the unit in $(UNITDIR));"
@@ -65,12 +79,18 @@ help:
 # Installs only what is missing, so that it is cheap to run every time.
 deps:
 	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	oci=""; for p in $(OCI_PKGS); do dpkg -s $$p >/dev/null 2>&1 || oci="$$oci $$p"; done; \
+	if [ -n "$$missing$$oci" ]; then \
+		echo "installing:$$missing$$oci"; \
+		apt-get update -qq; \
+		if [ -n "$$missing" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing || exit 1; fi; \
+		if [ -n "$$oci" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$oci || exit 1; fi; \
 	fi
 
-build: $(BIN) $(FETCH)
+build: $(BIN) $(FETCH) $(OCI_LINK)
+
+$(OCI_LINK):
+	ln -sf prison $@
 
 # Rewritten when git describe's answer changes (a commit, a tag), so that
 # the binary is rebuilt to say so, and only then.
@@ -102,6 +122,7 @@ build/completion/prison.bash: $(BIN)
 install: build man completion
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/prison
 	install -D -m 0755 $(FETCH) $(DESTDIR)$(BINDIR)/prison-fetch
+	ln -sf prison $(DESTDIR)$(BINDIR)/prison-oci
 	install -d $(DESTDIR)$(MANDIR)
 	install -m 0644 build/man/*.1 $(DESTDIR)$(MANDIR)/
 	install -D -m 0644 build/completion/prison.bash $(DESTDIR)$(BASHCOMPDIR)/prison
@@ -112,7 +133,7 @@ install: build man completion
 	chmod 0644 $(DESTDIR)$(UNITDIR)/prison-daemon.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/prison $(DESTDIR)$(BINDIR)/prison-fetch $(DESTDIR)$(MANDIR)/prison.1 $(DESTDIR)$(MANDIR)/prison-*.1
+	rm -f $(DESTDIR)$(BINDIR)/prison $(DESTDIR)$(BINDIR)/prison-fetch $(DESTDIR)$(BINDIR)/prison-oci $(DESTDIR)$(MANDIR)/prison.1 $(DESTDIR)$(MANDIR)/prison-*.1
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/prison $(DESTDIR)$(ZSHCOMPDIR)/_prison $(DESTDIR)$(FISHCOMPDIR)/prison.fish
 	rm -f $(DESTDIR)$(UNITDIR)/prison-daemon.service
 
@@ -133,13 +154,16 @@ test-unit:
 $(GOLANGCI_LINT):
 	GOBIN=$(CURDIR)/$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
+$(CRICTL):
+	GOBIN=$(CURDIR)/$(dir $@) $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VERSION)
+
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 
 # Lint last, so that a formatting slip does not hide the tests' verdict.
-test: deps build $(GOLANGCI_LINT)
+test: deps build $(GOLANGCI_LINT) $(CRICTL)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	CRICTL=$(CURDIR)/$(CRICTL) $(GO) test -count=1 -timeout 20m ./...
 	@echo "the unit tests again, with the race detector:"
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	@echo "the jail suite again, every jail served by a prison daemon (and the suite's code under -race):"
@@ -152,6 +176,15 @@ bench: deps build
 	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	$(GO) run ./bench/cmd/benchjail -out bench -prison $(BIN)
+
+# What make oci-validation tests: bin/prison, or RUNTIME=crun, runc, a path.
+RUNTIME ?= $(BIN)
+
+# runtime-tools' OCI validation suite, built into bin/tools on first use, against
+# RUNTIME: all that scripts/oci-validation.pass lists (crun's passes here) must
+# pass. OCI_VALIDATION_FLAGS: the script's options (--only 'kill state', --verbose).
+oci-validation: deps build
+	bash scripts/oci-validation.sh $(OCI_VALIDATION_FLAGS) $(RUNTIME)
 
 clean:
 	rm -rf bin build

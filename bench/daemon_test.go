@@ -15,10 +15,14 @@ import (
 )
 
 // TestMain turns the test binary into a fake `prison daemon` when
-// BENCH_FAKE_DAEMON says how it should behave (see fakeDaemon).
+// BENCH_FAKE_DAEMON says how it should behave (see fakeDaemon), and into
+// ocicycle when cycleEnv is set (see cycleMain).
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("BENCH_FAKE_DAEMON"); mode != "" {
 		os.Exit(fakeDaemon(mode, os.Args[1:]))
+	}
+	if os.Getenv(cycleEnv) != "" {
+		os.Exit(cycleMain(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }

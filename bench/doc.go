@@ -61,6 +61,22 @@
 //
 //	go run ./bench/cmd/benchjail -only exec,create,memory
 //
+// The OCI sections measure prison as an OCI runtime, by its OCI name
+// (prison-oci, runc's command line), against crun and runc, the way
+// container managers drive one (oci.go): "oci", one container's create,
+// start, wait and delete, driven by bench/cmd/ocicycle, a child subreaper
+// that the container's process is reparented to (ocicycle.go); "ctr",
+// `ctr run --rm` with the runtime as containerd's runc v2 shim binary;
+// "podman", `podman run --rm --network none` with it as --runtime. The
+// image (ociimage.go) is the busybox root as one layer. The containerd
+// and the podman are the suite's own: a Section's Setup makes each for its
+// section (its configuration, storage and state in the run's temporary
+// directory, its processes in a private mount namespace where /run is an
+// empty tmpfs) and its teardown stops it and checks that nothing of a
+// container is left. Run only these with
+//
+//	go run ./bench/cmd/benchjail -only oci,ctr,podman
+//
 // A Runner measures a Section in alternating rounds: every round runs every
 // contender once, in shuffled order, so drift on a noisy machine spreads
 // over all contenders instead of landing on one. The reports give medians

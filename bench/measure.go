@@ -202,37 +202,46 @@ func PrisonTiming(ctx context.Context, c *Contender) (Sample, error) {
 // key/value pairs in the order they appear. Keys are not fixed: whatever
 // phases prison reports are kept.
 func ParseTiming(stderr string) (Sample, error) {
+	return parseSampleLine(stderr, TimingPrefix, "stderr")
+}
+
+// parseSampleLine finds the last line of out (a command's stream, named
+// where) that starts with prefix and returns the key/value pairs of the
+// JSON object that follows it, in the order they appear, every value a
+// number.
+func parseSampleLine(out, prefix, where string) (Sample, error) {
+	name := strings.TrimSuffix(strings.TrimSpace(prefix), ":")
 	var line string
-	for l := range strings.Lines(stderr) {
-		if rest, ok := strings.CutPrefix(l, TimingPrefix); ok {
+	for l := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
 			line = rest
 		}
 	}
 	if line == "" {
-		return nil, fmt.Errorf("no %q line on stderr%s", strings.TrimSpace(TimingPrefix), tail(stderr))
+		return nil, fmt.Errorf("no %q line on %s%s", name, where, tail(out))
 	}
 	dec := json.NewDecoder(strings.NewReader(line))
 	dec.UseNumber()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, fmt.Errorf("parse timing line %q: not a JSON object", line)
+		return nil, fmt.Errorf("parse %s line %q: not a JSON object", name, line)
 	}
 	var smp Sample
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("parse timing line %q: %w", line, err)
+			return nil, fmt.Errorf("parse %s line %q: %w", name, line, err)
 		}
 		vt, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("parse timing line %q: %w", line, err)
+			return nil, fmt.Errorf("parse %s line %q: %w", name, line, err)
 		}
 		num, ok := vt.(json.Number)
 		if !ok {
-			return nil, fmt.Errorf("parse timing line %q: %v is not a number", line, kt)
+			return nil, fmt.Errorf("parse %s line %q: %v is not a number", name, line, kt)
 		}
 		v, err := num.Float64()
 		if err != nil {
-			return nil, fmt.Errorf("parse timing line %q: %w", line, err)
+			return nil, fmt.Errorf("parse %s line %q: %w", name, line, err)
 		}
 		smp = append(smp, Metric{kt.(string), v})
 	}

@@ -32,6 +32,7 @@ import (
 type MountNSRunner struct {
 	reqs chan startReq
 	done chan struct{}
+	tid  int // the runner's thread
 }
 
 type startReq struct {
@@ -56,6 +57,7 @@ func NewMountNSRunner(prop uintptr, setup func() error) (*MountNSRunner, error) 
 			ready <- err
 			return
 		}
+		r.tid = unix.Gettid()
 		ready <- nil
 		for q := range r.reqs {
 			q.errc <- q.cmd.Start()
@@ -198,6 +200,22 @@ func CountMountinfo(b []byte) int {
 		}
 	}
 	return n
+}
+
+// Proc returns the path of the file name in /proc of the runner's
+// thread: its mountinfo, its root (through which paths resolve in the
+// runner's namespace) …
+//
+// Preconditions: the runner is not closed.
+func (r *MountNSRunner) Proc(name string) string {
+	return fmt.Sprintf("/proc/self/task/%d/%s", r.tid, name)
+}
+
+// MountNS returns the identity of the runner's mount namespace, the text
+// of its /proc/…/ns/mnt link ("mnt:[INODE]"), which is that of every
+// process started there.
+func (r *MountNSRunner) MountNS() (string, error) {
+	return os.Readlink(r.Proc("ns/mnt"))
 }
 
 // Close ends the runner's thread, and with it the namespace once nothing

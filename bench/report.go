@@ -226,6 +226,10 @@ func (res *Result) writeProblems(b *strings.Builder) {
 			n++
 		}
 	}
+	if res.Teardown != "" {
+		fmt.Fprintf(b, "- the section's teardown failed: %s\n", cell(res.Teardown))
+		n++
+	}
 	if n > 0 {
 		b.WriteString("\n")
 	}

@@ -170,6 +170,13 @@ func TestTargetsBothModes(t *testing.T) {
 			"chroot": "/bin/chroot", "ip": "/bin/ip", "nsenter": "/bin/nsenter",
 		},
 	}
+	ociEnv(env)
+	// The OCI sections' medians in ms, per section and runtime.
+	oci := map[string]map[string]float64{
+		SecOCI:    {nameOCIPrison: 10, nameOCICrun: 25, nameOCIRunc: 50},
+		SecCtr:    {nameOCIPrison: 110, nameOCICrun: 120, nameOCIRunc: 130},
+		SecPodman: {nameOCIPrison: 300, nameOCICrun: 250, nameOCIRunc: 260},
+	}
 	// Medians in ms, per contender; network rows give start and exit.
 	wall := map[string]float64{
 		nameNoneU + daemonSuffix: 4.8, nameIPU + daemonSuffix: 5.4, nameNoneU + directSuffix: 6.8, nameIPU + directSuffix: 7.5,
@@ -199,6 +206,8 @@ func TestTargetsBothModes(t *testing.T) {
 			switch {
 			case s.ID == SecMemory:
 				sr.Samples = []Sample{{{keyPss, mem[c.Name]}, {keyPrivate, mem[c.Name] / 2}}}
+			case oci[s.ID] != nil:
+				sr.Samples = []Sample{{{"total", oci[s.ID][c.Name]}}}
 			case s.ID != SecNetwork:
 				sr.Samples = []Sample{{{"wall", wall[c.Name]}}}
 			case c.Name == nameIPSh:
@@ -231,7 +240,10 @@ func TestTargetsBothModes(t *testing.T) {
 			"| 50 parallel vs sequential, prison --ip without daemon | 0.91× | ≤ 0.55× | **MISS** |\n",
 		"| exec, prison exec (daemon) vs crun exec | 0.83× | ≤ 0.50× | **MISS** |\n" +
 			"| exec, prison exec (no daemon) vs crun exec | 1.33× | ≤ 0.50× | **MISS** |\n",
-		"| idle memory per persistent jail (Pss, host side included) | 80.0 KiB | ≤ 256 KiB | PASS |\n",
+		"| idle memory per persistent jail (Pss, host side included) | 80.0 KiB | ≤ 256 KiB | PASS |\n" +
+			"| OCI runtime, create + start + wait + delete, prison-oci vs crun | 0.40× | ≤ 0.50× | PASS |\n" +
+			"| OCI runtime, ctr run --rm, prison-oci vs crun | 0.92× | ≤ 1.00× | PASS |\n" +
+			"| OCI runtime, podman run --rm, prison-oci vs crun | 1.20× | ≤ 1.00× | **MISS** |\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("TargetsTable lacks\n%s\ngot:\n%s", want, got)

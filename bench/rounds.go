@@ -52,6 +52,9 @@ type Result struct {
 	Rounds  int
 	Series  []*Series
 	Elapsed time.Duration
+	// Teardown is why the Section's Setup could not be undone; empty when
+	// it was, or there was none.
+	Teardown string
 }
 
 // Run measures s. A contender whose preflight invocation fails gets its NA
@@ -70,13 +73,34 @@ func (r *Runner) Run(ctx context.Context, s *Section) *Result {
 	res := &Result{Section: s}
 	var live []*Series
 	// What the contenders' Setups made goes again, in reverse, after the
-	// last round: whatever happened, and even when ctx is done.
+	// last round, and what the Section's made after that: whatever
+	// happened, and even when ctx is done.
 	var teardowns []func()
 	defer func() {
 		for _, td := range slices.Backward(teardowns) {
 			td()
 		}
 	}()
+	if s.Setup != nil {
+		td, err := s.Setup(ctx)
+		if td != nil {
+			teardowns = append(teardowns, func() {
+				if err := td(); err != nil {
+					res.Teardown = err.Error()
+					r.logf("%s: teardown: %v\n", s.ID, err)
+				}
+			})
+		}
+		if err != nil {
+			na := "setup failed: " + err.Error()
+			r.logf("%s: %s\n", s.ID, na)
+			for _, c := range s.Contenders {
+				if c.NA == "" {
+					c.NA = na
+				}
+			}
+		}
+	}
 	for _, c := range s.Contenders {
 		sr := &Series{Contender: c}
 		res.Series = append(res.Series, sr)

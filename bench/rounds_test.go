@@ -216,6 +216,58 @@ func TestRunnerSetup(t *testing.T) {
 	}
 }
 
+// TestRunnerSectionSetup checks a Section's Setup: run before every
+// contender's Setup and preflight, its teardown after theirs, even when
+// the run is cancelled; a failed Setup makes every contender n/a, and a
+// failed teardown is reported.
+func TestRunnerSectionSetup(t *testing.T) {
+	var calls, events []string
+	s := fakeSection(map[string]float64{"a": 1, "b": 2}, &calls)
+	s.Contenders = s.Contenders[:2]
+	measure := s.Measure
+	s.Measure = func(ctx context.Context, c *Contender) (Sample, error) {
+		events = append(events, "measure "+c.Name)
+		return measure(ctx, c)
+	}
+	s.Rounds, s.Warmup = 1, 0
+	s.Contender("a").Setup = func(context.Context) (func() error, error) {
+		events = append(events, "setup a")
+		return func() error { events = append(events, "teardown a"); return nil }, nil
+	}
+	s.Setup = func(context.Context) (func() error, error) {
+		events = append(events, "setup")
+		return func() error {
+			events = append(events, "teardown")
+			return errors.New("leftover cgroup /x")
+		}, nil
+	}
+	res := (&Runner{Warmup: -1, Rand: rand.New(rand.NewPCG(1, 2))}).Run(context.Background(), s)
+	if got := strings.Join(events, ", "); !strings.HasPrefix(got, "setup, setup a, measure a, measure b, ") ||
+		!strings.HasSuffix(got, ", teardown a, teardown") || len(events) != 8 {
+		t.Errorf("events: %s", got)
+	}
+	if res.Teardown != "leftover cgroup /x" || !strings.Contains(res.Markdown(), "- the section's teardown failed: leftover cgroup /x\n") {
+		t.Errorf("Teardown %q; Markdown:\n%s", res.Teardown, res.Markdown())
+	}
+
+	// A failed Setup: every contender n/a with its error, nothing run,
+	// its (partial) teardown run all the same.
+	events = nil
+	s.Contender("a").Setup = nil
+	s.Setup = func(context.Context) (func() error, error) {
+		return func() error { events = append(events, "teardown"); return nil }, errors.New("containerd exited")
+	}
+	res = (&Runner{Warmup: -1, Rand: rand.New(rand.NewPCG(1, 2))}).Run(context.Background(), s)
+	for _, c := range s.Contenders {
+		if c.NA != "setup failed: containerd exited" || len(res.Get(c.Name).Samples) != 0 {
+			t.Errorf("%s: NA %q, %d samples", c.Name, c.NA, len(res.Get(c.Name).Samples))
+		}
+	}
+	if got := strings.Join(events, ", "); got != "teardown" {
+		t.Errorf("events after a failed Setup: %s", got)
+	}
+}
+
 // TestKeysMerge checks the order of metric rows when contenders have
 // different steps: a key new in a later contender goes after its
 // predecessor there.

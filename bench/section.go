@@ -176,6 +176,13 @@ type Section struct {
 	// (res) and on the other sections' results of the report (all, res
 	// among them; nil when res is rendered alone). They come before Notes.
 	Remarks func(res *Result, all []*Result) []string
+	// Setup, when set, prepares what all the contenders share and what
+	// outlives their invocations (a containerd, a podman store): the
+	// Runner calls it before any contender's Setup or preflight and the
+	// teardown it returns after the contenders' teardowns, whatever
+	// happened. A failed Setup makes every contender n/a, with its error;
+	// it must undo what it did before it returns one.
+	Setup func(ctx context.Context) (teardown func() error, err error)
 }
 
 // measure runs one invocation of c under the measure that applies to it.

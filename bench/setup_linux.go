@@ -52,7 +52,7 @@ func EnsureTools(log io.Writer) (paths, na map[string]string) {
 	}
 	missing := find()
 	if len(missing) == 0 {
-		return paths, nil
+		return paths, findClients(paths, nil)
 	}
 	var pkgs []string
 	for _, t := range missing {
@@ -82,7 +82,23 @@ func EnsureTools(log io.Writer) (paths, na map[string]string) {
 			na[t] = fmt.Sprintf("%s not found after apt-get install -y %s", t, Packages[t])
 		}
 	}
-	return paths, na
+	return paths, findClients(paths, na)
+}
+
+// findClients adds the tools of ClientTools to paths, or their reasons to
+// na: they are looked up, never installed.
+func findClients(paths, na map[string]string) map[string]string {
+	if na == nil {
+		na = map[string]string{}
+	}
+	for tool, pkg := range ClientTools {
+		if p, err := exec.LookPath(tool); err == nil {
+			paths[tool] = p
+			continue
+		}
+		na[tool] = fmt.Sprintf("%s not found (make deps installs it: apt-get install --no-install-recommends %s)", tool, pkg)
+	}
+	return na
 }
 
 // BuildRoot makes dir a busybox root with scripts/busybox-root.sh (from the
@@ -221,6 +237,14 @@ func Cleanup(env *Env, dir string) error {
 			if out, err := run("delete", "-f", id); err != nil {
 				errs = append(errs, fmt.Errorf("%s delete %s: %w%s", rt, id, err, tail(out)))
 			}
+		}
+	}
+	// The OCI sections' teardowns do the same; this is for a run that
+	// ended before them.
+	if env.OCIDir != "" {
+		for _, sec := range []string{SecOCI, SecCtr} {
+			_, rerrs := env.removeOCILeftovers(sec)
+			errs = append(errs, rerrs...)
 		}
 	}
 	errs = append(errs, removeCgroups(env.IDPrefix)...)

@@ -60,6 +60,18 @@ type Env struct {
 	MountsSocket, MountsDaemonNA string
 	MountsDaemon                 *Daemon
 
+	// PrisonOCI is prison by its OCI name, a prison-oci link to Prison,
+	// which takes runc's command line: the OCI sections' prison.
+	// PrisonOCINA says why there is none.
+	PrisonOCI, PrisonOCINA string
+	// OCIBundle is Bundle without ambient capabilities (WithoutAmbient),
+	// which prison refuses: the OCI section's bundle, for every runtime.
+	OCIBundle string
+	// OCIDir is the OCI sections' directory: ocicycle, the runtimes'
+	// state roots, the containerd's and the podman's directories. Repo is
+	// the repository, whose bench/cmd/ocicycle the OCI section builds.
+	OCIDir, Repo string
+
 	ids       atomic.Uint64
 	mountsIPs atomic.Uint64
 	// jails is set once a persistent jail's commands are made: Cleanup
@@ -232,6 +244,16 @@ const (
 	LimitPids   = 100
 )
 
+// WithoutAmbient empties an OCI spec's ambient capabilities, which prison
+// refuses (`runc spec` has three): the capabilities of the container's
+// process are then those of its permitted and effective sets, which, for
+// its root user, is the same.
+func WithoutAmbient(s *specs.Spec) {
+	if s.Process != nil && s.Process.Capabilities != nil {
+		s.Process.Capabilities.Ambient = nil
+	}
+}
+
 // limitFlags are prison's flags for the limits section's limits.
 func limitFlags() []string {
 	return []string{"--memory", strconv.Itoa(LimitMemory>>20) + "M", "--pids", strconv.Itoa(LimitPids)}
@@ -391,7 +413,7 @@ func Suite(e *Env) []*Section {
 	timeIPD, timeIP := e.prisonModes("--ip", true, timing, "/bin/true")
 	idle := &UnitProcesses{}
 
-	return []*Section{{
+	return append([]*Section{{
 		ID:    SecStartup,
 		Title: "Start-up: /bin/true in a jail",
 		About: "Wall time from fork to reap of one jail running /bin/true on the busybox root, " +
@@ -708,7 +730,7 @@ func Suite(e *Env) []*Section {
 			"A bwrap sandbox is removed by killing bwrap (SIGKILL), whose sandbox ends with it; it runs with " +
 				"--die-with-parent here, so that none outlives the driver.",
 		},
-	}}
+	}}, e.ociSections()...)
 }
 
 // mountsNote says what the mounts section's namespace holds: count mounts,

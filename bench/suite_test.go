@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,6 +23,7 @@ func TestSuiteIsConsistent(t *testing.T) {
 		IPScript: "/repo/bench/ipsetup.sh", Socket: "/tmp/pb/daemon.sock",
 		MountsStart: (*exec.Cmd).Start, MountsSocket: "/tmp/pb/mounts-daemon.sock",
 	}
+	ociEnv(env)
 	ids := map[string]bool{}
 	for _, s := range Suite(env) {
 		if ids[s.ID] {
@@ -315,7 +317,7 @@ func TestMountsSection(t *testing.T) {
 	for _, s := range suite {
 		ids = append(ids, s.ID)
 	}
-	if got := strings.Join(ids, ","); got != "startup,mounts,limits,network,seccomp,parallel,phases,exec,create,memory" {
+	if got := strings.Join(ids, ","); got != "startup,mounts,limits,network,seccomp,parallel,phases,exec,create,memory,oci,ctr,podman" {
 		t.Errorf("sections = %s", got)
 	}
 	startup, s := suite[0], suite[1]
@@ -711,5 +713,113 @@ func TestWithLimits(t *testing.T) {
 	WithLimits(s)
 	if d := s.Linux.Resources.Devices; len(d) != 1 || d[0].Access != "rwm" || d[0].Allow {
 		t.Errorf("devices: %+v", d)
+	}
+}
+
+// ociEnv adds to env what the OCI sections need: prison-oci, the bundle,
+// the directory, and containerd's and podman's tools.
+func ociEnv(env *Env) *Env {
+	env.PrisonOCI, env.OCIBundle, env.OCIDir, env.Repo = "/bin/prison-oci", "/ob", "/tmp/pb/oci", "/repo"
+	for _, t := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "podman", "conmon"} {
+		env.Tools[t] = "/bin/" + t
+	}
+	return env
+}
+
+// TestOCISections checks the OCI sections' wiring: each compares
+// prison-oci, crun and runc with crun as the baseline and its target;
+// each has a Setup; the direct section runs ocicycle on the OCI bundle
+// (crun where the driver starts it), the containerd section ctr run --rm
+// against the suite's socket and namespace, the podman section podman run
+// in the podman's namespace with its configuration, each invocation a
+// fresh container id where the command names one.
+func TestOCISections(t *testing.T) {
+	var started []string
+	env := ociEnv(mountsEnv(&started))
+	env.CrunStart = func(cmd *exec.Cmd) error {
+		started = append(started, ShellQuote(cmd.Args))
+		return nil
+	}
+	byID := map[string]*Section{}
+	for _, s := range Suite(env) {
+		byID[s.ID] = s
+	}
+	num := func(a []string) string {
+		s := ShellQuote(a)
+		for _, rt := range []string{"prison-oci", "crun", "runc"} {
+			for _, kind := range []string{"oci", "ctr"} {
+				p := "pb-" + kind + "-" + rt + "-"
+				for i := strings.Index(s, p); i >= 0; i = strings.Index(s, p) {
+					j := i + len(p)
+					for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+						j++
+					}
+					s = s[:i] + "ID" + s[j:]
+				}
+			}
+		}
+		return s
+	}
+	want := map[string]map[string]string{
+		SecOCI: {
+			nameOCIPrison: "/tmp/pb/oci/ocicycle -runtime /bin/prison-oci -root /tmp/pb/oci/oci-state/prison-oci -bundle /ob -pid-file /tmp/pb/oci/pids/ID.pid ID",
+			nameOCICrun:   "/tmp/pb/oci/ocicycle -runtime /bin/crun -root /tmp/pb/oci/oci-state/crun -bundle /ob -pid-file /tmp/pb/oci/pids/ID.pid ID",
+		},
+		SecCtr: {
+			nameOCIRunc: "/bin/ctr --address /tmp/pb/oci/containerd/c.sock --namespace pb-ctr run --rm --runc-binary /bin/runc " +
+				"--runc-root /tmp/pb/oci/ctr-state/runc --fifo-dir /tmp/pb/oci/containerd/fifo " + ImageRef + " ID /bin/true",
+		},
+		SecPodman: {
+			nameOCIPrison: "/bin/podman --runtime /bin/prison-oci run --rm --network none --cgroup-parent /pb-podman " + ImageRef + " /bin/true",
+		},
+	}
+	for _, id := range []string{SecOCI, SecCtr, SecPodman} {
+		s := byID[id]
+		if s == nil {
+			t.Fatalf("no section %s", id)
+		}
+		var names []string
+		for _, c := range s.Contenders {
+			names = append(names, c.Name)
+			if c.NA != "" || c.Args == nil {
+				t.Errorf("%s: %s: NA %q", id, c.Name, c.NA)
+				continue
+			}
+			a, b := c.Args(), c.Args()
+			if id != SecPodman && ShellQuote(a) == ShellQuote(b) {
+				t.Errorf("%s: %s: two invocations share a container id: %s", id, c.Name, ShellQuote(a))
+			}
+			if w, ok := want[id][c.Name]; ok && num(a) != w {
+				t.Errorf("%s: %s:\n%s\nwant\n%s", id, c.Name, num(a), w)
+			}
+		}
+		if strings.Join(names, " ") != "prison-oci crun runc" || s.Baseline != nameOCICrun || s.Setup == nil {
+			t.Errorf("%s: contenders %q, baseline %q, Setup set %v", id, names, s.Baseline, s.Setup != nil)
+		}
+		if len(s.Targets) != 1 || s.Targets[0].Num != nameOCIPrison || s.Targets[0].Den != nameOCICrun || s.Targets[0].Max != OCIMax[id] {
+			t.Errorf("%s: targets %+v", id, s.Targets)
+		}
+	}
+	if byID[SecOCI].Measure == nil || byID[SecOCI].Contender(nameOCIRunc).Start != nil {
+		t.Error("oci: no measure, or runc starts through CrunStart")
+	}
+	started = nil
+	if err := byID[SecOCI].Contender(nameOCICrun).Start(exec.Command("/bin/true")); err != nil || len(started) != 1 {
+		t.Errorf("oci: crun does not start through CrunStart: %v, %q", err, started)
+	}
+	for _, c := range byID[SecCtr].Contenders {
+		if c.Start != nil || len(c.Env) != 0 {
+			t.Errorf("ctr: %s: a client of the suite's containerd, but has Start or %q", c.Name, c.Env)
+		}
+	}
+	for _, c := range byID[SecPodman].Contenders {
+		if !slices.Contains(c.Env, "CONTAINERS_CONF=/tmp/pb/oci/podman/containers.conf") || c.Start == nil {
+			t.Errorf("podman: %s: environment %q, Start set %v", c.Name, c.Env, c.Start != nil)
+			continue
+		}
+		// Before its Setup there is no namespace to start it in.
+		if err := c.Start(exec.Command("/bin/true")); err == nil {
+			t.Errorf("podman: %s started before the section's Setup", c.Name)
+		}
 	}
 }

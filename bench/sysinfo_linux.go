@@ -83,6 +83,8 @@ func Versions(env *Env, repo string) []KV {
 		{"crun", first(env.Tools["crun"], "--version")},
 		{"runc", first(env.Tools["runc"], "--version")},
 		{"unshare", first(env.Tools["unshare"], "--version")},
+		{"containerd", first(env.Tools["containerd"], "--version")},
+		{"podman", first(env.Tools["podman"], "--version")},
 		{"Go", first(goTool(), "version")},
 	}
 }

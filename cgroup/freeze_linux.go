@@ -48,7 +48,8 @@ func (g *Group) Frozen() bool {
 	if err == nil {
 		f = strings.TrimSpace(string(b))
 	}
-	return f == string(cgroup1.Frozen) || f == string(cgroup1.Freezing)
+	// The file says FROZEN, the library's names are lower case.
+	return strings.EqualFold(f, string(cgroup1.Frozen)) || strings.EqualFold(f, string(cgroup1.Freezing))
 }
 
 func (g *Group) hasFreezer() bool {

@@ -492,6 +492,12 @@ func (j *Jail) processPlan() (*nsinit.Plan, error) {
 		if p.Caps, err = capMask(c.Bounding); err != nil {
 			return nil, err
 		}
+		if p.Ambient, err = capMask(c.Ambient); err != nil {
+			return nil, err
+		}
+		if p.Ambient&^p.Caps != 0 {
+			return nil, &ParamError{Err: errors.New("process.capabilities.ambient: every ambient capability must be in the bounding set")}
+		}
 	}
 	if p.Rlimits, err = rlimitsOf(s.Process.Rlimits); err != nil {
 		return nil, err
@@ -620,6 +626,11 @@ func withDefaultDeviceRules(r *specs.LinuxResources) *specs.LinuxResources {
 	}
 	// /dev/console, /dev/ptmx, and every pty of the jail's devpts.
 	out.Devices = append(out.Devices, allow(num(5), num(1)), allow(num(5), num(2)), allow(num(136), nil))
+	// mknod of any node, which runc allows too: what the node names
+	// stays closed (rw), and making one needs CAP_MKNOD.
+	out.Devices = append(out.Devices,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Access: "m"},
+		specs.LinuxDeviceCgroup{Allow: true, Type: "b", Access: "m"})
 	return &out
 }
 

@@ -230,6 +230,7 @@ func lowerFreeBSD(s *specs.Spec) error {
 		}
 	}
 	s.FreeBSD = l.FreeBSD
+	s.Linux.CgroupsPath = "" // the container's id names it (NewContainer)
 	return nil
 }
 
@@ -424,6 +425,16 @@ func NewContainer(id, bundle string, s *specs.Spec) (*Container, error) {
 	if s.Linux.CgroupsPath == "" {
 		s.Linux.CgroupsPath = "/prison/" + id
 	}
+	if s.Linux.Resources == nil {
+		s.Linux.Resources = &specs.LinuxResources{}
+	}
+	if len(s.Linux.Resources.Devices) == 0 {
+		// As runc: no device but the default ones (which
+		// withDefaultDeviceRules allows), whatever a capability
+		// lets the container make; the rules bring the freezer that
+		// pause needs on cgroup v1 too.
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	}
 	return &Container{ID: id, Bundle: abs, Created: time.Now().UTC(), Annotations: s.Annotations, Hooks: s.Hooks}, nil
 }
 
@@ -441,7 +452,7 @@ func (c *Container) Record(j *Jail) error {
 		}
 	}
 	c.InitPID, c.InitStart = j.state.InitPID, j.state.InitStart
-	err := c.runHooks("createRuntime", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.CreateRuntime }))
+	err := c.runHooksAs(StatusCreated, "createRuntime", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.CreateRuntime }))
 	if err == nil {
 		err = c.write(true)
 	}
@@ -527,7 +538,7 @@ func StartContainer(id string) error {
 	if err := s.record(nil, nil); err != nil {
 		return err
 	}
-	if err := c.runHooks("prestart", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Prestart })); err != nil {
+	if err := c.runHooksAs(StatusCreated, "prestart", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Prestart })); err != nil {
 		c.kill()
 		return err
 	}
@@ -558,7 +569,7 @@ func StartContainer(id string) error {
 	}
 	// poststart: failures are warnings in runtime-spec; they are errors
 	// here only in the hooks' own output.
-	_ = c.runHooks("poststart", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Poststart }))
+	_ = c.runHooksAs(StatusRunning, "poststart", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Poststart }))
 	return nil
 }
 
@@ -621,7 +632,7 @@ func DeleteContainer(id string, force bool) error {
 	// meanwhile makes it again (write).
 	_ = os.Remove(filepath.Join(StateDir, ociDir))
 	// poststop: after the container is gone; a failure is a warning.
-	return c.runHooks("poststop", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Poststop }))
+	return c.runHooksAs(StatusStopped, "poststop", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Poststop }))
 }
 
 // spec is the spec the container's jail runs (its process, for messages).
@@ -642,13 +653,21 @@ func hooksOf(h *specs.Hooks, f func(*specs.Hooks) []specs.Hook) []specs.Hook {
 	return f(h)
 }
 
-// runHooks runs the spec's hooks of one kind, in order, on the host, each
-// with the container's state on its stdin (runtime-spec, config.md#posix-platform-hooks).
-func (c *Container) runHooks(kind string, hooks []specs.Hook) error {
+// runHooksAs runs the spec's hooks of one kind, in order, on the host, each
+// with the container's state on its stdin, as of status (runtime-spec,
+// config.md#posix-platform-hooks).
+func (c *Container) runHooksAs(status, kind string, hooks []specs.Hook) error {
 	if len(hooks) == 0 {
 		return nil
 	}
-	st, err := json.Marshal(c.State())
+	state := specs.State{
+		Version: OCIVersion, ID: c.ID, Status: specs.ContainerState(status),
+		Bundle: c.Bundle, Annotations: c.Annotations,
+	}
+	if status != StatusStopped {
+		state.Pid = c.InitPID
+	}
+	st, err := json.Marshal(state)
 	if err != nil {
 		return err
 	}

@@ -336,7 +336,6 @@ func unsupported(s *specs.Spec) error {
 		{p.ExecCPUAffinity != nil, "process.execCPUAffinity"},
 		{p.ConsoleSize != nil, "process.consoleSize"},
 		{p.User.Username != "", "process.user.username"},
-		{p.Capabilities != nil && len(p.Capabilities.Ambient) > 0, "process.capabilities.ambient"},
 	}
 	for _, c := range checks {
 		if c.set {

@@ -23,7 +23,7 @@ import (
 // jail -c / -m / -r, jls and jexec, with runc's names where they meet.
 func lifecycleCmds() []*cobra.Command {
 	return []*cobra.Command{
-		newCreateCmd(), newExecCmd(), newListCmd(), newSetCmd(), newStopCmd("stop"), newStopCmd("delete"),
+		newCreateCmd(), ociStartCmd(), ociStateCmd(), newExecCmd(), newListCmd(), newSetCmd(), newStopCmd("stop"), newStopCmd("delete"),
 		newRestartCmd(), newKillCmd(), newWhichCmd(), newPsCmd(), newConfigCmd(), newStatsCmd(),
 	}
 }
@@ -35,6 +35,7 @@ const defaultConfFile = "/etc/prison.conf"
 func newCreateCmd() *cobra.Command {
 	c := defaultConfig()
 	var file string
+	var oci ociOpts
 	cmd := &cobra.Command{
 		Use:   "create [options] NAME [PARAM=VALUE...] | -f FILE [NAME...]",
 		Short: "Create a named jail that stays up with no command running (jail -c)",
@@ -53,6 +54,13 @@ it depends on (depend).`,
   prison create -f jails.conf db web`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("bundle") {
+				// runc's create, in prison's own command line.
+				if len(args) != 1 {
+					return &prison.ParamError{Err: fmt.Errorf("--bundle: want one container ID, got %d arguments", len(args))}
+				}
+				return createContainer(args[0], &oci)
+			}
 			if cmd.Flags().Changed("file") {
 				return createFromFile(cmd, file, args)
 			}
@@ -83,6 +91,10 @@ it depends on (depend).`,
 	cmd.Flags().SetInterspersed(true)
 	_ = cmd.Flags().MarkHidden("name")
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfFile, "jail.conf(5) file")
+	cmd.Flags().StringVarP(&oci.bundle, "bundle", "b", "", "create the OCI bundle in DIR as the container ID, "+
+		"its command waiting for prison start (runc create)")
+	cmd.Flags().StringVar(&oci.pidFile, "pid-file", "", "with --bundle: write the container's host pid to this file")
+	cmd.Flags().StringVar(&oci.consoleSocket, "console-socket", "", "with --bundle: a unix socket that gets the terminal's master")
 	return cmd
 }
 

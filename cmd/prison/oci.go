@@ -458,6 +458,11 @@ func ociExecCmd() *cobra.Command {
 			if preserveFDs != 0 {
 				return &prison.ParamError{Err: fmt.Errorf("--preserve-fds %d: passing descriptors to a jail is not supported", preserveFDs)}
 			}
+			if c, err := prison.FindContainer(args[0]); err == nil && c.Status() != prison.StatusRunning {
+				// A paused container's cgroup would freeze the new
+				// process too; a created one has not started.
+				return fmt.Errorf("container %q: cannot exec in it while it is %s", args[0], c.Status())
+			}
 			r, err := prison.ContainerJail(args[0])
 			if err != nil {
 				return err

@@ -83,6 +83,7 @@ func limitFlags(fs *pflag.FlagSet, c *prison.Config) {
 
 func newRunCmd() *cobra.Command {
 	c := defaultConfig()
+	var oci ociOpts
 	var timing bool
 	var seccompMode string
 	cmd := &cobra.Command{
@@ -91,6 +92,19 @@ func newRunCmd() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sv := servedOf(cmd.Context())
+			if oci.bundle != "" || cmd.Flags().Changed("bundle") {
+				// runc's run, in prison's own command line.
+				if sv != nil {
+					// The container's record and its relays are a
+					// launcher's of its own.
+					sv.fellBack = true
+					return sv.client.Fallback()
+				}
+				if len(args) != 1 {
+					return &prison.ParamError{Err: fmt.Errorf("--bundle: want one container ID after the options, got %d arguments", len(args))}
+				}
+				return runContainer(args[0], &oci, false)
+			}
 			var t *prison.Timing
 			if timing {
 				t = &prison.Timing{}
@@ -124,6 +138,8 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	jailFlags(cmd.Flags(), &c)
+	cmd.Flags().StringVarP(&oci.bundle, "bundle", "b", "", "run the OCI bundle in DIR (its config.json) as the container ID: prison run --bundle DIR ID")
+	cmd.Flags().StringVar(&oci.pidFile, "pid-file", "", "with --bundle: write the container's host pid to this file")
 	cmd.Flags().BoolVar(&timing, "timing", false, "print the start path's phases to stderr")
 	cmd.Flags().StringVar(&seccompMode, "seccomp", "on", "seccomp policy: on, or off (benchmarks only: no protection)")
 	_ = cmd.Flags().MarkHidden("timing")

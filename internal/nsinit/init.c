@@ -66,7 +66,7 @@ struct plan {
 	const char *cwd;
 	uint32_t uid, gid, ngroups;
 	gid_t groups[NSINIT_MAX_GROUPS];
-	uint64_t caps;
+	uint64_t caps, ambient;
 	uint32_t flags;
 	const struct sock_filter *filter;
 	uint32_t filter_len, filter_flags;
@@ -746,6 +746,8 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_CAPS:
 			pl->caps = rd64(p);
+			if (l >= 16)
+				pl->ambient = rd64(p + 8);
 			break;
 		case NSINIT_FLAGS:
 			pl->flags = rd32(p);
@@ -785,15 +787,22 @@ static void drop_bounding(uint64_t keep)
 	}
 }
 
-static int set_caps(uint64_t keep)
+static int set_caps_inh(uint64_t keep, uint64_t inh)
 {
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2] = {
-		{.effective = (uint32_t)keep, .permitted = (uint32_t)keep},
-		{.effective = (uint32_t)(keep >> 32), .permitted = (uint32_t)(keep >> 32)},
+		{.effective = (uint32_t)keep, .permitted = (uint32_t)keep, .inheritable = (uint32_t)inh},
+		{.effective = (uint32_t)(keep >> 32), .permitted = (uint32_t)(keep >> 32), .inheritable = (uint32_t)(inh >> 32)},
 	};
 	return (int)syscall(SYS_capset, &h, d);
 }
+
+static int set_caps(uint64_t keep) { return set_caps_inh(keep, 0); }
+
+// What the init keeps beyond the jail's capabilities until its command
+// has its ids: setgroups, setresgid and setresuid need them, and a spec
+// may give the command neither.
+#define SETID_CAPS ((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID))
 
 // lookup finds the command as exec_command will, without executing it:
 // 0, or the errno its execve would fail with.
@@ -861,9 +870,22 @@ static _Noreturn void exec_command(struct plan *pl)
 	}
 	// Always, for root too: whatever groups and ids the caller of prison
 	// had (setpriv --groups, --regid) must not reach the jail.
+	if (pl->ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		fail(NSINIT_OP_CAPS, errno);
 	if (drop_groups(pl->ngroups, pl->groups) < 0 || setresgid(pl->gid, pl->gid, pl->gid) < 0 ||
 	    setresuid(pl->uid, pl->uid, pl->uid) < 0)
 		fail(NSINIT_OP_USER, errno);
+	// Now the jail's own set: without the init's SETID_CAPS, and, for an
+	// OCI spec's ambient capabilities, the ones an ordinary user's
+	// command keeps across its execve. An ordinary user without them
+	// has none left: setresuid cleared them.
+	if (pl->uid == 0 || pl->ambient) {
+		if (set_caps_inh(pl->caps, pl->ambient) < 0)
+			fail(NSINIT_OP_CAPS, errno);
+		for (int c = 0; c < 64; c++)
+			if ((pl->ambient >> c & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+				fail(NSINIT_OP_CAPS, errno);
+	}
 	umask(command_umask);
 	if (pl->cwd && chdir(pl->cwd) < 0)
 		fail(NSINIT_OP_CWD, errno);
@@ -1075,7 +1097,7 @@ int nsinit_run_init(void)
 		if (!(pl.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER))
 			listener = -1;
 	}
-	if (set_caps(pl.caps) < 0)
+	if (set_caps(pl.caps | SETID_CAPS) < 0)
 		fail(NSINIT_OP_CAPS, errno);
 
 	if ((pl.flags & NSINIT_FLAG_LOOKUP) && pl.argc > 0) {

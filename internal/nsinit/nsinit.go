@@ -124,6 +124,7 @@ type Plan struct {
 	UID, GID   uint32
 	Groups     []uint32
 	Caps       uint64 // bit n: capability n is kept
+	Ambient    uint64 // capabilities an ordinary user's command keeps (OCI's ambient set)
 	NoNewPrivs bool
 	// Filter is a compiled seccomp program; FilterFlags go to seccomp(2)
 	// (SECCOMP_FILTER_FLAG_NEW_LISTENER when it has notify rules).
@@ -329,7 +330,11 @@ func (p *Plan) Encode() ([]byte, error) {
 		user = append(user, u32(g))
 	}
 	e.rec(C.NSINIT_USER, user...)
-	e.rec(C.NSINIT_CAPS, u64(p.Caps))
+	if p.Ambient != 0 {
+		e.rec(C.NSINIT_CAPS, u64(p.Caps), u64(p.Ambient))
+	} else {
+		e.rec(C.NSINIT_CAPS, u64(p.Caps))
+	}
 	var flags uint32
 	if p.NoNewPrivs {
 		flags |= C.NSINIT_FLAG_NNP

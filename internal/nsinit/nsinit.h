@@ -40,7 +40,7 @@ enum {
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
 	NSINIT_USER = 23,    // u32 uid, u32 gid, u32 n, n x u32 gid
-	NSINIT_CAPS = 24,    // u64 capability mask kept
+	NSINIT_CAPS = 24,    // u64 capability mask kept, [u64 ambient mask]
 	NSINIT_FLAGS = 25,   // u32 NSINIT_FLAG_*
 	NSINIT_FILTER = 26,  // u32 seccomp flags, u32 pad, struct sock_filter[]
 	NSINIT_RLIMIT = 27,  // u32 resource, u32 pad, u64 soft, u64 hard

@@ -126,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env.SleepBundle = filepath.Join(tmp, "bundle-sleep")
 	env.LimitsBundle = filepath.Join(tmp, "bundle-limits")
 	env.State = filepath.Join(tmp, "state")
+	env.OCIBundle = filepath.Join(tmp, "bundle-oci")
+	env.OCIDir = filepath.Join(tmp, "oci")
+	env.Repo = repo
 	env.Socket = filepath.Join(tmp, "daemon.sock")
 	env.MountsSocket = filepath.Join(tmp, "mounts-daemon.sock")
 	var closeRunner, closeMounts func()
@@ -148,6 +151,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "benchjail: cleanup:", err)
 		}
 	}()
+	if env.PrisonNA == "" {
+		env.PrisonOCI, env.PrisonOCINA = prisonOCI(env.Prison, filepath.Join(tmp, "bin"))
+	}
 	fmt.Fprintf(stderr, "benchjail: building the busybox root in %s\n", env.Root)
 	if err := bench.BuildRoot(repo, env.Root); err != nil {
 		return err
@@ -335,9 +341,30 @@ func findPrison(repo, path string, log io.Writer) (bin, na string) {
 	return abs, ""
 }
 
+// prisonOCI returns prison by its OCI name: the prison-oci link beside
+// prison (make build makes it) when it is prison, else one made in dir.
+func prisonOCI(prison, dir string) (bin, na string) {
+	const name = "prison-oci"
+	beside := filepath.Join(filepath.Dir(prison), name)
+	if a, err := os.Stat(beside); err == nil {
+		if b, err := os.Stat(prison); err == nil && os.SameFile(a, b) {
+			return beside, ""
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err.Error()
+	}
+	link := filepath.Join(dir, name)
+	if err := os.Symlink(prison, link); err != nil {
+		return "", err.Error()
+	}
+	return link, ""
+}
+
 // writeBundle writes the OCI bundles, of /bin/true, of a long-lived
-// `/bin/sleep infinity` and of /bin/true with the limits section's limits,
-// with whichever runtime is installed.
+// `/bin/sleep infinity`, of /bin/true without ambient capabilities (the
+// OCI section's) and of /bin/true with the limits section's limits, with
+// whichever runtime is installed.
 func writeBundle(env *bench.Env) error {
 	for _, rt := range []string{"runc", "crun"} {
 		if bin := env.Tools[rt]; bin != "" {
@@ -345,6 +372,9 @@ func writeBundle(env *bench.Env) error {
 				return err
 			}
 			if err := bench.WriteBundle(bin, env.SleepBundle, env.Root, []string{"/bin/sleep", "infinity"}); err != nil {
+				return err
+			}
+			if err := bench.WriteBundle(bin, env.OCIBundle, env.Root, []string{"/bin/true"}, bench.WithoutAmbient); err != nil {
 				return err
 			}
 			return bench.WriteBundle(bin, env.LimitsBundle, env.Root, []string{"/bin/true"}, bench.WithLimits)

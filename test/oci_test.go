@@ -1,0 +1,664 @@
+package test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The OCI runtime driven directly, as containerd's shim and podman's
+// conmon drive it: runc's command line on prison-oci, a bundle per test,
+// a state root per test.
+
+// ociRT is one state root of prison-oci, with its log.
+type ociRT struct {
+	t    *testing.T
+	root string
+	log  string
+}
+
+func newOCIRT(t *testing.T) *ociRT {
+	t.Helper()
+	ociPass(t)
+	dir := t.TempDir()
+	rt := &ociRT{t: t, root: filepath.Join(dir, "state"), log: filepath.Join(dir, "log.json")}
+	t.Cleanup(func() {
+		// Whatever a failed test left: killed and deleted; then nothing
+		// of any container may be left in the root.
+		ents, _ := os.ReadDir(filepath.Join(rt.root, ".oci"))
+		for _, e := range ents {
+			id := strings.TrimSuffix(e.Name(), ".json")
+			rt.run(nil, "delete", "--force", id)
+		}
+		if left, _ := os.ReadDir(rt.root); len(left) > 0 {
+			var names []string
+			for _, e := range left {
+				names = append(names, e.Name())
+			}
+			t.Errorf("leftover: %v in the runtime's root %s", names, rt.root)
+		}
+	})
+	return rt
+}
+
+// run runs prison-oci with the root's global options.
+func (rt *ociRT) run(stdin *os.File, args ...string) result {
+	rt.t.Helper()
+	c := exec.Command(ociRuntime(), append([]string{"--root", rt.root, "--log", rt.log, "--log-format", "json"}, args...)...)
+	if stdin != nil {
+		c.Stdin = stdin
+	}
+	if slices.Contains(args, "-d") || slices.Contains(args, "--detach") {
+		return runDetached(rt.t, c)
+	}
+	return runCmd(rt.t, c)
+}
+
+// runDetached runs c, whose child outlives it holding its stdout and
+// stderr (a pipe, as a shim's): what c wrote is read until a moment
+// after it exits, not until the pipe's end.
+func runDetached(t *testing.T, c *exec.Cmd) result {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c.Stdout, c.Stderr = w, w
+	err = c.Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Wait()
+	_ = r.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	out, _ := io.ReadAll(r)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{stdout: string(out), stderr: string(out), code: code}
+}
+
+func (rt *ociRT) mustRun(args ...string) string {
+	rt.t.Helper()
+	r := rt.run(nil, args...)
+	if r.code != 0 {
+		rt.t.Fatalf("prison-oci %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// state returns the container's status and pid, as prison-oci state says.
+func (rt *ociRT) state(id string) (string, int) {
+	rt.t.Helper()
+	var st specs.State
+	if err := json.Unmarshal([]byte(rt.mustRun("state", id)), &st); err != nil {
+		rt.t.Fatalf("state %s: %v", id, err)
+	}
+	if st.ID != id || st.Version == "" {
+		rt.t.Errorf("state %s: %+v: want its id and ociVersion", id, st)
+	}
+	return string(st.Status), st.Pid
+}
+
+// waitStatus waits, bounded, for the container to reach status.
+func (rt *ociRT) waitStatus(id, status string) {
+	rt.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, _ := rt.state(id)
+		if st == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			rt.t.Fatalf("container %s: status %s, want %s", id, st, status)
+		}
+	}
+}
+
+// lastError is the last error line the runtime logged.
+func (rt *ociRT) lastError() string {
+	rt.t.Helper()
+	b, _ := os.ReadFile(rt.log)
+	var last string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal([]byte(l), &e) == nil && e.Level == "error" {
+			last = e.Msg
+		}
+	}
+	return last
+}
+
+// ociBundle makes a bundle whose rootfs is a copy of the busybox root and
+// whose config.json is prison-oci spec's, with args as the command and
+// edit applied.
+func ociBundle(t *testing.T, args []string, edit func(*specs.Spec)) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-a", busyboxDir, filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("copy busybox root: %v: %s", err, out)
+	}
+	if r := runCmd(t, exec.Command(ociRuntime(), "spec", "--bundle", dir)); r.code != 0 {
+		t.Fatalf("prison-oci spec: exit %d: %s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("config.json of prison-oci spec: %v", err)
+	}
+	s.Process.Args, s.Process.Terminal = args, false
+	if edit != nil {
+		edit(&s)
+	}
+	writeConfig(t, dir, &s)
+	return dir
+}
+
+func writeConfig(t *testing.T, dir string, s *specs.Spec) {
+	t.Helper()
+	b, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ociID(t *testing.T) string { return "oci-" + strings.TrimPrefix(jailName(t), "t-") }
+
+// ociGone checks that nothing of container id is left on the host: no
+// process, no cgroup.
+func ociGone(t *testing.T, id string) {
+	t.Helper()
+	if inits := jailInits(id); len(inits) > 0 {
+		t.Errorf("leftover: init %v of container %s", inits, id)
+	}
+	for _, h := range []string{"pids", "memory", "devices", "freezer"} {
+		if d := filepath.Join("/sys/fs/cgroup", h, "prison", id); fileExists(d) {
+			t.Errorf("leftover: cgroup %s", d)
+		}
+	}
+}
+
+// The life of a container as containerd sees it: create (the process
+// waits, a descendant of no daemon), start, its pipes, its end, delete;
+// and the errors a client reads from the log.
+func TestOCILifecycle(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	bundle := ociBundle(t, []string{"sh", "-c", `echo "started $$ $(cat /proc/1/comm)"; read line; echo "got $line"; exit 7`}, nil)
+	inR, inW, _ := os.Pipe()
+	outR, outW, _ := os.Pipe()
+	defer inW.Close()
+	defer outR.Close()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	c := exec.Command(ociRuntime(), "--root", rt.root, "--log", rt.log, "--log-format", "json",
+		"create", "--bundle", bundle, "--pid-file", pidFile, id)
+	c.Stdin, c.Stdout, c.Stderr = inR, outW, outW
+	if err := c.Run(); err != nil {
+		outW.Close()
+		b := make([]byte, 4096)
+		n, _ := outR.Read(b)
+		t.Fatalf("create: %v: %s", err, b[:n])
+	}
+	inR.Close()
+	outW.Close()
+	t.Cleanup(func() { ociGone(t, id) })
+
+	b, err := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(string(b))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid file: %q (%v)", b, err)
+	}
+	st, spid := rt.state(id)
+	if st != "created" || spid != pid {
+		t.Errorf("after create: status %s pid %d, want created %d (the pid file's)", st, spid, pid)
+	}
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "prison-init" {
+		t.Errorf("pid %d: %q, want the jail's init", pid, comm)
+	}
+	if r := rt.run(nil, "delete", id); r.code != 0 {
+		// runc deletes a created container without --force; so does
+		// prison, but that would end this test: here it must not fail.
+		t.Logf("delete of a created container: %d %s", r.code, r.stderr)
+	}
+	// (The delete above removed it: make it again.)
+	if _, err := os.Stat(filepath.Join(rt.root, ".oci", id+".json")); err == nil {
+		t.Fatal("delete of a created container left its record")
+	}
+	inR, inW, _ = os.Pipe()
+	outR, outW, _ = os.Pipe()
+	c = exec.Command(ociRuntime(), "--root", rt.root, "--log", rt.log, "--log-format", "json",
+		"create", "--bundle", bundle, "--pid-file", pidFile, id)
+	c.Stdin, c.Stdout, c.Stderr = inR, outW, outW
+	if err := c.Run(); err != nil {
+		t.Fatalf("create again: %v", err)
+	}
+	inR.Close()
+	outW.Close()
+	b, _ = os.ReadFile(pidFile)
+	pid, _ = strconv.Atoi(string(b))
+
+	rt.mustRun("start", id)
+	out := bufio.NewReader(outR)
+	line, _ := out.ReadString('\n')
+	if line != "started 2 prison-init\n" {
+		t.Errorf("the command's first line: %q, want it as PID 2 under prison-init", line)
+	}
+	if st, spid := rt.state(id); st != "running" || spid != pid {
+		t.Errorf("after start: %s %d, want running %d", st, spid, pid)
+	}
+	if r := rt.run(nil, "start", id); r.code == 0 || !strings.Contains(rt.lastError(), "cannot start") {
+		t.Errorf("start of a running container: exit %d, logged %q: want a failure saying so", r.code, rt.lastError())
+	}
+	if r := rt.run(nil, "delete", id); r.code == 0 || !strings.Contains(rt.lastError(), "--force") {
+		t.Errorf("delete of a running container: exit %d, logged %q: want a failure naming --force", r.code, rt.lastError())
+	}
+	var pids []int
+	if err := json.Unmarshal([]byte(rt.mustRun("ps", "--format", "json", id)), &pids); err != nil || len(pids) != 2 || pids[0] != pid {
+		t.Errorf("ps --format json: %v (%v), want the init %d and the command", pids, err, pid)
+	}
+	var list []struct {
+		ID, Status string
+		Pid        int
+	}
+	if err := json.Unmarshal([]byte(rt.mustRun("list", "--format", "json")), &list); err != nil || len(list) != 1 ||
+		list[0].ID != id || list[0].Status != "running" || list[0].Pid != pid {
+		t.Errorf("list --format json: %+v (%v)", list, err)
+	}
+	var ev struct {
+		Type, ID string
+		Data     struct {
+			Pids struct{ Current uint64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(rt.mustRun("events", "--stats", id)), &ev); err != nil || ev.Type != "stats" || ev.Data.Pids.Current != 2 {
+		t.Errorf("events --stats: %+v (%v), want 2 pids", ev, err)
+	}
+
+	fmt.Fprintln(inW, "hello")
+	inW.Close()
+	if line, _ := out.ReadString('\n'); line != "got hello\n" {
+		t.Errorf("the command's second line: %q", line)
+	}
+	rt.waitStatus(id, "stopped")
+	if _, spid := rt.state(id); spid != 0 {
+		t.Errorf("a stopped container's pid: %d, want 0", spid)
+	}
+	if r := rt.run(nil, "kill", id, "TERM"); r.code == 0 || !strings.Contains(rt.lastError(), "container not running") {
+		t.Errorf("kill of a stopped container: exit %d, logged %q", r.code, rt.lastError())
+	}
+	rt.mustRun("delete", id)
+	for _, verb := range []string{"state", "start", "delete", "kill"} {
+		if r := rt.run(nil, verb, id); r.code == 0 || !strings.Contains(rt.lastError(), "does not exist") {
+			t.Errorf("%s of a deleted container: exit %d, logged %q, want runc's \"does not exist\"", verb, r.code, rt.lastError())
+		}
+	}
+	// runc delete --force of what is gone succeeds.
+	rt.mustRun("delete", "--force", id)
+}
+
+// Kill, pause, resume, update and exec on a running container.
+func TestOCIRunningContainer(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	bundle := ociBundle(t, []string{"sh", "-c", `trap 'echo term; exit 9' TERM; while :; do sleep 0.05; done`}, nil)
+	rt.mustRun("run", "--detach", "--bundle", bundle, id)
+	t.Cleanup(func() { ociGone(t, id) })
+	if st, _ := rt.state(id); st != "running" {
+		t.Fatalf("after run -d: %s", st)
+	}
+
+	rt.mustRun("pause", id)
+	if st, _ := rt.state(id); st != "paused" {
+		t.Errorf("after pause: %s, want paused", st)
+	}
+	if r := rt.run(nil, "exec", id, "true"); r.code == 0 || !strings.Contains(r.stderr, "paused") {
+		t.Errorf("exec into a paused container: exit %d %q, want a refusal saying it is paused", r.code, r.stderr)
+	}
+	rt.mustRun("resume", id)
+	if st, _ := rt.state(id); st != "running" {
+		t.Errorf("after resume: %s, want running", st)
+	}
+
+	// exec: the container's namespaces, its own exit status.
+	r := rt.run(nil, "exec", id, "sh", "-c", `echo "$(cat /proc/1/comm) $(hostname)"; exit 5`)
+	if r.code != 5 || r.stdout != "prison-init prison\n" {
+		t.Errorf("exec: exit %d, %q: want 5 and the container's init and hostname", r.code, r.stdout)
+	}
+	// exec --process --detach: the pid file names a process that ends
+	// with the command.
+	proc := specs.Process{Args: []string{"sh", "-c", "echo detached > /tmp/mark"}, Cwd: "/", Env: []string{"PATH=/bin:/sbin"}}
+	pf := filepath.Join(t.TempDir(), "process.json")
+	pb, _ := json.Marshal(proc)
+	os.WriteFile(pf, pb, 0o644)
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	rt.mustRun("exec", "--process", pf, "--detach", "--pid-file", pidFile, id)
+	if b, err := os.ReadFile(pidFile); err != nil || len(b) == 0 {
+		t.Errorf("exec --detach: pid file %q (%v)", b, err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r := rt.run(nil, "exec", id, "cat", "/tmp/mark"); r.stdout == "detached\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("exec --detach: its command never ran")
+		}
+	}
+
+	// update: a new pids limit, live.
+	res := filepath.Join(t.TempDir(), "res.json")
+	os.WriteFile(res, []byte(`{"pids":{"limit":33}}`), 0o644)
+	rt.mustRun("update", "--resources", res, id)
+	if b, err := os.ReadFile("/sys/fs/cgroup/pids/prison/" + id + "/pids.max"); err == nil && strings.TrimSpace(string(b)) != "33" {
+		t.Errorf("pids.max after update: %q, want 33", b)
+	}
+
+	// kill: SIGTERM (the default) reaches the command, not its init.
+	rt.mustRun("kill", id)
+	rt.waitStatus(id, "stopped")
+	rt.mustRun("delete", id)
+}
+
+// Both command lines run a bundle: runc's (prison-oci, or any global option
+// before the verb) and prison's own (prison run --bundle), whose --root
+// still means a jail's root.
+func TestOCIRunForms(t *testing.T) {
+	rt := newOCIRT(t)
+	bundle := ociBundle(t, []string{"sh", "-c", "echo in $(hostname); exit 3"}, nil)
+	id := ociID(t)
+	for _, args := range [][]string{
+		{ociRuntime(), "--root", rt.root, "run", "--bundle", bundle, id},
+		{prisonBin, "--root", rt.root, "run", "-b", bundle, id},
+		{prisonBin, "--log", rt.log, "run", "--bundle", bundle, id},
+		{prisonBin, "run", "--bundle", bundle, id},
+	} {
+		r := runCmd(t, exec.Command(args[0], args[1:]...))
+		if r.code != 3 || r.stdout != "in prison\n" {
+			t.Errorf("%v: exit %d, %q %q: want 3 and the bundle's hostname", args[1:], r.code, r.stdout, r.stderr)
+		}
+	}
+	ociGone(t, id)
+	assertNoLeftovers(t, id)
+	// prison run --root DIR: a jail whose root is DIR, as ever.
+	root := probeRoot(t)
+	os.Chmod(filepath.Dir(root), 0o700)
+	if r := prison(t, nil, "run", "--root", root, "--", "/bin/sh", "-c", "test -x /probe && echo jail-root"); r.code != 0 || r.stdout != "jail-root\n" {
+		t.Errorf("prison run --root DIR: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// What a bundle cannot ask for, or asks wrongly, is an error naming the
+// field, and nothing is left.
+func TestOCIBadBundles(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	for _, c := range []struct {
+		name string
+		edit func(string, map[string]any)
+		want string
+	}{
+		{"no args", func(_ string, m map[string]any) { delete(m["process"].(map[string]any), "args") }, "process.args is missing"},
+		{"unknown field", func(_ string, m map[string]any) { m["linux"].(map[string]any)["frobnicate"] = 1 }, `unknown field "frobnicate"`},
+		{"relative cwd", func(_ string, m map[string]any) { m["process"].(map[string]any)["cwd"] = "tmp" }, "process.cwd"},
+		{"no root", func(_ string, m map[string]any) { delete(m, "root") }, "root.path is missing"},
+		{"host root", func(_ string, m map[string]any) { m["root"] = map[string]any{"path": "/"} }, "the host's own root"},
+		{"join pid", func(_ string, m map[string]any) {
+			l := m["linux"].(map[string]any)
+			l["namespaces"] = append(l["namespaces"].([]any), map[string]any{"type": "pid", "path": "/proc/1/ns/pid"})
+		}, "joining a pid namespace is not supported"},
+		{"shared mount", func(_ string, m map[string]any) {
+			m["mounts"] = append(m["mounts"].([]any), map[string]any{"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": []string{"rshared"}})
+		}, "rshared propagation is not supported"},
+		{
+			"missing command", func(_ string, m map[string]any) { m["process"].(map[string]any)["args"] = []string{"no-such-command"} },
+			`exec: "no-such-command": executable file not found in $PATH`,
+		},
+	} {
+		bundle := ociBundle(t, []string{"true"}, nil)
+		var m map[string]any
+		b, _ := os.ReadFile(filepath.Join(bundle, "config.json"))
+		json.Unmarshal(b, &m)
+		c.edit(bundle, m)
+		b, _ = json.Marshal(m)
+		os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
+		r := rt.run(nil, "create", "--bundle", bundle, id)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) || !strings.Contains(rt.lastError(), c.want) {
+			t.Errorf("%s: exit %d, stderr %q, logged %q: want a failure saying %q", c.name, r.code, r.stderr, rt.lastError(), c.want)
+		}
+		if strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("%s: more than one line: %q", c.name, r.stderr)
+		}
+		ociGone(t, id)
+	}
+
+	// A created container's stdio that is a host file: refused, since
+	// no launcher is left to relay it and the jail must not hold it.
+	bundle := ociBundle(t, []string{"true"}, nil)
+	f, _ := os.Create(filepath.Join(t.TempDir(), "out.log"))
+	defer f.Close()
+	c := exec.Command(ociRuntime(), "--root", rt.root, "create", "--bundle", bundle, id)
+	c.Stdout = f
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	if err := c.Run(); err == nil || !strings.Contains(stderr.String(), "stdout: a file") {
+		t.Errorf("create with stdout a file: %v %q, want a refusal naming stdout", err, stderr.String())
+	}
+	ociGone(t, id)
+
+	// Two containers of one id: the second is refused.
+	rt.mustRun("run", "-d", "--bundle", ociBundle(t, []string{"sleep", "100"}, nil), id)
+	if r := rt.run(nil, "run", "-d", "--bundle", bundle, id); r.code == 0 || !strings.Contains(r.stderr, "exists already") {
+		t.Errorf("a second container %s: exit %d %q", id, r.code, r.stderr)
+	}
+	rt.mustRun("delete", "--force", id)
+	ociGone(t, id)
+}
+
+// A mount's destination is resolved in the container's root: a symlink
+// the image plants there cannot put a mount on the host's tree.
+func TestOCIMountTargetSymlink(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	hostDir := t.TempDir()
+	bundle := ociBundle(t, []string{"sh", "-c", "echo planted > /escape/x"}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/escape", Type: "tmpfs", Source: "tmpfs"})
+	})
+	if err := os.Symlink("../../../../../../.."+hostDir, filepath.Join(bundle, "rootfs", "escape")); err != nil {
+		t.Fatal(err)
+	}
+	// Refused (prison does not follow the link), or mounted inside the
+	// root: either way, not on the host.
+	if r := rt.run(nil, "run", "--bundle", bundle, id); r.code != 0 && !strings.Contains(r.stderr, "/escape") {
+		t.Errorf("run: exit %d %s: want success or an error naming /escape", r.code, r.stderr)
+	}
+	if ents, _ := os.ReadDir(hostDir); len(ents) > 0 {
+		t.Errorf("the host's %s got %d entries through the container's symlink", hostDir, len(ents))
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), hostDir) {
+		t.Errorf("a mount on the host's %s", hostDir)
+	}
+	ociGone(t, id)
+}
+
+// Root inside an OCI container holds CAP_MKNOD (containerd's and podman's
+// default set), and makes a node of the host's disk: the spec's device
+// rules keep it from opening it, on cgroup v1 and v2 alike.
+func TestOCIDeviceRules(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	major, minor := st.Dev>>8&0xfff, st.Dev&0xff|st.Dev>>12&0xfff00
+	bundle := ociBundle(t, []string{"sh", "-c", fmt.Sprintf(
+		"mknod /tmp/disk b %d %d && echo made; head -c 1 /tmp/disk >/dev/null 2>&1 && echo read-disk || echo denied; echo ok > /dev/null && echo null-ok", major, minor)},
+		func(s *specs.Spec) {
+			s.Linux.Seccomp = nil // containerd's default: the rules alone
+			c := s.Process.Capabilities
+			c.Bounding = append(c.Bounding, "CAP_MKNOD")
+			c.Effective, c.Permitted = c.Bounding, c.Bounding
+			s.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"dev"}})
+		})
+	r := rt.run(nil, "run", "--bundle", bundle, id)
+	if r.stdout != "made\ndenied\nnull-ok\n" {
+		t.Errorf("a node of the host's disk (%d:%d): exit %d, %q %q: want it denied, and /dev/null allowed", major, minor, r.code, r.stdout, r.stderr)
+	}
+	ociGone(t, id)
+}
+
+// containerd's CRI runs a pod's containers in the pod's network namespace,
+// by path: the container has no network of its own, and exec enters the
+// pod's too.
+func TestOCIJoinNamespace(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	ns := "prisonoci-" + strings.TrimPrefix(jailName(t), "t-")
+	if len(ns) > 15 {
+		ns = ns[:15]
+	}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", ns).Run()
+		if fileExists("/run/netns/" + ns) {
+			t.Errorf("leftover: netns %s", ns)
+		}
+	})
+	ip("-n", ns, "link", "add", "pod0", "type", "veth", "peer", "name", "pod1") // no dummy module here
+	ip("-n", ns, "addr", "add", "10.254.72.1/24", "dev", "pod0")
+	bundle := ociBundle(t, []string{"sh", "-c", "ip -4 -o addr show dev pod0; sleep 100"}, func(s *specs.Spec) {
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = "/run/netns/" + ns
+			}
+		}
+		s.Annotations = nil
+	})
+	rt.mustRun("run", "-d", "--bundle", bundle, id)
+	t.Cleanup(func() { ociGone(t, id) })
+	if r := rt.run(nil, "exec", id, "ip", "-4", "-o", "addr", "show", "dev", "pod0"); !strings.Contains(r.stdout, "10.254.72.1/24") {
+		t.Errorf("exec in a container of the pod's network: %q %q", r.stdout, r.stderr)
+	}
+	rt.mustRun("delete", "--force", id)
+}
+
+// The spec's hooks run on the host, with the container's state on stdin,
+// at their points of its life.
+func TestOCIHooks(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	dir := t.TempDir()
+	hook := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + filepath.Join(dir, name)}}
+	}
+	bundle := ociBundle(t, []string{"sleep", "100"}, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{
+			CreateRuntime: []specs.Hook{hook("createRuntime")},
+			Prestart:      []specs.Hook{hook("prestart")}, //nolint:staticcheck // still what runtimes run
+			Poststart:     []specs.Hook{hook("poststart")},
+			Poststop:      []specs.Hook{hook("poststop")},
+		}
+	})
+	rt.mustRun("run", "-d", "--bundle", bundle, id)
+	_, pid := rt.state(id)
+	rt.mustRun("delete", "--force", id)
+	for _, h := range []struct{ name, status string }{
+		{"createRuntime", "created"}, {"prestart", "created"}, {"poststart", "running"}, {"poststop", "stopped"},
+	} {
+		var st specs.State
+		b, err := os.ReadFile(filepath.Join(dir, h.name))
+		if err == nil {
+			err = json.Unmarshal(b, &st)
+		}
+		if err != nil || st.ID != id || string(st.Status) != h.status || (h.status != "stopped" && st.Pid != pid) {
+			t.Errorf("hook %s: state %q (%v), want id %s, status %s, pid %d", h.name, b, err, id, h.status, pid)
+		}
+	}
+	ociGone(t, id)
+}
+
+// A config.json written for a FreeBSD jail (a freebsd.jail section, no
+// linux section) runs as that jail: its hostname, its address, its
+// allow.* parameters.
+func TestOCIFreeBSDConfig(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	bundle := ociBundle(t, nil, nil)
+	root := filepath.Join(bundle, "rootfs")
+	cfg := map[string]any{
+		"ociVersion": "1.3.0",
+		"hostname":   "bsdjail",
+		"root":       map[string]any{"path": "rootfs"},
+		"process": map[string]any{
+			"args": []string{"sh", "-c", "hostname; ip -4 -o addr show scope global | awk '{print $4}'; grep CapEff /proc/self/status"},
+			"cwd":  "/", "user": map[string]any{"uid": 0, "gid": 0},
+		},
+		"freebsd": map[string]any{"jail": map[string]any{
+			"host": "new", "ip4Addr": []string{"10.254.72.20"}, "allow": map[string]any{"rawSockets": true},
+		}},
+	}
+	b, _ := json.Marshal(cfg)
+	os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
+	_ = root
+	r := rt.run(nil, "run", "--bundle", bundle, id)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 3 || lines[0] != "bsdjail" || lines[1] != "10.254.72.20/32" {
+		t.Fatalf("a FreeBSD config.json: exit %d, %q %q: want its hostname and its address", r.code, r.stdout, r.stderr)
+	}
+	eff, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(lines[2], "CapEff:")), 16, 64)
+	if eff&(1<<13) == 0 || eff&(1<<21) != 0 {
+		t.Errorf("CapEff %x: want CAP_NET_RAW (allow.raw_sockets) and never CAP_SYS_ADMIN", eff)
+	}
+	ociGone(t, id)
+	assertNoLeftovers(t, id)
+}
+
+// prison spec's output, run as a bundle, is the jail its flags make.
+func TestOCISpecIsTheJail(t *testing.T) {
+	ociPass(t)
+	root := probeRoot(t)
+	os.Chmod(filepath.Dir(root), 0o700)
+	script := `hostname; grep -E 'CapEff|CapBnd|NoNewPrivs|Seccomp:' /proc/self/status; cat /proc/self/uid_map | tr -s ' '; awk '{print $2}' /proc/self/mounts | sort | tr '\n' ' '`
+	flags := []string{"--root", root, "--host", "same1", "--allow", "raw_sockets", "--userns", "host", "--memory", "64M"}
+	name := ociID(t)
+	want := prison(t, nil, append(append([]string{"run", "--name", name}, flags...), "--", "/bin/sh", "-c", script)...)
+	if want.code != 0 {
+		t.Fatalf("prison run: exit %d %s", want.code, want.stderr)
+	}
+	spec := prison(t, nil, append(append([]string{"spec", "--name", name}, flags...), "--", "/bin/sh", "-c", script)...)
+	if spec.code != 0 {
+		t.Fatalf("prison spec: %s", spec.stderr)
+	}
+	bundle := t.TempDir()
+	os.WriteFile(filepath.Join(bundle, "config.json"), []byte(spec.stdout), 0o644)
+	got := prison(t, nil, "run", "--bundle", bundle, name)
+	if got.code != 0 || got.stdout != want.stdout {
+		t.Errorf("prison spec | prison run --bundle: exit %d\n%s%s\nwant, as prison run ran it:\n%s", got.code, got.stdout, got.stderr, want.stdout)
+	}
+	assertNoLeftovers(t, name)
+}
