@@ -135,11 +135,7 @@ func New(w Where, r *specs.LinuxResources) (*Group, error) {
 		// An OCI spec's device rules (containerd's and podman's deny
 		// all but the standard devices) need the devices hierarchy,
 		// and its pause the freezer: only such a group pays for them.
-		hier := v1Hierarchies
-		if len(r.Devices) > 0 {
-			hier = v1WithDevices
-		}
-		g.v1c, err = cgroup1.New(cgroup1.StaticPath(w.Path), r, cgroup1.WithHierarchy(hier))
+		g.v1c, err = cgroup1.New(cgroup1.StaticPath(w.Path), r, cgroup1.WithHierarchy(v1For(len(r.Devices) > 0, usesCpuset(r))))
 		if err == nil && isCgroup2(hybridTree) && systemdBooted() {
 			if g.track, err = cgroup2.NewManager(hybridTree, w.Path, &cgroup2.Resources{}); err != nil {
 				_ = g.v1c.Delete()
@@ -185,23 +181,35 @@ func v1Hierarchies() ([]cgroup1.Subsystem, error) {
 	return used, nil
 }
 
-// v1WithDevices are v1Hierarchies with the devices and freezer
-// hierarchies, where the host mounts them.
-func v1WithDevices() ([]cgroup1.Subsystem, error) {
-	used, err := v1Hierarchies()
-	if err != nil {
-		return nil, err
+// v1For are v1Hierarchies, with the devices and freezer hierarchies for
+// a group with device rules (an OCI spec's), and the cpuset one for a
+// group with a CPU set, where the host mounts them.
+func v1For(devices, cpuset bool) func() ([]cgroup1.Subsystem, error) {
+	if !devices && !cpuset {
+		return v1Hierarchies
 	}
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range all {
-		if s.Name() == cgroup1.Devices || s.Name() == cgroup1.Freezer {
-			used = append(slices.Clip(used), s)
+	return func() ([]cgroup1.Subsystem, error) {
+		used, err := v1Hierarchies()
+		if err != nil {
+			return nil, err
 		}
+		all, err := cgroup1.Default()
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			switch n := s.Name(); {
+			case devices && (n == cgroup1.Devices || n == cgroup1.Freezer), cpuset && n == cgroup1.Cpuset:
+				used = append(slices.Clip(used), s)
+			}
+		}
+		return used, nil
 	}
-	return used, nil
+}
+
+// usesCpuset tells whether r sets a CPU or memory node set.
+func usesCpuset(r *specs.LinuxResources) bool {
+	return r != nil && r.CPU != nil && (r.CPU.Cpus != "" || r.CPU.Mems != "")
 }
 
 var hierarchies struct {
@@ -235,11 +243,13 @@ func Load(w Where) (*Group, error) {
 			g.v2m, err = cgroup2.Load(w.Path, cgroup2.WithMountpoint(g.v2))
 		}
 	} else {
-		hier := v1Hierarchies
-		if _, err := os.Stat(filepath.Join(Mountpoint, string(cgroup1.Devices), w.Path)); err == nil {
-			hier = v1WithDevices // a command joining must not escape its rules
+		// A command joining must not escape the group's device rules
+		// or CPU set: its hierarchies are those the group is in.
+		in := func(n cgroup1.Name) bool {
+			_, err := os.Stat(filepath.Join(Mountpoint, string(n), w.Path))
+			return err == nil
 		}
-		g.v1c, err = cgroup1.Load(cgroup1.StaticPath(w.Path), cgroup1.WithHierarchy(hier))
+		g.v1c, err = cgroup1.Load(cgroup1.StaticPath(w.Path), cgroup1.WithHierarchy(v1For(in(cgroup1.Devices), in(cgroup1.Cpuset))))
 		if _, serr := os.Stat(filepath.Join(hybridTree, w.Path)); err == nil && serr == nil {
 			g.track, err = cgroup2.Load(w.Path, cgroup2.WithMountpoint(hybridTree))
 		}
@@ -446,7 +456,7 @@ func (w Where) dirs() []string {
 		return []string{filepath.Join(w.V2, w.Path)}
 	}
 	ds := make([]string, 0, len(v1Used)+3)
-	for _, n := range append(slices.Clip(v1Used), cgroup1.Devices, cgroup1.Freezer) {
+	for _, n := range append(slices.Clip(v1Used), cgroup1.Devices, cgroup1.Freezer, cgroup1.Cpuset) {
 		ds = append(ds, filepath.Join(Mountpoint, string(n), w.Path))
 	}
 	return append(ds, filepath.Join(hybridTree, w.Path)) // its twin, if any
@@ -528,7 +538,8 @@ func (g *Group) supports(r *specs.LinuxResources) error {
 	if c := r.CPU; c != nil {
 		needs = append(needs,
 			need{set: c.Shares != nil, resource: "cpu.shares", v1file: "cpu/cpu.shares", v2ctl: "cpu"},
-			need{set: c.Quota != nil, resource: "cpu.quota", v1file: "cpu/cpu.cfs_quota_us", v2ctl: "cpu"})
+			need{set: c.Quota != nil, resource: "cpu.quota", v1file: "cpu/cpu.cfs_quota_us", v2ctl: "cpu"},
+			need{set: c.Cpus != "" || c.Mems != "", resource: "cpu.cpus", v1file: "cpuset/cpuset.cpus", v2ctl: "cpuset"})
 	}
 	if p := r.Pids; p != nil {
 		needs = append(needs, need{set: p.Limit != nil, resource: "pids.limit", v1file: "pids/cgroup.procs", v2ctl: "pids"})

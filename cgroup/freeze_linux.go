@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ErrNoFreezer is returned to pause a group on cgroup v1 that was made
@@ -71,17 +72,13 @@ func (g *Group) wrap(what string, err error) error {
 // Mounted is where the group at w is in each hierarchy: its directory, by
 // the name of the hierarchy's own directory under Mountpoint ("" for
 // cgroup v2, a single tree), and the hierarchies' other names there (cpu
-// for cpu,cpuacct), as links. devices: the group has the hierarchies a
-// group with device rules gets (New).
-func (w Where) Mounted(devices bool) (dirs, links map[string]string, err error) {
+// for cpu,cpuacct), as links. r: the group's resources, which choose its
+// hierarchies (New).
+func (w Where) Mounted(r *specs.LinuxResources) (dirs, links map[string]string, err error) {
 	if w.V2 != "" {
 		return map[string]string{"": filepath.Join(w.V2, w.Path)}, nil, nil
 	}
-	hier := v1Hierarchies
-	if devices {
-		hier = v1WithDevices
-	}
-	subs, err := hier()
+	subs, err := v1For(r != nil && len(r.Devices) > 0, usesCpuset(r))()
 	if err != nil {
 		return nil, nil, err
 	}

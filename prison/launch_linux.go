@@ -541,6 +541,7 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		Pty:           s.Process.Terminal,
 		Readonly:      s.Root.Readonly,
 		Join:          joinedNamespaces(s),
+		Propagation:   rootfs.Propagations[s.Linux.RootfsPropagation],
 	}
 	switch ids, _ := usernsOf(s); {
 	case Rootless():
@@ -593,8 +594,7 @@ func cgroupView(s *specs.Spec) rootfs.CgroupView {
 	if err != nil {
 		return v
 	}
-	r := withDefaultDeviceRules(s.Linux.Resources)
-	dirs, links, err := w.Mounted(r != nil && len(r.Devices) > 0)
+	dirs, links, err := w.Mounted(withDefaultDeviceRules(s.Linux.Resources))
 	if err != nil {
 		return v
 	}

@@ -99,11 +99,10 @@ func LoadBundle(dir string) (*specs.Spec, error) {
 // ParseConfig decodes config.json of the bundle at dir (absolute).
 func ParseConfig(b []byte, dir string) (*specs.Spec, error) {
 	var s specs.Spec
-	d := json.NewDecoder(bytes.NewReader(b))
-	// A field this prison does not know may be one the jail relies on
-	// (fail closed, as for the fields it knows but does not implement).
-	d.DisallowUnknownFields()
-	if err := d.Decode(&s); err != nil {
+	// Unknown fields are ignored, as runtime-spec requires (a newer
+	// spec's, a runtime's own); a field prison knows and does not
+	// implement is an error (unsupported).
+	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("config.json: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	switch {
@@ -538,8 +537,12 @@ func StartContainer(id string) error {
 	if err := s.record(nil, nil); err != nil {
 		return err
 	}
-	if err := c.runHooksAs(StatusCreated, "prestart", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Prestart })); err != nil {
-		c.kill()
+	prestart := c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Prestart }) //nolint:staticcheck // deprecated, and still what clients give
+	if err := c.runHooksAs(StatusCreated, "prestart", prestart); err != nil {
+		// The container is stopped and deleted (runtime-spec's
+		// lifecycle, step 9): its poststop hooks run.
+		r.Close()
+		_ = DeleteContainer(id, true)
 		return err
 	}
 	if err := unix.Send(fd, nsinit.GoMessage(), 0); err != nil {
@@ -631,9 +634,20 @@ func DeleteContainer(id string, force bool) error {
 	// client such as containerd made is left as it found it. A create
 	// meanwhile makes it again (write).
 	_ = os.Remove(filepath.Join(StateDir, ociDir))
-	// poststop: after the container is gone; a failure is a warning.
-	return c.runHooksAs(StatusStopped, "poststop", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Poststop }))
+	// poststop: after the container is gone; a failure is a warning,
+	// which the caller prints (the delete itself succeeded).
+	if err := c.runHooksAs(StatusStopped, "poststop", c.hooks(func(h *specs.Hooks) []specs.Hook { return h.Poststop })); err != nil {
+		return &HookWarning{Err: err}
+	}
+	return nil
 }
+
+// HookWarning is a hook's failure that runtime-spec makes a warning: the
+// operation it followed succeeded.
+type HookWarning struct{ Err error }
+
+func (w *HookWarning) Error() string { return "warning: " + w.Err.Error() }
+func (w *HookWarning) Unwrap() error { return w.Err }
 
 // spec is the spec the container's jail runs (its process, for messages).
 func (c *Container) spec() (*specs.Spec, error) {
@@ -671,6 +685,7 @@ func (c *Container) runHooksAs(status, kind string, hooks []specs.Hook) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for i, h := range hooks {
 		args := h.Args
 		if len(args) == 0 {
@@ -688,10 +703,15 @@ func (c *Container) runHooksAs(status, kind string, hooks []specs.Hook) error {
 			defer timer.Stop()
 		}
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("hooks.%s[%d] %s: %w: %s", kind, i, h.Path, err, strings.TrimSpace(out.String()))
+			err = fmt.Errorf("hooks.%s[%d] %s: %w: %s", kind, i, h.Path, err, strings.TrimSpace(out.String()))
+			if status == StatusCreated {
+				return err // the lifecycle stops there
+			}
+			// poststart, poststop: a warning, and the next hooks run.
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // group loads the jail's cgroup.

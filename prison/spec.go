@@ -1,6 +1,7 @@
 package prison
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -284,15 +285,27 @@ func validateSpec(s *specs.Spec, persist bool) error {
 	return unsupported(s)
 }
 
+// selinuxOn tells whether the host enforces SELinux labels.
+func selinuxOn() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
+}
+
 // unsupported fails closed: a spec field that prison does not implement
 // is an error naming it, never dropped, since a user who sets it relies on
 // it (a namespace to join, a hook, a limit).
 func unsupported(s *specs.Spec) error {
 	l := s.Linux
+	mountNS := false
 	for i, ns := range l.Namespaces {
 		if ns.Type == specs.TimeNamespace {
 			return fmt.Errorf("spec: linux.namespaces[%d]: a %s namespace is not supported yet", i, ns.Type)
 		}
+		mountNS = mountNS || ns.Type == specs.MountNamespace && ns.Path == ""
+	}
+	if !mountNS {
+		// The root's assembly and pivot_root would be the host's own.
+		return errors.New("spec: linux.namespaces: a jail needs a mount namespace of its own")
 	}
 	if err := checkJoins(s); err != nil {
 		return err
@@ -300,18 +313,8 @@ func unsupported(s *specs.Spec) error {
 	if _, err := usernsOf(s); err != nil {
 		return err
 	}
-	for i, m := range s.Mounts {
-		for _, o := range m.Options {
-			if o == "shared" || o == "rshared" {
-				return fmt.Errorf("spec: mounts[%d] (%s): %s propagation is not supported: a jail's mounts are private", i, m.Destination, o)
-			}
-		}
-	}
-	switch l.RootfsPropagation {
-	case "", "private", "rprivate":
-		// What every jail's root is: nothing propagates either way.
-	default:
-		return fmt.Errorf("spec: linux.rootfsPropagation %q: only private and rprivate are supported", l.RootfsPropagation)
+	if _, ok := rootfs.Propagations[l.RootfsPropagation]; !ok && l.RootfsPropagation != "" {
+		return fmt.Errorf("spec: linux.rootfsPropagation %q: not a propagation", l.RootfsPropagation)
 	}
 	p := s.Process
 	checks := []struct {
@@ -324,13 +327,15 @@ func unsupported(s *specs.Spec) error {
 		{l.Resources != nil && len(l.Resources.Unified) > 0, "linux.resources.unified"},
 		{l.Resources != nil && l.Resources.Network != nil, "linux.resources.network"},
 		{l.Resources != nil && len(l.Resources.Rdma) > 0, "linux.resources.rdma"},
-		{l.MountLabel != "", "linux.mountLabel"},
+		// SELinux labels mean nothing where SELinux is off, as runc
+		// and crun take them there.
+		{l.MountLabel != "" && selinuxOn(), "linux.mountLabel"},
 		{l.IntelRdt != nil, "linux.intelRdt"},
 		{l.Personality != nil, "linux.personality"},
 		{l.TimeOffsets != nil, "linux.timeOffsets"},
 		{l.NetDevices != nil, "linux.netDevices"},
 		{p.ApparmorProfile != "", "process.apparmorProfile"},
-		{p.SelinuxLabel != "", "process.selinuxLabel"},
+		{p.SelinuxLabel != "" && selinuxOn(), "process.selinuxLabel"},
 		{p.Scheduler != nil, "process.scheduler"},
 		{p.IOPriority != nil, "process.ioPriority"},
 		{p.ExecCPUAffinity != nil, "process.execCPUAffinity"},

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/nsinit"
 )
 
 // openStdio returns the init's fds 0, 1 and 2. The jail gets byte streams
@@ -66,22 +69,21 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 	return fds, nil
 }
 
-// createdStdio is fd i of a jail created to start later, from s, which
-// must be an anonymous pipe, /dev/null or nil: nothing is left to relay
-// anything else once the launcher is gone. For /dev/null and nil, the
-// command gets the jail's own /dev/null, and the init an empty pipe.
+// createdStdio is fd i of a jail whose launcher does not stay (a created
+// container, a detached command), from s: an anonymous pipe goes to the
+// command as it is; for /dev/null and nil, the command gets the jail's
+// own /dev/null, and the init an empty pipe; any other file (a log file,
+// a terminal: runtime-tools' suite gives files) is relayed through a pipe
+// by a process of the host's own (relayFile), which outlives this one.
 func (j *Jail) createdStdio(i int, s any) (*os.File, error) {
 	f, _ := s.(*os.File)
 	switch {
 	case f != nil && passPipe(f):
 		return f, nil
-	case s != nil && (f == nil || !isDevNull(f)):
-		name := "a " + fileKind(f)
-		if f == nil {
-			name = fmt.Sprintf("%T", s)
-		}
-		return nil, &ParamError{Err: fmt.Errorf("%s: %s; a jail created to start later takes a pipe or /dev/null "+
-			"(prison run relays anything)", []string{"stdin", "stdout", "stderr"}[i], name)}
+	case f != nil && !isDevNull(f):
+		return j.relayFile(i, f)
+	case s != nil && f == nil:
+		return nil, &ParamError{Err: fmt.Errorf("%s: a %T; a detached jail takes files", []string{"stdin", "stdout", "stderr"}[i], s)}
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -110,30 +112,43 @@ func (j *Jail) nullStdio() uint8 {
 	return m
 }
 
+// relayFile gives fd i of a detached jail a pipe, whose other end a relay
+// process (nsinit.Relay: the prison binary, on the host, in no namespace
+// of the jail's) copies from or to f until either ends.
+func (j *Jail) relayFile(i int, f *os.File) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdio: %w", err)
+	}
+	in, out, mine, theirs := pr, f, pw, pr // fd 1, 2: the jail writes the pipe
+	if i == 0 {
+		in, out, mine, theirs = f, pw, pr, pw
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	p, err := os.StartProcess(exe, []string{"prison", nsinit.Relay}, &os.ProcAttr{
+		Files: []*os.File{in, out, nil},
+		// Its own session: the caller's terminal's signals are not
+		// the jail's end.
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	theirs.Close()
+	if err != nil {
+		mine.Close()
+		return nil, fmt.Errorf("stdio: relay %s: %w", []string{"stdin", "stdout", "stderr"}[i], err)
+	}
+	_ = p.Release()
+	j.closers = append(j.closers, mine)
+	return mine, nil
+}
+
 // isDevNull tells whether f is the null device.
 func isDevNull(f *os.File) bool {
 	var st unix.Stat_t
 	return unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR &&
 		unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
-}
-
-// fileKind names what f is, for a message.
-func fileKind(f *os.File) string {
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) != nil {
-		return "closed descriptor"
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return "file"
-	case unix.S_IFCHR:
-		return "character device (a terminal?)"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFIFO:
-		return "named pipe"
-	}
-	return "file of another kind"
 }
 
 // jailIDs is the jail's id range: its own, or that of the jail a command

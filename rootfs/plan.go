@@ -173,6 +173,12 @@ type Layout struct {
 	Join []SetNS
 	// Cgroup is what a spec's cgroup mount shows: the jail's own group.
 	Cgroup CgroupView
+	// Propagation is the root's mount propagation once pivoted (OCI's
+	// rootfsPropagation, as a flag; 0: private, as every mount of the
+	// jail's). It is the jail's own: every mount the jail has was made
+	// private first, so a shared one is shared with the jail's mounts
+	// only, never the host's.
+	Propagation uintptr
 	// Readonly mounts the root read-only once it is assembled; the mounts
 	// on it keep their own modes.
 	Readonly bool
@@ -253,6 +259,13 @@ func Plan(l Layout) ([]Op, error) {
 			return nil, err
 		}
 		ops = append(ops, mops...)
+		// The mount's own propagation, after it is made (its default:
+		// private, as all the jail's).
+		for _, o := range m.Options {
+			if f := Propagations[o]; f&(unix.MS_SHARED|unix.MS_SLAVE|unix.MS_UNBINDABLE) != 0 {
+				ops = append(ops, Mount{Target: rel(m.Destination), Flags: f})
+			}
+		}
 		if m.Destination == "/dev" {
 			ops = append(ops, devices(l.Devices, l.IDMap || l.BindDevices)...)
 		}
@@ -274,12 +287,21 @@ func Plan(l Layout) ([]Op, error) {
 			Data: []byte(l.Sysctl[k]), Truncate: true,
 		})
 	}
+	var masked []string
 	for _, p := range l.MaskedPaths {
-		ops = append(ops, mask(p)...)
+		// Below a directory masked already: gone from the jail's view.
+		if slices.ContainsFunc(masked, func(d string) bool { return strings.HasPrefix(path.Clean(p)+"/", d+"/") }) {
+			continue
+		}
+		fi := statIn(l.Path, p)
+		if fi != nil && fi.IsDir() {
+			masked = append(masked, path.Clean(p))
+		}
+		ops = append(ops, mask(p, fi)...)
 	}
 	for _, p := range l.ReadonlyPaths {
-		if _, err := os.Stat(p); err != nil {
-			continue // what the host's kernel lacks, the jail lacks too
+		if statIn(l.Path, p) == nil {
+			continue // what the host's kernel or the root lacks, the jail lacks too
 		}
 		rel := rel(p)
 		ops = append(ops,
@@ -302,7 +324,19 @@ func Plan(l Layout) ([]Op, error) {
 	if l.Pty {
 		ops = append(ops, Pty{Path: "dev/pts/ptmx"})
 	}
-	return append(ops, Pivot{}), nil
+	ops = append(ops, Pivot{})
+	if l.Propagation != 0 {
+		ops = append(ops, Mount{Target: "/", Flags: unix.MS_REC | l.Propagation})
+	}
+	return ops, nil
+}
+
+// Propagations are OCI's propagation names as mount flags.
+var Propagations = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
 }
 
 // CgroupView is the jail's cgroup as a mount of type cgroup shows it: the
@@ -477,10 +511,9 @@ var mountFlags = map[string]uintptr{
 	"relatime": unix.MS_RELATIME, "noatime": unix.MS_NOATIME, "strictatime": unix.MS_STRICTATIME,
 	"nosymfollow": unix.MS_NOSYMFOLLOW, "sync": unix.MS_SYNCHRONOUS, "dirsync": unix.MS_DIRSYNC,
 	"rw": 0, "suid": 0, "dev": 0, "exec": 0,
-	// Propagation: a jail's mounts are all private, which is what
-	// private asks and more than slave does (validateSpec refuses
-	// shared).
+	// Propagation: set after the mount (Plan), never with it.
 	"private": 0, "rprivate": 0, "slave": 0, "rslave": 0, "unbindable": 0, "runbindable": 0,
+	"shared": 0, "rshared": 0,
 	// crun's tmpfs that starts with a copy of what it covers (podman's
 	// --read-only /run, /tmp and /var/tmp): prison's starts empty.
 	"tmpcopyup": 0, "notmpcopyup": 0,
@@ -546,11 +579,28 @@ func planMount(m specs.Mount, st *stager) ([]Op, error) {
 const readOnlyish = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC |
 	unix.MS_NOSYMFOLLOW | unix.MS_RELATIME | unix.MS_NOATIME | unix.MS_STRICTATIME
 
-// mask hides a /proc or /sys path: an empty read-only tmpfs over a
-// directory, /dev/null over a file (runc's MaskedPaths).
-func mask(p string) []Op {
-	fi, err := os.Stat(p)
+// statIn says what p is in a jail whose root is the host's directory
+// root: under /proc and /sys, the kernel's, which the host shows alike;
+// elsewhere, what the root has there, not followed if a link (the op
+// itself resolves in the jail). nil: nothing there.
+func statIn(root, p string) os.FileInfo {
+	var fi os.FileInfo
+	var err error
+	if c := path.Clean("/" + p); c == "/proc" || c == "/sys" || strings.HasPrefix(c, "/proc/") || strings.HasPrefix(c, "/sys/") {
+		fi, err = os.Stat(c)
+	} else {
+		fi, err = os.Lstat(path.Join(root, c))
+	}
 	if err != nil {
+		return nil
+	}
+	return fi
+}
+
+// mask hides a path, fi what it is: an empty read-only tmpfs over a
+// directory, /dev/null over a file (runc's MaskedPaths).
+func mask(p string, fi os.FileInfo) []Op {
+	if fi == nil {
 		return nil
 	}
 	if fi.IsDir() {

@@ -100,6 +100,14 @@ func runOCI(ctx context.Context, g ociGlobals, args []string, stdin io.Reader, s
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	var hw *prison.HookWarning
+	if errors.As(err, &hw) {
+		fmt.Fprintf(stderr, "prison: %s\n", oneLine(err))
+		if g.log != "" {
+			logLine(g.log, g.logFormat, "warning", oneLine(hw.Err))
+		}
+		return 0
+	}
 	msg := oneLine(err)
 	var xe *prison.ExecError
 	if errors.As(err, &xe) {
@@ -122,7 +130,10 @@ func runOCI(ctx context.Context, g ociGlobals, args []string, stdin io.Reader, s
 
 // logError appends msg to the log as runc writes it: a JSON object per
 // line, or logrus's text.
-func logError(path, format, msg string) {
+func logError(path, format, msg string) { logLine(path, format, "error", msg) }
+
+// logLine appends one line of level to the log.
+func logLine(path, format, level, msg string) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return
@@ -130,11 +141,11 @@ func logError(path, format, msg string) {
 	defer f.Close()
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	if format == "json" {
-		b, _ := json.Marshal(map[string]string{"level": "error", "msg": msg, "time": now})
+		b, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": now})
 		fmt.Fprintf(f, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, msg)
+	fmt.Fprintf(f, "time=%q level=%s msg=%q\n", now, level, msg)
 }
 
 func newOCIRootCmd() *cobra.Command {
@@ -297,7 +308,7 @@ func writePidFile(path string, pid int) error {
 		return &prison.ParamError{Err: fmt.Errorf("--pid-file %q: %w", path, err)}
 	}
 	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o600); err != nil {
 		return &prison.ParamError{Err: fmt.Errorf("--pid-file %q: %w", path, err)}
 	}
 	if err := os.Rename(tmp, abs); err != nil {
@@ -358,7 +369,13 @@ func runContainer(id string, o *ociOpts, keep bool) error {
 		return nil
 	})
 	if !keep {
-		if derr := prison.DeleteContainer(id, true); err == nil && !errors.As(derr, new(*prison.NoContainerError)) {
+		derr := prison.DeleteContainer(id, true)
+		var hw *prison.HookWarning
+		if errors.As(derr, &hw) {
+			fmt.Fprintf(os.Stderr, "prison: %s\n", oneLine(derr))
+			derr = nil
+		}
+		if err == nil && !errors.As(derr, new(*prison.NoContainerError)) {
 			err = derr
 		}
 	}
@@ -821,5 +838,5 @@ func writeBundleSpec(dir string, args []string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, append(b, '\n'), 0o644) //nolint:gosec // a bundle's config.json, as runc spec writes it: no secret in it
 }

@@ -1159,8 +1159,31 @@ static int oci_name(const char *argv0)
 	return strcmp(base ? base + 1 : argv0, NSINIT_OCI_NAME) == 0;
 }
 
+// relay copies fd 0 to fd 1 until the end of either.
+static _Noreturn void relay(void)
+{
+	static char buf[65536];
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(1, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				_exit(0);
+			off += w;
+		}
+	}
+}
+
 __attribute__((constructor)) static void nsinit(int argc, char **argv, char **envp)
 {
+	if (argc == 2 && strcmp(argv[1], NSINIT_RELAY) == 0)
+		relay();
 	if (argc >= 2 && (strcmp(argv[1], NSINIT_RUN_VERB) == 0 || strcmp(argv[1], NSINIT_EXEC_VERB) == 0) &&
 	    !oci_name(argv[0]))
 		nsinit_client(argc, argv, envp);

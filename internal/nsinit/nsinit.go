@@ -76,6 +76,7 @@ const (
 	SocketDefault = C.NSINIT_SOCKET_DEFAULT
 	UserNSEnv     = C.NSINIT_USERNS_ENV
 	RunVerb       = C.NSINIT_RUN_VERB
+	Relay         = C.NSINIT_RELAY
 	OCIName       = C.NSINIT_OCI_NAME
 	ExecVerb      = C.NSINIT_EXEC_VERB
 

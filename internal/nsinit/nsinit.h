@@ -6,6 +6,10 @@
 #include <stddef.h>
 
 #define NSINIT_SENTINEL "__prison_init"
+// The binary called with this first argument copies fd 0 to fd 1 until
+// either ends: the host's side of a detached jail's stdio that is not a
+// pipe (prison/stdio.go), which the jail must never hold itself.
+#define NSINIT_RELAY "__prison_relay"
 // After the jail's name: the init of a jail started without root waits
 // for a byte on fd 5 (its ids are mapped), then executes itself again,
 // now root of its user namespace (prison/spawn_linux.go).
