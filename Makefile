@@ -64,7 +64,7 @@ help:
 	@echo "make build   build $(BIN)"
 	@echo "make run     build, then a shell in a jail: prison run --ip 10.0.0.5 --host cust1 /bin/sh"
 	@echo "make test    every test, the integration tests in real jails included (root), the unit tests"
-	@echo "             again under -race, and make lint"
+	@echo "             again under -race, the OCI validation suite, and make lint"
 	@echo "make lint    golangci-lint $(GOLANGCI_LINT_VERSION) with .golangci.yml (fetched into bin/tools the first time)"
 	@echo "make bench   benchmarks against bwrap, crun and runc, and as an OCI runtime under containerd"
 	@echo "             and podman (root); writes bench/RESULTS.md"
@@ -172,6 +172,8 @@ test: deps build $(GOLANGCI_LINT) $(CRICTL)
 	PRISON_TEST_DAEMON=1 $(GO) test -race -count=1 -timeout 20m ./test
 	@echo "the jail suite again, every jail without a user namespace of its own (--userns host):"
 	PRISON_USERNS=host $(GO) test -count=1 -timeout 20m ./test
+	@echo "the OCI runtime-tools validation suite (make oci-validation):"
+	$(MAKE) --no-print-directory oci-validation RUNTIME=$(BIN)
 	$(GOLANGCI_LINT) run ./...
 
 bench: deps build
