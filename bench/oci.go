@@ -56,6 +56,11 @@ var ClientTools = map[string]string{
 
 // ociRuntime returns the path of an OCI runtime of ociRuntimes, or why
 // there is none.
+// ImageRef names the image the containerd and podman sections run: the
+// busybox root (Env.Root) with /bin/true as its command
+// (internal/ociimage).
+const ImageRef = "localhost/prison-bench/busybox:latest"
+
 func (e *Env) ociRuntime(name string) (bin, na string) {
 	if name == nameOCIPrison {
 		if e.PrisonOCI == "" {

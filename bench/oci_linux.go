@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/ociimage"
 )
 
 // The OCI sections' Setups: ocicycle and the state roots; a containerd;
@@ -360,7 +362,7 @@ func (e *Env) ctrSetup(ctx context.Context) (teardown func() error, err error) {
 	if err := os.WriteFile(cfg, []byte(containerdConfig(dir, sock)), 0o600); err != nil {
 		return nil, err
 	}
-	archive, _, err := WriteImage(e.Root, dir, ImageRef, []string{"/bin/true"})
+	archive, _, err := ociimage.Write(e.Root, dir, ImageRef, []string{"/bin/true"})
 	if err != nil {
 		return nil, err
 	}
@@ -563,7 +565,7 @@ func (p *podmanFixture) setup(ctx context.Context) (teardown func() error, err e
 			absent = append(absent, d)
 		}
 	}
-	_, archive, err := WriteImage(e.Root, dir, ImageRef, []string{"/bin/true"})
+	_, archive, err := ociimage.Write(e.Root, dir, ImageRef, []string{"/bin/true"})
 	if err != nil {
 		return nil, err
 	}

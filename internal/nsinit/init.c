@@ -804,17 +804,15 @@ static int set_caps(uint64_t keep) { return set_caps_inh(keep, 0); }
 // may give the command neither.
 #define SETID_CAPS ((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID))
 
-// lookup finds the command as exec_command will, without executing it:
-// 0, or the errno its execve would fail with.
-static int lookup(struct plan *pl)
+// search tries the command at each place the shell would, with the
+// jail's PATH, until try returns 0; it returns 0, or the errno to report:
+// ENOENT when every place lacked it (not found), else the last other error
+// (cannot execute).
+static int search(struct plan *pl, int (*try)(struct plan *, const char *))
 {
 	const char *file = pl->argv[0];
-	struct stat st;
-	if (strchr(file, '/')) {
-		if (stat(file, &st) < 0)
-			return errno;
-		return S_ISREG(st.st_mode) && access(file, X_OK) == 0 ? 0 : EACCES;
-	}
+	if (strchr(file, '/'))
+		return try(pl, file);
 	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	for (int i = 0; i < pl->envc; i++)
 		if (strncmp(pl->envp[i], "PATH=", 5) == 0)
@@ -830,15 +828,31 @@ static int lookup(struct plan *pl)
 				buf[n++] = '.';
 			buf[n] = '/';
 			strcpy(buf + n + 1, file);
-			if (stat(buf, &st) == 0) {
-				if (S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
-					return 0;
-				err = EACCES;
-			}
+			int r = try(pl, buf);
+			if (r == 0)
+				return 0;
+			if (r != ENOENT && r != ENOTDIR)
+				err = r;
 		}
 		path = *end ? end + 1 : end;
 	}
 	return err;
+}
+
+static int try_exec(struct plan *pl, const char *path)
+{
+	execve(path, pl->argv, pl->envp);
+	return errno;
+}
+
+// try_lookup: what execve of path would say, short of executing it.
+static int try_lookup(struct plan *pl, const char *path)
+{
+	(void)pl;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return errno;
+	return S_ISREG(st.st_mode) && access(path, X_OK) == 0 ? 0 : EACCES;
 }
 
 // Runs in the command's process: becomes the jail's user and execs.
@@ -892,35 +906,9 @@ static _Noreturn void exec_command(struct plan *pl)
 	if (pl->flags & NSINIT_FLAG_NNP && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(NSINIT_OP_FILTER, errno);
 
-	// PATH search as the shell does it, with the jail's PATH: ENOENT from
-	// every directory is "not found" (127), anything else "cannot execute".
-	const char *file = pl->argv[0];
-	int err = ENOENT;
-	if (strchr(file, '/')) {
-		execve(file, pl->argv, pl->envp);
-		err = errno;
-	} else {
-		const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-		for (int i = 0; i < pl->envc; i++)
-			if (strncmp(pl->envp[i], "PATH=", 5) == 0)
-				path = pl->envp[i] + 5;
-		char buf[4096];
-		while (*path) {
-			const char *end = strchrnul(path, ':');
-			size_t n = (size_t)(end - path);
-			if (n + strlen(file) + 2 < sizeof(buf)) {
-				memcpy(buf, path, n);
-				if (n == 0)
-					buf[n++] = '.';
-				buf[n] = '/';
-				strcpy(buf + n + 1, file);
-				execve(buf, pl->argv, pl->envp);
-				if (errno != ENOENT && errno != ENOTDIR)
-					err = errno;
-			}
-			path = *end ? end + 1 : end;
-		}
-	}
+	// ENOENT from every place PATH names is "not found" (127), anything
+	// else "cannot execute" (126), as in sh(1).
+	int err = search(pl, try_exec);
 	send_msg(NSINIT_MSG_EXEC_FAILED, err, 0, -1);
 	_exit(err == ENOENT ? 127 : 126);
 }
@@ -1101,7 +1089,7 @@ int nsinit_run_init(void)
 		fail(NSINIT_OP_CAPS, errno);
 
 	if ((pl.flags & NSINIT_FLAG_LOOKUP) && pl.argc > 0) {
-		int err = lookup(&pl);
+		int err = search(&pl, try_lookup);
 		if (err) {
 			send_msg(NSINIT_MSG_EXEC_FAILED, err, 0, -1);
 			_exit(err == ENOENT ? 127 : 126);

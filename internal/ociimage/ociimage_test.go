@@ -1,4 +1,4 @@
-package bench
+package ociimage
 
 import (
 	"archive/tar"
@@ -41,11 +41,13 @@ func readTar(t *testing.T, path string) (map[string]*tar.Header, map[string][]by
 	return hdrs, data, order
 }
 
-// TestWriteImage checks both archives of an image of a small tree: the
+// TestWrite checks both archives of an image of a small tree: the
 // OCI layout's index, manifest, config and layer, each found by its
 // digest; the docker archive's manifest; and the layer's entries, owned
 // by root with the tree's modes and links.
-func TestWriteImage(t *testing.T) {
+const testRef = "localhost/prison-test/busybox:latest"
+
+func TestWrite(t *testing.T) {
 	root, out := t.TempDir(), t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestWriteImage(t *testing.T) {
 	if err := os.Symlink("/bin/busybox", filepath.Join(root, "bin", "true")); err != nil {
 		t.Fatal(err)
 	}
-	oci, docker, err := WriteImage(root, out, ImageRef, []string{"/bin/true"})
+	oci, docker, err := Write(root, out, testRef, []string{"/bin/true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func TestWriteImage(t *testing.T) {
 	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) != 1 {
 		t.Fatalf("index.json: %v, %s", err, files["index.json"])
 	}
-	if a := index.Manifests[0].Annotations; a["io.containerd.image.name"] != ImageRef || a["org.opencontainers.image.ref.name"] != "latest" {
+	if a := index.Manifests[0].Annotations; a["io.containerd.image.name"] != testRef || a["org.opencontainers.image.ref.name"] != "latest" {
 		t.Errorf("index annotations %v", a)
 	}
 	var man imgManifest
@@ -127,7 +129,7 @@ func TestWriteImage(t *testing.T) {
 	if err := json.Unmarshal(dfiles["manifest.json"], &dman); err != nil || len(dman) != 1 {
 		t.Fatalf("manifest.json: %v, %s", err, dfiles["manifest.json"])
 	}
-	if !slices.Equal(dman[0].RepoTags, []string{ImageRef}) || !bytes.Equal(dfiles[dman[0].Layers[0]], layer) ||
+	if !slices.Equal(dman[0].RepoTags, []string{testRef}) || !bytes.Equal(dfiles[dman[0].Layers[0]], layer) ||
 		dfiles[dman[0].Config] == nil {
 		t.Errorf("docker manifest %+v", dman[0])
 	}

@@ -1,4 +1,9 @@
-package bench
+// Package ociimage writes a directory tree as a single-layer container
+// image, as an OCI image layout archive (for ctr images import) and a
+// docker archive (docker save's format, for podman load): what the
+// integration tests and the benchmarks hand containerd and podman, since
+// no registry is reachable from either.
+package ociimage
 
 import (
 	"archive/tar"
@@ -17,15 +22,6 @@ import (
 	"strings"
 	"time"
 )
-
-// The image that the containerd and podman sections run: one layer, the
-// busybox root (Env.Root), and a config whose command is /bin/true. It is
-// written twice, as an OCI image layout archive (for `ctr images import`)
-// and as a docker archive (docker save's format, for `podman load`), the
-// way the integration tests write theirs (test/ociimage_test.go).
-
-// ImageRef names the image in both archives.
-const ImageRef = "localhost/prison-bench/busybox:latest"
 
 // OCI image-spec and docker image JSON, as much of them as the image uses.
 type (
@@ -81,19 +77,28 @@ const (
 // imageEpoch is every timestamp in the image: the same bytes each run.
 var imageEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// WriteImage writes root's tree as the one layer of image ref (REPO:TAG)
+// Write writes root's tree as the one layer of image ref (REPO:TAG)
 // whose command is cmd, to DIR/NAME-oci.tar and DIR/NAME-docker.tar (NAME
 // the repository's last element), and returns their paths.
-func WriteImage(root, dir, ref string, cmd []string) (ociPath, dockerPath string, err error) {
-	layer, err := tarTree(root)
+func Write(root, dir, ref string, cmd []string) (ociPath, dockerPath string, err error) {
+	layer, err := Layer(root)
 	if err != nil {
-		return "", "", fmt.Errorf("layer of %s: %w", root, err)
+		return "", "", err
 	}
-	return writeImage(layer, dir, ref, cmd)
+	return WriteLayer(layer, dir, ref, cmd)
 }
 
-// writeImage writes the two archives of an image of one layer.
-func writeImage(layer []byte, dir, ref string, cmd []string) (ociPath, dockerPath string, err error) {
+// Layer is root's tree as a layer (a plain tar, the same bytes each time).
+func Layer(root string) ([]byte, error) {
+	layer, err := tarTree(root)
+	if err != nil {
+		return nil, fmt.Errorf("layer of %s: %w", root, err)
+	}
+	return layer, nil
+}
+
+// WriteLayer is Write of a layer made already: images that share it.
+func WriteLayer(layer []byte, dir, ref string, cmd []string) (ociPath, dockerPath string, err error) {
 	layerDigest := sha256Hex(layer) // uncompressed: also the diff_id
 
 	var cfg imgConfig
