@@ -355,10 +355,11 @@ type CgroupView struct {
 type CgroupDir struct{ Name, Source string }
 
 // planCgroup mounts the view at m's destination: on cgroup v1, a tmpfs
-// with a directory per hierarchy, as runc lays it out.
+// with a directory per hierarchy, as runc lays it out. Always read-only,
+// whatever m's options: a jail's root may write files root owns, and its
+// own group's limits are among them.
 func planCgroup(m specs.Mount, v CgroupView) []Op {
-	flags, _ := ParseOptions(m.Options)
-	ro := flags & (unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	ro := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	target := rel(m.Destination)
 	ops := mkdirAll(target, 0o755)
 	bind := func(src, dst string) []Op {
@@ -380,10 +381,7 @@ func planCgroup(m specs.Mount, v CgroupView) []Op {
 	for _, l := range v.Links {
 		ops = append(ops, Symlink{Target: l.Target, Path: path.Join(target, l.Path)})
 	}
-	if ro&unix.MS_RDONLY != 0 {
-		ops = append(ops, Mount{Target: target, Flags: unix.MS_REMOUNT | tmpfs | unix.MS_RDONLY})
-	}
-	return ops
+	return append(ops, Mount{Target: target, Flags: unix.MS_REMOUNT | tmpfs | unix.MS_RDONLY})
 }
 
 func rel(p string) string { return strings.TrimPrefix(path.Clean("/"+p), "/") }

@@ -377,6 +377,9 @@ func TestCRIPodSharedNetwork(t *testing.T) {
 	if !strings.HasPrefix(out, want) {
 		t.Errorf("exec in server: %q", out)
 	}
+	if out := c.mustCrictl("exec", client, "grep", "^Seccomp:", "/proc/self/status"); !strings.Contains(out, "2") {
+		t.Errorf("exec in a container with containerd's default seccomp profile: %q, want a filter (2)", out)
+	}
 	if r := c.crictl("exec", client, "sh", "-c", "echo before-exit; exit 5"); r.code == 0 ||
 		!strings.Contains(r.stdout, "before-exit") || !strings.Contains(r.stderr, "exit code 5") {
 		t.Errorf("exec exit 5: crictl exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -455,7 +458,9 @@ func (c *criD) createStart(dir, pod, podCfg, name, script string) string {
 		"command":  []string{"sh", "-c", script},
 		"log_path": name + ".log",
 		"linux": map[string]any{
-			"security_context": map[string]any{"namespace_options": criNamespaces},
+			// RuntimeDefault (0): containerd's own seccomp profile,
+			// which prison's compiler loads as given.
+			"security_context": map[string]any{"namespace_options": criNamespaces, "seccomp": map[string]any{"profile_type": 0}},
 		},
 	})
 	out := c.mustCrictl("create", pod, cfg, podCfg)

@@ -386,7 +386,11 @@ func TestJailKilledFromHost(t *testing.T) {
 func TestRunJailIsListedAndJoinable(t *testing.T) {
 	n := jailName(t)
 	startJail(t, n, "--root", probeRoot(t), "--host", "runner", "/bin/sh", "-c", "echo ready; sleep 300")
-	j, ok := findListed(t, n)
+	// prison run records the jail's init while its command runs, off
+	// the start path: the command's first line can come first.
+	var j listed
+	var ok bool
+	waitFor(t, "the run jail to be listed", func() bool { j, ok = findListed(t, n); return ok })
 	if !ok || j.Status != "running" || j.Processes != 1 {
 		t.Fatalf("prison list: %+v (found %v)", j, ok)
 	}

@@ -33,6 +33,13 @@ type ociRT struct {
 func newOCIRT(t *testing.T) *ociRT {
 	t.Helper()
 	ociPass(t)
+	return newOCIRTAnyPass(t)
+}
+
+// newOCIRTAnyPass is newOCIRT for a test that runs in every pass of the
+// suite (the daemon's too).
+func newOCIRTAnyPass(t *testing.T) *ociRT {
+	t.Helper()
 	dir := t.TempDir()
 	rt := &ociRT{t: t, root: filepath.Join(dir, "state"), log: filepath.Join(dir, "log.json")}
 	t.Cleanup(func() {
@@ -382,7 +389,9 @@ func TestOCIRunningContainer(t *testing.T) {
 // before the verb) and prison's own (prison run --bundle), whose --root
 // still means a jail's root.
 func TestOCIRunForms(t *testing.T) {
-	rt := newOCIRT(t)
+	// In the daemon's pass too: a daemon's client hands prison run
+	// --bundle back to a launcher of its own.
+	rt := newOCIRTAnyPass(t)
 	bundle := ociBundle(t, []string{"sh", "-c", "echo in $(hostname); exit 3"}, nil)
 	id := ociID(t)
 	for _, args := range [][]string{
@@ -556,6 +565,25 @@ func TestOCIDeviceRules(t *testing.T) {
 	r := rt.run(nil, "run", "--bundle", bundle, id)
 	if r.stdout != "made\ndenied\nnull-ok\n" {
 		t.Errorf("a node of the host's disk (%d:%d): exit %d, %q %q: want it denied, and /dev/null allowed", major, minor, r.code, r.stdout, r.stderr)
+	}
+	ociGone(t, id)
+}
+
+// A spec's cgroup mount shows the container's own group, read-only even
+// when the spec asks for it read-write: root inside may not raise its own
+// limits.
+func TestOCICgroupView(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	bundle := ociBundle(t, []string{"sh", "-c", "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; echo max > /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo max > /sys/fs/cgroup/pids.max 2>/dev/null || echo refused"},
+		func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rw", "nosuid"}})
+			limit := int64(77)
+			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}
+		})
+	r := rt.run(nil, "run", "--bundle", bundle, id)
+	if r.stdout != "77\nrefused\n" {
+		t.Errorf("the cgroup view: exit %d, %q %q: want the container's pids.max, 77, and a refused write", r.code, r.stdout, r.stderr)
 	}
 	ociGone(t, id)
 }
