@@ -367,18 +367,11 @@ func limitError(e *cgroup.UnsupportedError) error {
 // others stay), live, and records them in the jail's spec, which a
 // restart then runs with: rctl -a, jail -m.
 func (r *Running) SetLimits(c *Config) error {
-	st, err := openStore()
+	st, spec, err := r.limitsSpec()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	spec, err := readSpec(r.Name)
-	if err != nil {
-		return err
-	}
-	if r.Cgroup == nil || spec.Linux == nil {
-		return &ParamError{Err: fmt.Errorf("%s: %s: it has no limits to set", r.Name, noCgroup())}
-	}
 	if c.NoFile != "" {
 		return &ParamError{Err: fmt.Errorf("--nofile %s: cannot change while the jail runs (restart it with the new value)", c.NoFile)}
 	}
@@ -405,6 +398,25 @@ func (r *Running) SetLimits(c *Config) error {
 	return r.applyResources(spec, res)
 }
 
+// limitsSpec locks the store, under which a change of limits and its
+// record go together, and reads the jail's spec, whose limits change.
+// The caller closes the store.
+func (r *Running) limitsSpec() (*store, *specs.Spec, error) {
+	st, err := openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := readSpec(r.Name)
+	if err == nil && (r.Cgroup == nil || spec.Linux == nil) {
+		err = &ParamError{Err: fmt.Errorf("%s: %s: it has no limits to set", r.Name, noCgroup())}
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, spec, nil
+}
+
 // applyResources sets the jail's cgroup to res and records it in its
 // spec. Preconditions: the store is locked.
 func (r *Running) applyResources(spec *specs.Spec, res *specs.LinuxResources) error {
@@ -426,18 +438,11 @@ func (r *Running) applyResources(spec *specs.Spec, res *specs.LinuxResources) er
 // Update changes the limits of a running jail to those res sets (OCI
 // update): each limit res names replaces the jail's, the others stay.
 func (r *Running) Update(res *specs.LinuxResources) error {
-	st, err := openStore()
+	st, spec, err := r.limitsSpec()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	spec, err := readSpec(r.Name)
-	if err != nil {
-		return err
-	}
-	if r.Cgroup == nil || spec.Linux == nil {
-		return &ParamError{Err: fmt.Errorf("%s: %s: it has no limits to set", r.Name, noCgroup())}
-	}
 	merged := &specs.LinuxResources{}
 	if cur := spec.Linux.Resources; cur != nil {
 		*merged = *cur

@@ -618,12 +618,17 @@ func newPsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "PID\tJPID\tUID\tCOMMAND")
-			for _, p := range procs {
-				fmt.Fprintf(w, "%d\t%d\t%d\t%s\n", p.PID, p.JailPID, p.UID, p.Command)
-			}
-			return w.Flush()
+			return printProcesses(cmd.OutOrStdout(), procs)
 		},
 	}
+}
+
+// printProcesses is prison ps's table, which the OCI ps prints too.
+func printProcesses(out io.Writer, procs []prison.Process) error {
+	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "PID\tJPID\tUID\tCOMMAND")
+	for _, p := range procs {
+		fmt.Fprintf(w, "%d\t%d\t%d\t%s\n", p.PID, p.JailPID, p.UID, p.Command)
+	}
+	return w.Flush()
 }

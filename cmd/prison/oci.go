@@ -625,12 +625,7 @@ func ociPsCmd() *cobra.Command {
 				}
 				return json.NewEncoder(out).Encode(pids)
 			case "table":
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PID\tUID\tCMD")
-				for _, p := range procs {
-					fmt.Fprintf(tw, "%d\t%d\t%s\n", p.PID, p.UID, p.Command)
-				}
-				return tw.Flush()
+				return printProcesses(out, procs)
 			}
 			return &prison.ParamError{Err: fmt.Errorf("--format %q: want table or json", format)}
 		},
