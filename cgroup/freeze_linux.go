@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ErrNoFreezer is returned to pause a group on cgroup v1 that was made
@@ -67,43 +66,4 @@ func (g *Group) wrap(what string, err error) error {
 		return fmt.Errorf("cgroup %s: %s: %w", g.path, what, err)
 	}
 	return nil
-}
-
-// Mounted is where the group at w is in each hierarchy: its directory, by
-// the name of the hierarchy's own directory under Mountpoint ("" for
-// cgroup v2, a single tree), and the hierarchies' other names there (cpu
-// for cpu,cpuacct), as links. r: the group's resources, which choose its
-// hierarchies (New).
-func (w Where) Mounted(r *specs.LinuxResources) (dirs, links map[string]string, err error) {
-	if w.V2 != "" {
-		return map[string]string{"": filepath.Join(w.V2, w.Path)}, nil, nil
-	}
-	subs, err := v1For(r != nil && len(r.Devices) > 0, usesCpuset(r))()
-	if err != nil {
-		return nil, nil, err
-	}
-	dirs, links = map[string]string{}, map[string]string{}
-	for _, s := range subs {
-		p, ok := s.(interface{ Path(string) string })
-		if !ok {
-			continue
-		}
-		d := p.Path(w.Path)
-		dirs[filepath.Base(strings.TrimSuffix(d, w.Path))] = d
-	}
-	ents, err := os.ReadDir(Mountpoint)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, e := range ents {
-		if e.Type()&os.ModeSymlink == 0 {
-			continue
-		}
-		if t, err := os.Readlink(filepath.Join(Mountpoint, e.Name())); err == nil {
-			if _, ok := dirs[t]; ok {
-				links[e.Name()] = t
-			}
-		}
-	}
-	return dirs, links, nil
 }

@@ -71,9 +71,6 @@ func checkJoins(s *specs.Spec) error {
 	return nil
 }
 
-// OCIVersion is the runtime-spec version prison implements.
-var OCIVersion = specs.Version
-
 // LoadBundle reads an OCI bundle's config.json, resolves its relative
 // paths against the bundle, and checks it: a field prison cannot honour is
 // an error naming it.
@@ -394,12 +391,15 @@ func (c *Container) Status() string {
 }
 
 // State is the runtime-spec state of the container.
-func (c *Container) State() specs.State {
+func (c *Container) State() specs.State { return c.stateAs(c.Status()) }
+
+// stateAs is the container's state as of status (a hook's view of it).
+func (c *Container) stateAs(status string) specs.State {
 	st := specs.State{
-		Version: OCIVersion, ID: c.ID, Status: specs.ContainerState(c.Status()),
+		Version: specs.Version, ID: c.ID, Status: specs.ContainerState(status),
 		Bundle: c.Bundle, Annotations: c.Annotations,
 	}
-	if st.Status != StatusStopped {
+	if status != StatusStopped {
 		st.Pid = c.InitPID
 	}
 	return st
@@ -674,14 +674,7 @@ func (c *Container) runHooksAs(status, kind string, hooks []specs.Hook) error {
 	if len(hooks) == 0 {
 		return nil
 	}
-	state := specs.State{
-		Version: OCIVersion, ID: c.ID, Status: specs.ContainerState(status),
-		Bundle: c.Bundle, Annotations: c.Annotations,
-	}
-	if status != StatusStopped {
-		state.Pid = c.InitPID
-	}
-	st, err := json.Marshal(state)
+	st, err := json.Marshal(c.stateAs(status))
 	if err != nil {
 		return err
 	}

@@ -205,6 +205,20 @@ func (o *ociOpts) check() error {
 	return nil
 }
 
+// container checks the options and the bundle for container id, to be
+// recorded once its jail starts.
+func (o *ociOpts) container(id string) (*prison.Container, *specs.Spec, error) {
+	if err := o.check(); err != nil {
+		return nil, nil, err
+	}
+	spec, err := prison.LoadBundle(o.bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := prison.NewContainer(id, o.bundle, spec)
+	return c, spec, err
+}
+
 func ociCreateCmd() *cobra.Command {
 	var o ociOpts
 	cmd := &cobra.Command{
@@ -232,20 +246,13 @@ func ociID(_ *cobra.Command, args []string) error {
 // becomes its caller's (a subreaper's, such as containerd's shim) when this
 // one exits.
 func createContainer(id string, o *ociOpts) error {
-	if err := o.check(); err != nil {
-		return err
-	}
-	spec, err := prison.LoadBundle(o.bundle)
+	c, spec, err := o.container(id)
 	if err != nil {
 		return err
 	}
 	if spec.Process.Terminal && o.consoleSocket == "" {
 		return &prison.ParamError{Err: errors.New("--console-socket: missing, and process.terminal is true: " +
 			"the terminal's master has nowhere to go")}
-	}
-	c, err := prison.NewContainer(id, o.bundle, spec)
-	if err != nil {
-		return err
 	}
 	j := &prison.Jail{Name: id, Spec: spec, Created: true, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if err := j.Start(); err != nil {
@@ -343,14 +350,7 @@ func runContainer(id string, o *ociOpts, keep bool) error {
 		}
 		return prison.StartContainer(id)
 	}
-	if err := o.check(); err != nil {
-		return err
-	}
-	spec, err := prison.LoadBundle(o.bundle)
-	if err != nil {
-		return err
-	}
-	c, err := prison.NewContainer(id, o.bundle, spec)
+	c, spec, err := o.container(id)
 	if err != nil {
 		return err
 	}
