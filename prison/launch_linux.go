@@ -540,7 +540,7 @@ func layoutOf(s *specs.Spec) rootfs.Layout {
 		Devices:       withDefaultDevices(s.Linux.Devices),
 		Pty:           s.Process.Terminal,
 		Readonly:      s.Root.Readonly,
-		Join:          joinedNamespaces(s),
+		Join:          initJoins(s),
 		Propagation:   rootfs.Propagations[s.Linux.RootfsPropagation],
 	}
 	switch ids, _ := usernsOf(s); {
@@ -659,13 +659,14 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 
 func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDRange) error {
 	j.state = &State{
-		IDs:      ids,
-		Cgroup:   cg,
-		Name:     j.Name,
-		Hostname: j.Spec.Hostname,
-		Root:     j.Spec.Root.Path,
-		Launcher: os.Getpid(),
-		Created:  time.Now().UTC(),
+		IDs:       ids,
+		Cgroup:    cg,
+		SharedPID: !ownsPIDNS(j.Spec),
+		Name:      j.Name,
+		Hostname:  j.Spec.Hostname,
+		Root:      j.Spec.Root.Path,
+		Launcher:  os.Getpid(),
+		Created:   time.Now().UTC(),
 	}
 	if j.Client != nil {
 		j.state.Launcher = j.Client.PID
@@ -681,6 +682,14 @@ func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDRange) error {
 		return err
 	}
 	return nil
+}
+
+// ownsPIDNS tells whether the jail's init is PID 1 of a namespace of its
+// own, whose end ends every process in it.
+func ownsPIDNS(s *specs.Spec) bool {
+	return slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+		return ns.Type == specs.PIDNamespace && ns.Path == ""
+	})
 }
 
 // cloneFlags are the namespaces the spec asks for.

@@ -29,12 +29,13 @@ import (
 // like every jail's; the record says what the container was.
 
 // nsTypes are the namespaces a spec may join by path, with their clone
-// flags. The others a container cannot share: its PID 1 is prison's
-// init, and its mounts and ids are its own.
+// flags. A user namespace a container cannot share: its ids are its own.
 var nsTypes = map[specs.LinuxNamespaceType]uint32{
 	specs.NetworkNamespace: unix.CLONE_NEWNET,
 	specs.IPCNamespace:     unix.CLONE_NEWIPC,
 	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
 }
 
 // joinedNamespaces are the spec's namespaces to join by path.
@@ -48,6 +49,24 @@ func joinedNamespaces(s *specs.Spec) []rootfs.SetNS {
 	return out
 }
 
+// initJoins are the namespaces the init enters itself: all that the spec
+// joins but its PID namespace, which setns(2) would give the init's
+// children only. The init is cloned into that one (sharedPIDNS).
+func initJoins(s *specs.Spec) []rootfs.SetNS {
+	return slices.DeleteFunc(joinedNamespaces(s), func(j rootfs.SetNS) bool { return j.Type == unix.CLONE_NEWPID })
+}
+
+// sharedPIDNS is the PID namespace the spec joins (CRI's
+// shareProcessNamespace: a pod's containers in its sandbox's), or "".
+func sharedPIDNS(s *specs.Spec) string {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path
+		}
+	}
+	return ""
+}
+
 // checkJoins refuses a namespace path prison cannot join.
 func checkJoins(s *specs.Spec) error {
 	userns := false
@@ -59,7 +78,7 @@ func checkJoins(s *specs.Spec) error {
 			continue
 		}
 		if _, ok := nsTypes[ns.Type]; !ok {
-			return fmt.Errorf("spec: linux.namespaces[%d].path %q: joining a %s namespace is not supported (only network, ipc and uts)", i, ns.Path, ns.Type)
+			return fmt.Errorf("spec: linux.namespaces[%d].path %q: joining a %s namespace is not supported", i, ns.Path, ns.Type)
 		}
 		if userns {
 			return fmt.Errorf("spec: linux.namespaces[%d].path %q: joining a namespace from a user namespace of the container's own is not supported", i, ns.Path)
@@ -67,8 +86,30 @@ func checkJoins(s *specs.Spec) error {
 		if !filepath.IsAbs(ns.Path) {
 			return fmt.Errorf("spec: linux.namespaces[%d].path %q: not an absolute path", i, ns.Path)
 		}
+		if ns.Type == specs.MountNamespace && hostMountNS(ns.Path) {
+			// The init makes the namespace's mounts private and
+			// pivot_roots, which moves every process whose root is
+			// the namespace's to the container's root.
+			return fmt.Errorf("spec: linux.namespaces[%d].path %q: the host's own mount namespace", i, ns.Path)
+		}
 	}
 	return nil
+}
+
+// hostMountNS tells whether the namespace at path is the mount namespace
+// of this process or of the host's PID 1.
+func hostMountNS(path string) bool {
+	var ns unix.Stat_t
+	if unix.Stat(path, &ns) != nil {
+		return false // setns says what is wrong with it
+	}
+	for _, own := range []string{"/proc/self/ns/mnt", "/proc/1/ns/mnt"} {
+		var st unix.Stat_t
+		if unix.Stat(own, &st) == nil && st.Dev == ns.Dev && st.Ino == ns.Ino {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadBundle reads an OCI bundle's config.json, resolves its relative

@@ -31,8 +31,10 @@ func TestParseConfig(t *testing.T) {
 		{"bad json", `{"ociVersion": 1}`, "config.json"},
 		{"mount without destination", `{` + base + `, "root": {"path": "rootfs"}, "mounts": [{"type": "tmpfs"}]}`, "mounts[0].destination is missing"},
 		{"no mount namespace", `{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {}}`, "mount namespace"},
-		{"join mnt", `{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"},
-			"linux": {"namespaces": [{"type": "mount"}, {"type": "pid", "path": "/proc/1/ns/pid"}]}}`, "joining a pid namespace"},
+		{"join user", `{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"},
+			"linux": {"namespaces": [{"type": "mount"}, {"type": "user", "path": "/proc/1/ns/user"}]}}`, "joining a user namespace"},
+		{"join own mounts", `{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"},
+			"linux": {"namespaces": [{"type": "mount", "path": "/proc/self/ns/mnt"}]}}`, "the host's own mount namespace"},
 		{"bad cgroupsPath", `{` + strings.Replace(base, `"namespaces"`, `"cgroupsPath": "a:b", "namespaces"`, 1) + `, "root": {"path": "rootfs"}}`, "cgroupsPath"},
 	} {
 		s, err := ParseConfig([]byte(c.json), dir)

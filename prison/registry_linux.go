@@ -124,8 +124,9 @@ func List() ([]*Running, error) {
 // Kill sends sig to every process of the jail (kill(-1) by its PID 1),
 // not to its PID 1 alone: FreeBSD's jail -r and killall -j.
 func (r *Running) Kill(sig syscall.Signal) error {
-	if sig == unix.SIGKILL || sig == unix.SIGSTOP {
+	if sig == unix.SIGKILL || sig == unix.SIGSTOP || r.SharedPID {
 		// Not catchable by the init: it would die, or stop, itself.
+		// In a PID namespace not its own, kill(-1) would reach others.
 		return r.eachProcess(sig)
 	}
 	// SI_QUEUE with the broadcast value (nsinit.h); the layout is the
@@ -156,7 +157,7 @@ func (r *Running) eachProcess(sig syscall.Signal) error {
 		return err
 	}
 	for _, p := range procs {
-		if p.JailPID == 1 {
+		if p.PID == r.InitPID {
 			continue
 		}
 		fd, err := unix.PidfdOpen(p.PID, 0)
@@ -181,14 +182,17 @@ type Process struct {
 	ns      uint64
 }
 
-// Processes lists the jail's processes, its PID 1 first.
+// Processes lists the jail's processes, its PID 1 first: those of its
+// PID namespace, or of its cgroup when the namespace is not its own.
 func (r *Running) Processes() ([]Process, error) {
 	ns, err := pidNS(r.InitPID)
 	if err != nil {
 		return nil, &NoJailError{Name: r.Name}
 	}
-	pids, err := allPIDs()
-	if err != nil {
+	var pids []int
+	if r.SharedPID && r.Cgroup != nil {
+		pids = r.Cgroup.Procs()
+	} else if pids, err = allPIDs(); err != nil {
 		return nil, err
 	}
 	var out []Process
@@ -204,6 +208,12 @@ func (r *Running) Processes() ([]Process, error) {
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b Process) int { return a.JailPID - b.JailPID })
+	// The init first: in a namespace not its own it is not PID 1.
+	if i := slices.IndexFunc(out, func(p Process) bool { return p.PID == r.InitPID }); i > 0 {
+		init := out[i]
+		copy(out[1:i+1], out[:i])
+		out[0] = init
+	}
 	return out, nil
 }
 
@@ -213,6 +223,10 @@ func ProcessCounts(jails []*Running) map[string]int {
 	byNS := map[uint64]string{}
 	out := map[string]int{}
 	for _, j := range jails {
+		if j.SharedPID && j.Cgroup != nil {
+			out[j.Name] = max(len(j.Cgroup.Procs())-1, 0)
+			continue
+		}
 		if ns, err := pidNS(j.InitPID); err == nil {
 			byNS[ns] = j.Name
 			out[j.Name] = -1 // its PID 1, counted below

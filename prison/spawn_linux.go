@@ -105,6 +105,9 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 			return pid, err
 		}
 	}
+	if path := sharedPIDNS(j.Spec); path != "" {
+		fork = inPIDNS(path, fork)
+	}
 	pid, err := fork()
 	j.closeAfterStart()
 	if err != nil {
@@ -128,6 +131,39 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		}
 	}
 	return nil
+}
+
+// inPIDNS has fork clone the init into the PID namespace at path, which
+// an OCI spec joins (CRI's shareProcessNamespace): the init must be in it
+// itself, as the container's process that clients inspect, and setns(2)
+// from the init would move only its children. A thread's setns sets the
+// namespace of its children, so the thread is locked from it until it is
+// back in its own, before any other goroutine can run on it.
+func inPIDNS(path string, fork func() (int, error)) func() (int, error) {
+	return func() (int, error) {
+		target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, fmt.Errorf("linux.namespaces: pid %q: %w", path, err)
+		}
+		defer unix.Close(target)
+		own, err := unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, fmt.Errorf("start init: %w", err)
+		}
+		defer unix.Close(own)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := unix.Setns(target, unix.CLONE_NEWPID); err != nil {
+			return 0, fmt.Errorf("linux.namespaces: pid %q: %w", path, err)
+		}
+		pid, err := fork()
+		if rerr := unix.Setns(own, unix.CLONE_NEWPID); rerr != nil {
+			// Never let this thread start anything else there. It
+			// cannot happen: the namespace is the process's own.
+			panic(fmt.Sprintf("prison: cannot return to the launcher's PID namespace: %v", rerr))
+		}
+		return pid, err
+	}
 }
 
 // initExecutable is the path the init is executed from, and what to

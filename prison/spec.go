@@ -301,11 +301,11 @@ func unsupported(s *specs.Spec) error {
 		if ns.Type == specs.TimeNamespace {
 			return fmt.Errorf("spec: linux.namespaces[%d]: a %s namespace is not supported yet", i, ns.Type)
 		}
-		mountNS = mountNS || ns.Type == specs.MountNamespace && ns.Path == ""
+		mountNS = mountNS || ns.Type == specs.MountNamespace
 	}
 	if !mountNS {
 		// The root's assembly and pivot_root would be the host's own.
-		return errors.New("spec: linux.namespaces: a jail needs a mount namespace of its own")
+		return errors.New("spec: linux.namespaces: a jail needs a mount namespace (its own, or one to join by path)")
 	}
 	if err := checkJoins(s); err != nil {
 		return err

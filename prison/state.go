@@ -60,6 +60,10 @@ type State struct {
 	// Cgroup is where the jail's cgroup is: known from the claim on, so
 	// that whoever removes the state removes the cgroup too.
 	Cgroup *cgroup.Where `json:"cgroup,omitempty"`
+	// SharedPID: the jail's PID namespace is not its own (an OCI spec
+	// joins a pod's, or makes none). Its processes are then its cgroup's,
+	// and its init's death does not end them: the removal kills them.
+	SharedPID bool `json:"sharedPid,omitempty"`
 	// IDs is the host ids the jail's user namespace maps; nil when the
 	// jail shares the host's ids. A Size of 0 asks claim to choose them.
 	IDs *IDRange `json:"ids,omitempty"`
@@ -163,6 +167,9 @@ func (s *State) remove() error {
 	s.releaseIDs()
 	var cerr error
 	if s.Cgroup != nil {
+		if s.SharedPID {
+			s.Cgroup.Kill()
+		}
 		cerr = cgroup.Remove(*s.Cgroup, cgroupGrace)
 	}
 	err := removeStateDir(s.Dir())

@@ -64,6 +64,7 @@ func crictlPath(t *testing.T) string {
 type criD struct {
 	*containerdD
 	crictlBin, crictlConfig string
+	podNS                   map[string]int // nil: criNamespaces
 }
 
 // crictl runs crictl against the test's containerd, with a generous
@@ -292,28 +293,8 @@ func startCRI(t *testing.T) *criD {
 func TestCRIPodSharedNetwork(t *testing.T) {
 	ociPass(t)
 	c := startCRI(t)
-
 	dir := t.TempDir()
-	cgroupParent := "prisontest-" + ociRandHex(4)
-	c.cgroupParents = append(c.cgroupParents, cgroupParent)
-	podCfg := filepath.Join(dir, "pod.json")
-	ociWriteJSON(t, podCfg, map[string]any{
-		"metadata":      map[string]any{"name": "prisonpod", "namespace": "prisontest", "uid": ociRandHex(8), "attempt": 0},
-		"hostname":      "prisonpod",
-		"log_directory": filepath.Join(dir, "logs"),
-		"linux": map[string]any{
-			"cgroup_parent":    "/" + cgroupParent,
-			"security_context": map[string]any{"namespace_options": criNamespaces},
-		},
-	})
-
-	pod := c.mustCrictl("runp", "--runtime", "prison", podCfg)
-	t.Cleanup(func() {
-		// After a failure: the pod, its containers, its network.
-		if c.crictl("inspectp", pod).code == 0 {
-			c.crictl("rmp", "--force", pod)
-		}
-	})
+	pod, podCfg := c.runPod(dir)
 	ps := c.inspect("inspectp", pod)
 	if ps.Status.State != "SANDBOX_READY" || ps.Info.RuntimeHandler != "prison" {
 		t.Fatalf("pod %s: state %s, runtime handler %q; want SANDBOX_READY, prison", pod, ps.Status.State, ps.Info.RuntimeHandler)
@@ -447,6 +428,77 @@ func TestCRIPodSharedNetwork(t *testing.T) {
 	}
 }
 
+// runPod runs a pod sandbox with prison as its runtime handler, and
+// returns its id and config.
+func (c *criD) runPod(dir string) (pod, podCfg string) {
+	c.t.Helper()
+	cgroupParent := "prisontest-" + ociRandHex(4)
+	c.cgroupParents = append(c.cgroupParents, cgroupParent)
+	podCfg = filepath.Join(dir, "pod.json")
+	ociWriteJSON(c.t, podCfg, map[string]any{
+		"metadata":      map[string]any{"name": "prisonpod", "namespace": "prisontest", "uid": ociRandHex(8), "attempt": 0},
+		"hostname":      "prisonpod",
+		"log_directory": filepath.Join(dir, "logs"),
+		"linux": map[string]any{
+			"cgroup_parent":    "/" + cgroupParent,
+			"security_context": map[string]any{"namespace_options": c.namespaces()},
+		},
+	})
+	pod = c.mustCrictl("runp", "--runtime", "prison", podCfg)
+	c.t.Cleanup(func() {
+		// After a failure: the pod, its containers, its network.
+		if c.crictl("inspectp", pod).code == 0 {
+			c.crictl("rmp", "--force", pod)
+		}
+	})
+	return pod, podCfg
+}
+
+// namespaces are the namespace options of the test's pods and containers.
+func (c *criD) namespaces() map[string]int {
+	if c.podNS != nil {
+		return c.podNS
+	}
+	return criNamespaces
+}
+
+// A pod whose containers share its PID namespace (Kubernetes'
+// shareProcessNamespace): each container sees the others' processes, and
+// stopping one leaves the others running.
+func TestCRIPodSharedPID(t *testing.T) {
+	ociPass(t)
+	c := startCRI(t)
+	c.podNS = map[string]int{"network": 0, "pid": 0, "ipc": 0} // all the pod's
+	dir := t.TempDir()
+	pod, podCfg := c.runPod(dir)
+	a := c.createStart(dir, pod, podCfg, "a", `trap 'exit 0' TERM; sleep 2147483646 & wait`)
+	b := c.createStart(dir, pod, podCfg, "b", `trap 'exit 0' TERM; sleep 2147483645 & wait`)
+	sees := func(id, cmd string) bool {
+		t.Helper()
+		return strings.Contains(c.mustCrictl("exec", id, "ps", "-o", "args"), cmd)
+	}
+	if !sees(b, "sleep 2147483646") || !sees(a, "sleep 2147483645") {
+		t.Errorf("containers of a pod sharing its PID namespace do not see each other's processes")
+	}
+	c.mustCrictl("stop", "--timeout", "30", a)
+	if s := c.waitState(a, "CONTAINER_EXITED"); s.Status.ExitCode != 0 {
+		t.Errorf("container a: exit code %d after stop, want 0 (its TERM trap)", s.Status.ExitCode)
+	}
+	if sees(b, "sleep 2147483646") {
+		t.Errorf("container a's process outlived its stop")
+	}
+	if s := c.inspect("inspect", b); s.Status.State != "CONTAINER_RUNNING" {
+		t.Errorf("container b after a's stop: %s, want running", s.Status.State)
+	}
+	c.mustCrictl("stop", "--timeout", "30", b)
+	c.waitState(b, "CONTAINER_EXITED")
+	for _, id := range []string{a, b} {
+		c.mustCrictl("rm", id)
+	}
+	c.mustCrictl("stopp", pod)
+	c.mustCrictl("rmp", pod)
+}
+
 // createStart creates container name in pod from the busybox image, with
 // sh -c script as its command, starts it, and waits until it runs.
 func (c *criD) createStart(dir, pod, podCfg, name, script string) string {
@@ -460,7 +512,7 @@ func (c *criD) createStart(dir, pod, podCfg, name, script string) string {
 		"linux": map[string]any{
 			// RuntimeDefault (0): containerd's own seccomp profile,
 			// which prison's compiler loads as given.
-			"security_context": map[string]any{"namespace_options": criNamespaces, "seccomp": map[string]any{"profile_type": 0}},
+			"security_context": map[string]any{"namespace_options": c.namespaces(), "seccomp": map[string]any{"profile_type": 0}},
 		},
 	})
 	out := c.mustCrictl("create", pod, cfg, podCfg)

@@ -162,20 +162,26 @@ func ociBundle(t *testing.T, args []string, edit func(*specs.Spec)) string {
 	if r := runCmd(t, exec.Command(ociRuntime(), "spec", "--bundle", dir)); r.code != 0 {
 		t.Fatalf("prison-oci spec: exit %d: %s", r.code, r.stderr)
 	}
+	s := readConfig(t, dir)
+	s.Process.Args, s.Process.Terminal = args, false
+	if edit != nil {
+		edit(s)
+	}
+	writeConfig(t, dir, s)
+	return dir
+}
+
+func readConfig(t *testing.T, dir string) *specs.Spec {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("config.json of prison-oci spec: %v", err)
+		t.Fatalf("config.json: %v", err)
 	}
-	s.Process.Args, s.Process.Terminal = args, false
-	if edit != nil {
-		edit(&s)
-	}
-	writeConfig(t, dir, &s)
-	return dir
+	return &s
 }
 
 func writeConfig(t *testing.T, dir string, s *specs.Spec) {
@@ -438,11 +444,19 @@ func TestOCIBadBundles(t *testing.T) {
 				}
 			}
 			l["namespaces"] = ns
-		}, "a jail needs a mount namespace of its own"},
-		{"join pid", func(_ string, m map[string]any) {
+		}, "a jail needs a mount namespace"},
+		{"join the host's mounts", func(_ string, m map[string]any) {
 			l := m["linux"].(map[string]any)
-			l["namespaces"] = append(l["namespaces"].([]any), map[string]any{"type": "pid", "path": "/proc/1/ns/pid"})
-		}, "joining a pid namespace is not supported"},
+			for _, n := range l["namespaces"].([]any) {
+				if n.(map[string]any)["type"] == "mount" {
+					n.(map[string]any)["path"] = "/proc/self/ns/mnt" // prison-oci's own
+				}
+			}
+		}, "the host's own mount namespace"},
+		{"join a user namespace", func(_ string, m map[string]any) {
+			l := m["linux"].(map[string]any)
+			l["namespaces"] = append(l["namespaces"].([]any), map[string]any{"type": "user", "path": "/proc/1/ns/user"})
+		}, "joining a user namespace is not supported"},
 		{
 			"missing command", func(_ string, m map[string]any) { m["process"].(map[string]any)["args"] = []string{"no-such-command"} },
 			`exec: "no-such-command": executable file not found in $PATH`,
@@ -627,6 +641,119 @@ func TestOCIJoinNamespace(t *testing.T) {
 		t.Errorf("exec in a container of the pod's network: %q %q", r.stdout, r.stderr)
 	}
 	rt.mustRun("delete", "--force", id)
+}
+
+// A container in its pod's PID namespace (CRI's shareProcessNamespace:
+// the sandbox's, joined by path): it sees the pod's processes, and its
+// own are its cgroup's: ps lists only them, kill --all reaches only
+// them, and delete ends the ones its init's end left behind.
+func TestOCIJoinPIDNamespace(t *testing.T) {
+	rt := newOCIRT(t)
+	pod := ociID(t)
+	rt.mustRun("run", "-d", "--bundle", ociBundle(t, []string{"sleep", "1001"}, nil), pod)
+	t.Cleanup(func() { ociGone(t, pod) })
+	_, podPID := rt.state(pod)
+	joining := func(id string, args ...string) {
+		t.Helper()
+		bundle := ociBundle(t, args, func(s *specs.Spec) {
+			for i := range s.Linux.Namespaces {
+				if s.Linux.Namespaces[i].Type == specs.PIDNamespace {
+					s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", podPID)
+				}
+			}
+		})
+		rt.mustRun("run", "-d", "--bundle", bundle, id)
+		t.Cleanup(func() { ociGone(t, id) })
+	}
+	podSees := func(cmd string) bool {
+		t.Helper()
+		return strings.Contains(rt.mustRun("exec", pod, "ps", "-o", "args"), cmd)
+	}
+
+	a := pod + "-a"
+	joining(a, "sh", "-c", "sleep 1003 & exec sleep 1002")
+	if r := rt.run(nil, "exec", a, "ps", "-o", "args"); !strings.Contains(r.stdout, "sleep 1001") {
+		t.Errorf("ps in a container of the pod's PID namespace: %q %q, want the pod's sleep 1001", r.stdout, r.stderr)
+	}
+	var procs []int
+	if err := json.Unmarshal([]byte(rt.mustRun("ps", "--format", "json", a)), &procs); err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, p := range procs {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		cmds = append(cmds, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")))
+	}
+	if got := strings.Join(cmds, "|"); strings.Contains(got, "sleep 1001") || !strings.Contains(got, "sleep 1002") || !strings.Contains(got, "sleep 1003") {
+		t.Errorf("ps %s: %q, want its own sleeps and not the pod's", a, got)
+	}
+	// The end of its init does not end what it leaves in the pod's
+	// namespace (an orphan, here its command too); prison does.
+	if !podSees("sleep 1003") {
+		t.Errorf("the pod does not see the container's background process")
+	}
+	rt.mustRun("kill", a, "KILL")
+	rt.waitStatus(a, "stopped")
+	rt.mustRun("delete", a)
+	if podSees("sleep 1003") {
+		t.Errorf("delete %s left its orphan running in the pod", a)
+	}
+
+	b := pod + "-b"
+	joining(b, "sh", "-c", "sleep 1005 & exec sleep 1004")
+	rt.mustRun("kill", "--all", b, "KILL")
+	rt.waitStatus(b, "stopped")
+	if podSees("sleep 1005") || podSees("sleep 1004") {
+		t.Errorf("kill --all %s left its processes", b)
+	}
+	if !podSees("sleep 1001") {
+		t.Errorf("kill --all %s killed the pod's process", b)
+	}
+	rt.mustRun("delete", b)
+	if st, _ := rt.state(pod); st != "running" {
+		t.Errorf("the pod after its containers: %s, want running", st)
+	}
+	rt.mustRun("delete", "--force", pod)
+}
+
+// A container that joins a mount namespace by path has its root built in
+// it, and sees what is mounted there; the host's own is refused
+// (TestOCIBadBundles).
+func TestOCIJoinMountNamespace(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	bundle := ociBundle(t, []string{"cat", "/mnt/marker"}, nil)
+	rootfs := filepath.Join(bundle, "rootfs")
+	os.MkdirAll(filepath.Join(rootfs, "mnt"), 0o755)
+	// A mount namespace of the test's, private, with a tmpfs the host's
+	// does not have.
+	ns := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs tmpfs "$1/mnt" && echo joined > "$1/mnt/marker" && echo ready && exec sleep 1000`, "sh", rootfs)
+	out, err := ns.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Process.Kill(); ns.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the test's mount namespace: %q %v", line, err)
+	}
+	s := readConfig(t, bundle)
+	for i := range s.Linux.Namespaces {
+		if s.Linux.Namespaces[i].Type == specs.MountNamespace {
+			s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/mnt", ns.Process.Pid)
+		}
+	}
+	writeConfig(t, bundle, s)
+	t.Cleanup(func() { ociGone(t, id) })
+	if r := rt.run(nil, "run", "--bundle", bundle, id); r.code != 0 || r.stdout != "joined\n" {
+		t.Errorf("a container in the test's mount namespace: exit %d %q %q, want the namespace's tmpfs", r.code, r.stdout, r.stderr)
+	}
+	if fileExists(filepath.Join(rootfs, "mnt", "marker")) {
+		t.Errorf("the joined namespace's tmpfs is in the host's mount table")
+	}
 }
 
 // The spec's hooks run on the host, with the container's state on stdin,

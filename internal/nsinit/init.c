@@ -1104,6 +1104,12 @@ int nsinit_run_init(void)
 	if (parked < 0)
 		_exit(NSINIT_EXIT_SETUP); // the launcher is gone or gave up
 
+	// In a PID namespace not its own (an OCI container in its pod's),
+	// this process is not PID 1: the jail's orphans would go to the
+	// namespace's, and escape the reaping and the status reported here.
+	if (!joined && getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		fail(NSINIT_OP_EXEC, errno);
+
 	// A persistent jail may start with no command (prison create).
 	pid_t cmd = 0;
 	if (pl.argc > 0) {
