@@ -87,10 +87,36 @@ func Locate(path, v2 string) (Where, error) {
 	}
 	// systemd owns the tree of a unified host it runs, and delegates
 	// nothing by default: a group of the jail's own is a transient scope,
-	// as runc's and containerd's systemd drivers make theirs.
+	// as runc's and containerd's systemd drivers make theirs. A path that
+	// names a scope in its slices already (an OCI spec's
+	// "slice:prefix:name", a Kubernetes pod's slice) keeps them: the
+	// pod's limits are its slice's.
+	if systemdPath(path) {
+		return Where{Path: path, V2: Mountpoint, Unit: filepath.Base(path)}, nil
+	}
 	unit := strings.ReplaceAll(strings.Trim(path, "/"), "/", "-") + ".scope"
 	return Where{Path: "/" + systemdSlice + "/" + unit, V2: Mountpoint, Unit: unit}, nil
 }
+
+// systemdPath tells whether path is a scope below slices, as systemd
+// lays them out: /a.slice/a-b.slice/NAME.scope.
+func systemdPath(path string) bool {
+	elems := strings.Split(strings.Trim(path, "/"), "/")
+	last := len(elems) - 1
+	if last < 1 || !strings.HasSuffix(elems[last], ".scope") {
+		return false
+	}
+	for i, e := range elems[:last] {
+		name := strings.TrimSuffix(e, ".slice")
+		if name == e || i > 0 && !strings.HasPrefix(name, strings.TrimSuffix(elems[i-1], ".slice")+"-") {
+			return false
+		}
+	}
+	return true
+}
+
+// slice is the systemd slice the group's scope is in.
+func (g *Group) slice() string { return filepath.Base(filepath.Dir(g.path)) }
 
 // systemdSlice is where the jails' scopes are: containerd's systemd
 // driver puts every scope there.
@@ -331,7 +357,7 @@ func (g *Group) NeedsRest() bool { return g.v2m != nil || g.track != nil || g.un
 // then sets the limits systemd has no property for.
 func (g *Group) startScope(pid int) error {
 	res := v2Resources(g.pending)
-	m, err := cgroup2.NewSystemd(systemdSlice, g.unit, pid, res)
+	m, err := cgroup2.NewSystemd(g.slice(), g.unit, pid, res)
 	if err != nil {
 		return fmt.Errorf("systemd scope %s: %w", g.unit, err)
 	}
@@ -507,7 +533,7 @@ func (g *Group) stopScope() error {
 	if _, err := os.Stat(filepath.Join(g.v2, g.path)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	m, err := cgroup2.LoadSystemd(systemdSlice, g.unit)
+	m, err := cgroup2.LoadSystemd(g.slice(), g.unit)
 	if err == nil {
 		err = m.DeleteSystemd()
 	}

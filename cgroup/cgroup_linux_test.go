@@ -258,6 +258,19 @@ func TestLocateOnASystemdHost(t *testing.T) {
 	if err := g.Delete(time.Second); err != nil {
 		t.Errorf("delete of a scope not made: %v", err)
 	}
+	// A spec's systemd cgroupsPath (a Kubernetes pod's, through
+	// containerd's SystemdCgroup): the scope stays in the pod's slice.
+	pod := "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-c1.scope"
+	if w, _ := Locate(pod, ""); w != (Where{Path: pod, V2: Mountpoint, Unit: "cri-containerd-c1.scope"}) {
+		t.Errorf("a pod's scope: %+v", w)
+	} else if g := (&Group{path: w.Path}); g.slice() != "kubepods-besteffort-pod1.slice" {
+		t.Errorf("a pod's scope's slice: %s", g.slice())
+	}
+	for _, p := range []string{"/a.slice/b.slice/c.scope", "/a.slice/x", "/c.scope", "/a/b.scope"} {
+		if w, _ := Locate(p, ""); w.Path == p {
+			t.Errorf("%s, no scope in its slices: %+v", p, w)
+		}
+	}
 	systemdBooted, unifiedHost = func() bool { return false }, func() bool { return true }
 	if w, _ := Locate("/prison/web1", ""); w != (Where{Path: "/prison/web1", V2: Mountpoint}) {
 		t.Errorf("a unified host without systemd: %+v", w)
