@@ -342,6 +342,9 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	if j.Spec.Process.Terminal {
 		return errors.New("bug: a daemon's client has no terminal")
 	}
+	if len(j.Files) > 0 {
+		return errors.New("bug: a daemon's client passes no descriptors but stdio")
+	}
 	if sharedPIDNS(j.Spec) != "" {
 		return errors.New("bug: a daemon's client cannot clone into a PID namespace to join")
 	}

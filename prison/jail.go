@@ -35,6 +35,11 @@ type Jail struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 
+	// Files are more descriptors for the command, as 3 on (runc's
+	// --preserve-fds): sockets and anonymous pipes only (PassableFiles).
+	// Not with Client.
+	Files []*os.File
+
 	// Rows and Cols size the jail's terminal when Spec.Process.Terminal.
 	Rows, Cols uint16
 	// Console is the master side of the jail's terminal, set by Start when

@@ -487,6 +487,7 @@ func (j *Jail) processPlan() (*nsinit.Plan, error) {
 		NoNewPrivs: s.Process.NoNewPrivileges,
 		NullStdio:  j.nullStdio(),
 		Umask:      s.Process.User.Umask,
+		PassFDs:    len(j.Files),
 	}
 	if c := s.Process.Capabilities; c != nil {
 		if p.Caps, err = capMask(c.Bounding); err != nil {
@@ -746,6 +747,15 @@ func (j *Jail) startInit(plan *nsinit.Plan) error {
 	// Queued for the init before it exists.
 	if err := unix.Send(j.syncFD(), blob, 0); err != nil {
 		return fmt.Errorf("sync: send plan: %w", err)
+	}
+	if len(j.Files) > 0 {
+		fds := make([]int, len(j.Files))
+		for i, f := range j.Files {
+			fds[i] = int(f.Fd())
+		}
+		if err := unix.Sendmsg(j.syncFD(), nsinit.FDsMessage(), unix.UnixRights(fds...), nil, 0); err != nil {
+			return fmt.Errorf("sync: send the command's descriptors: %w", err)
+		}
 	}
 	// fd 4: the state lock, which a new jail's init holds for the jail's
 	// life (nsinit.h); a joining command gets the jail's pidfd there, and

@@ -756,6 +756,105 @@ func TestOCIJoinMountNamespace(t *testing.T) {
 	}
 }
 
+// runc's --preserve-fds: the caller's descriptors from 3 on are the
+// command's, the same numbers (systemd's socket activation), for create,
+// run and exec; only sockets and pipes: a host file or directory is
+// refused, since root inside could reopen it through /proc/self/fd.
+func TestOCIPreserveFDs(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	// pass runs prison-oci with files as its 3 on.
+	pass := func(files []*os.File, args ...string) result {
+		t.Helper()
+		c := exec.Command(ociRuntime(), append([]string{"--root", rt.root, "--log", rt.log, "--log-format", "json"}, args...)...)
+		c.ExtraFiles = files
+		if args[0] == "create" {
+			return runDetached(t, c) // its init holds the pipes
+		}
+		return runCmd(t, c)
+	}
+	socket := func() (mine, theirs *os.File) {
+		t.Helper()
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine, theirs = os.NewFile(uintptr(fds[0]), "mine"), os.NewFile(uintptr(fds[1]), "theirs")
+		t.Cleanup(func() { mine.Close(); theirs.Close() })
+		return mine, theirs
+	}
+	readAll := func(f *os.File) string {
+		t.Helper()
+		f.SetReadDeadline(time.Now().Add(20 * time.Second))
+		b, _ := io.ReadAll(f)
+		return string(b)
+	}
+
+	// run, in the foreground: a socket as 3, a pipe as 4.
+	sock, sockEnd := socket()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	bundle := ociBundle(t, []string{"sh", "-c", `echo to-socket >&3; echo to-pipe >&4; [ -e /proc/self/fd/5 ] && echo fd5; exit 0`}, nil)
+	r := pass([]*os.File{sockEnd, pw}, "run", "--preserve-fds", "2", "--bundle", bundle, id)
+	sockEnd.Close()
+	pw.Close()
+	if r.code != 0 || strings.Contains(r.stdout, "fd5") {
+		t.Errorf("run --preserve-fds 2: exit %d %q %q, want 0 and no descriptor 5", r.code, r.stdout, r.stderr)
+	}
+	if got := readAll(sock); got != "to-socket\n" {
+		t.Errorf("the socket passed as 3 read %q", got)
+	}
+	if got := readAll(pr); got != "to-pipe\n" {
+		t.Errorf("the pipe passed as 4 read %q", got)
+	}
+
+	// create, then start; then exec into it.
+	sock, sockEnd = socket()
+	bundle = ociBundle(t, []string{"sh", "-c", `echo created >&3; exec sleep 100`}, nil)
+	if r := pass([]*os.File{sockEnd}, "create", "--preserve-fds", "1", "--bundle", bundle, id); r.code != 0 {
+		t.Fatalf("create --preserve-fds 1: exit %d %q", r.code, r.stderr)
+	}
+	t.Cleanup(func() { ociGone(t, id) })
+	sockEnd.Close()
+	rt.mustRun("start", id)
+	buf := make([]byte, 64)
+	sock.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, _ := sock.Read(buf); string(buf[:n]) != "created\n" {
+		t.Errorf("the socket passed to create read %q", buf[:n])
+	}
+	sock2, sockEnd2 := socket()
+	if r := pass([]*os.File{sockEnd2}, "exec", "--preserve-fds", "1", id, "sh", "-c", "echo exec >&3"); r.code != 0 {
+		t.Errorf("exec --preserve-fds 1: exit %d %q", r.code, r.stderr)
+	}
+	sockEnd2.Close()
+	if got := readAll(sock2); got != "exec\n" {
+		t.Errorf("the socket passed to exec read %q", got)
+	}
+	rt.mustRun("delete", "--force", id)
+
+	// A host file or directory: refused, nothing created.
+	file, err := os.OpenFile(filepath.Join(t.TempDir(), "host-file"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	for what, f := range map[string]*os.File{"a regular file": file, "a directory": dir} {
+		r := pass([]*os.File{f}, "create", "--preserve-fds", "1", "--bundle", bundle, id)
+		if ociIsPrison() && (r.code == 0 || !strings.Contains(rt.lastError(), "descriptor 3 is "+what)) {
+			t.Errorf("create with %s as 3: exit %d, logged %q: want a refusal naming it", what, r.code, rt.lastError())
+		}
+		rt.run(nil, "delete", "--force", id)
+	}
+}
+
 // The spec's hooks run on the host, with the container's state on stdin,
 // at their points of its life.
 func TestOCIHooks(t *testing.T) {

@@ -181,6 +181,7 @@ type ociOpts struct {
 	bundle, pidFile, consoleSocket string
 	preserveFDs                    int
 	detach, noPivot, noNewKeyring  bool
+	files                          []*os.File // --preserve-fds's
 }
 
 func (o *ociOpts) flags(cmd *cobra.Command, run bool) {
@@ -188,7 +189,7 @@ func (o *ociOpts) flags(cmd *cobra.Command, run bool) {
 	fs.StringVarP(&o.bundle, "bundle", "b", "", "the bundle: the directory of config.json (default: the current one)")
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the container process's host pid to this file")
 	fs.StringVar(&o.consoleSocket, "console-socket", "", "a unix socket that gets the terminal's master (process.terminal)")
-	fs.IntVar(&o.preserveFDs, "preserve-fds", 0, "pass this many descriptors after stdio (only 0 is supported)")
+	fs.IntVar(&o.preserveFDs, "preserve-fds", 0, "pass this many descriptors after stdio, as 3 on: sockets and pipes only")
 	fs.BoolVar(&o.noPivot, "no-pivot", false, "accepted; prison always pivots")
 	fs.BoolVar(&o.noNewKeyring, "no-new-keyring", false, "accepted; a jail cannot use the keyring (seccomp refuses keyctl)")
 	if run {
@@ -198,11 +199,9 @@ func (o *ociOpts) flags(cmd *cobra.Command, run bool) {
 }
 
 // check refuses what prison does not do.
-func (o *ociOpts) check() error {
-	if o.preserveFDs != 0 {
-		return &prison.ParamError{Err: fmt.Errorf("--preserve-fds %d: passing descriptors to a jail is not supported", o.preserveFDs)}
-	}
-	return nil
+func (o *ociOpts) check() (err error) {
+	o.files, err = prison.PassableFiles(o.preserveFDs)
+	return err
 }
 
 // container checks the options and the bundle for container id, to be
@@ -254,7 +253,7 @@ func createContainer(id string, o *ociOpts) error {
 		return &prison.ParamError{Err: errors.New("--console-socket: missing, and process.terminal is true: " +
 			"the terminal's master has nowhere to go")}
 	}
-	j := &prison.Jail{Name: id, Spec: spec, Created: true, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	j := &prison.Jail{Name: id, Spec: spec, Created: true, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Files: o.files}
 	if err := j.Start(); err != nil {
 		return err
 	}
@@ -354,7 +353,7 @@ func runContainer(id string, o *ociOpts, keep bool) error {
 	if err != nil {
 		return err
 	}
-	j := &prison.Jail{Name: id, Spec: spec}
+	j := &prison.Jail{Name: id, Spec: spec, Files: o.files}
 	tty := spec.Process.Terminal
 	if tty && !term.IsTerminal(int(os.Stdin.Fd())) {
 		return &prison.ParamError{Err: errors.New("process.terminal: true, but stdin is not a terminal (run it with -d and --console-socket)")}
@@ -472,8 +471,9 @@ func ociExecCmd() *cobra.Command {
 		Short: "Run a process in a running container (--process FILE: a runtime-spec process)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if preserveFDs != 0 {
-				return &prison.ParamError{Err: fmt.Errorf("--preserve-fds %d: passing descriptors to a jail is not supported", preserveFDs)}
+			files, err := prison.PassableFiles(preserveFDs)
+			if err != nil {
+				return err
 			}
 			if c, err := prison.FindContainer(args[0]); err == nil && c.Status() != prison.StatusRunning {
 				// A paused container's cgroup would freeze the new
@@ -532,6 +532,7 @@ func ociExecCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			j.Files = files
 			if detach {
 				j.Detach = true
 				j.Stdin, j.Stdout, j.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -562,7 +563,7 @@ func ociExecCmd() *cobra.Command {
 	fs.StringVar(&pidFile, "pid-file", "", "write the process's host pid to this file")
 	fs.BoolVarP(&tty, "tty", "t", false, "give the process a terminal")
 	fs.StringVar(&consoleSocket, "console-socket", "", "a unix socket that gets the terminal's master")
-	fs.IntVar(&preserveFDs, "preserve-fds", 0, "pass this many descriptors after stdio (only 0 is supported)")
+	fs.IntVar(&preserveFDs, "preserve-fds", 0, "pass this many descriptors after stdio, as 3 on: sockets and pipes only")
 	fs.StringVar(&cwd, "cwd", "", "working directory")
 	fs.StringArrayVarP(&env, "env", "e", nil, "KEY=VALUE (repeatable)")
 	fs.StringVarP(&user, "user", "u", "", "UID[:GID]")

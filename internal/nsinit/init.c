@@ -73,6 +73,10 @@ struct plan {
 };
 
 static int rootfd = -1;
+// passed are the descriptors the command gets from 3 on (NSINIT_FDS),
+// close-on-exec until then.
+static int passed[NSINIT_MAX_PASSED_FDS], npassed;
+
 // joined: this init holds a command that joins a running jail (prison
 // exec), from outside the jail's PID namespace.
 static int joined;
@@ -110,10 +114,14 @@ int nsinit_send(int sock, const void *msg, size_t len, int fd)
 	return n < 0 ? -1 : 0;
 }
 
+// sync_fd is SYNC_FD, but in a command given descriptors from 3 on
+// (pass_fds), which moves it above them.
+static int sync_fd = SYNC_FD;
+
 static void send_msg(uint32_t type, int32_t a, int32_t b, int fd)
 {
 	int32_t msg[3] = {(int32_t)type, a, b};
-	nsinit_send(SYNC_FD, msg, sizeof(msg), fd);
+	nsinit_send(sync_fd, msg, sizeof(msg), fd);
 }
 
 static _Noreturn void fail(int op, int err)
@@ -654,6 +662,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_CAPS:
 			ok = l >= 8;
 			break;
+		case NSINIT_FDS:
+			ok = l >= 4 && rd32(p) >= 1 && rd32(p) <= NSINIT_MAX_PASSED_FDS;
+			break;
 		case NSINIT_FLAGS:
 		case NSINIT_JOIN:
 		case NSINIT_UMASK:
@@ -754,6 +765,12 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			break;
 		case NSINIT_UMASK:
 			command_umask = (mode_t)(rd32(p) & 0777);
+			break;
+		case NSINIT_FDS:
+			npassed = recv_fds(NSINIT_MSG_FDS, passed, (int)rd32(p));
+			r = npassed == (int)rd32(p) ? 0 : -1;
+			if (npassed >= 0 && r < 0)
+				errno = EPROTO;
 			break;
 		case NSINIT_RLIMIT: {
 			// Set here, in the init, so that the command inherits it;
@@ -856,6 +873,29 @@ static int try_lookup(struct plan *pl, const char *path)
 }
 
 // Runs in the command's process: becomes the jail's user and execs.
+// pass_fds gives the command the descriptors the launcher's caller
+// passed (runc's --preserve-fds: systemd's socket activation) as 3 to
+// 3+n-1, where the sync socket and the lock are: the socket moves above
+// them, for the exec failure's report; the lock's copy is not needed
+// here. Each goes up first, so that none is overwritten before it moved.
+static int pass_fds(void)
+{
+	int top = 3 + npassed;
+	if ((sync_fd = fcntl(SYNC_FD, F_DUPFD_CLOEXEC, top)) < 0)
+		return -1;
+	for (int i = 0; i < npassed; i++) {
+		int fd = fcntl(passed[i], F_DUPFD_CLOEXEC, top);
+		if (fd < 0)
+			return -1;
+		close(passed[i]);
+		passed[i] = fd;
+	}
+	for (int i = 0; i < npassed; i++)
+		if (dup2(passed[i], 3 + i) < 0) // without FD_CLOEXEC: the command's
+			return -1;
+	return 0;
+}
+
 static _Noreturn void exec_command(struct plan *pl)
 {
 	sigset_t none;
@@ -869,6 +909,8 @@ static _Noreturn void exec_command(struct plan *pl)
 			fail(NSINIT_OP_EXEC, errno);
 		close(null);
 	}
+	if (npassed > 0 && pass_fds() < 0)
+		fail(NSINIT_OP_EXEC, errno);
 	// A new session: the command has no controlling terminal of the
 	// caller's, so TIOCSTI has nothing to inject into.
 	if (setsid() < 0)
@@ -1127,6 +1169,9 @@ int nsinit_run_init(void)
 			exec_command(&pl);
 		}
 	}
+	// The command's alone: a pipe it was passed ends with it.
+	for (int i = 0; i < npassed; i++)
+		close(passed[i]);
 	send_msg(NSINIT_MSG_STARTED, cmd, 0, listener);
 	if (parked)
 		// prison start reads the command's exec failure, or the end of

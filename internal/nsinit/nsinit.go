@@ -96,6 +96,9 @@ const (
 // Plan is everything the init does, in order: the filesystem ops, the
 // hostname, then the process.
 type Plan struct {
+	// PassFDs is how many descriptors the command gets from 3 on, which
+	// the launcher sends right behind the plan (MsgFDs).
+	PassFDs int
 	// Join, when not 0, enters the namespaces (CLONE_NEW* flags) of a
 	// running jail first, through a pidfd of its init that the launcher
 	// sends as MsgJoin: prison exec.
@@ -254,6 +257,10 @@ func cstr(s string) []byte {
 // error index maps back to an op (OpAt).
 func (p *Plan) Encode() ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 4096)}
+	if p.PassFDs > 0 {
+		// First: MsgFDs is queued right behind the plan.
+		e.rec(C.NSINIT_FDS, u32(uint32(p.PassFDs)))
+	}
 	if p.Join != 0 {
 		e.rec(C.NSINIT_JOIN, u32(p.Join))
 	}
@@ -427,6 +434,13 @@ func CgroupMessage() []byte { return append(append(u32(MsgCgroup), u32(0)...), u
 
 // MaxCgroupFiles is how many files one CgroupMessage may carry.
 const MaxCgroupFiles = C.NSINIT_MAX_CGROUP_FDS
+
+// FDsMessage goes with the descriptors the command gets from 3 on
+// (SCM_RIGHTS), at most MaxPassedFDs, right behind the plan.
+func FDsMessage() []byte { return append(append(u32(C.NSINIT_MSG_FDS), u32(0)...), u32(0)...) }
+
+// MaxPassedFDs is how many descriptors one FDsMessage may carry.
+const MaxPassedFDs = C.NSINIT_MAX_PASSED_FDS
 
 // JoinMessage goes with the pidfd of the jail to enter (SCM_RIGHTS).
 func JoinMessage() []byte { return append(append(u32(MsgJoin), u32(0)...), u32(0)...) }

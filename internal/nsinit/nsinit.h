@@ -49,6 +49,7 @@ enum {
 	NSINIT_FILTER = 26,  // u32 seccomp flags, u32 pad, struct sock_filter[]
 	NSINIT_RLIMIT = 27,  // u32 resource, u32 pad, u64 soft, u64 hard
 	NSINIT_UMASK = 28,   // u32 the command's umask (default: the init's caller's)
+	NSINIT_FDS = 29,     // u32 n: receive n descriptors (MSG_FDS), the command's 3 to 3+n-1
 };
 
 enum { NSINIT_WRITE_CREATE = 0, NSINIT_WRITE_TRUNC = 1, NSINIT_WRITE_TOUCH = 2 };
@@ -85,6 +86,9 @@ enum {
 #define NSINIT_MAX_CGROUP_FDS 16
 // The most detached mounts MSG_MOUNTS carries.
 #define NSINIT_MAX_MOUNT_FDS 64
+// The most descriptors MSG_FDS carries (OCI --preserve-fds); recv_fds's
+// buffer is MSG_MOUNTS's.
+#define NSINIT_MAX_PASSED_FDS NSINIT_MAX_MOUNT_FDS
 
 // Steps that are not plan records report these in place of a record index.
 enum {
@@ -110,6 +114,7 @@ enum {
 	NSINIT_MSG_JOIN = 8,        // launcher -> init, with a pidfd of the jail to enter (NSINIT_JOIN)
 	NSINIT_MSG_CGROUP = 9,      // launcher -> init, with the cgroup files to join (NSINIT_FLAG_CGROUP)
 	NSINIT_MSG_MOUNTS = 10,     // launcher -> init, a = count, with the detached mounts NSINIT_ATTACH attaches, in order
+	NSINIT_MSG_FDS = 20,        // launcher -> init, right after the plan, with the command's descriptors from 3 on (NSINIT_FDS)
 	// launcher -> init, between READY and GO, with the launcher's own end
 	// of the sync socket: a jail created to start later (OCI create)
 	// keeps it, where prison start takes it (pidfd_getfd) to send GO and
