@@ -188,23 +188,29 @@ var v1Used = []cgroup1.Name{
 // parses the mount table: a daemon reads it once, and again only after a
 // group failed to be made (the host's mounts changed).
 func v1Hierarchies() ([]cgroup1.Subsystem, error) {
+	used, _, err := v1Mounted()
+	return used, err
+}
+
+// v1Mounted returns v1Hierarchies, and every v1 hierarchy this host
+// mounts, read as v1Hierarchies says.
+func v1Mounted() (used, all []cgroup1.Subsystem, err error) {
 	hierarchies.Lock()
 	defer hierarchies.Unlock()
 	if hierarchies.used != nil {
-		return hierarchies.used, nil
+		return hierarchies.used, hierarchies.all, nil
 	}
-	all, err := cgroup1.Default()
+	all, err = cgroup1.Default()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var used []cgroup1.Subsystem
 	for _, s := range all {
 		if slices.Contains(v1Used, s.Name()) && (s.Name() != cgroup1.SystemdDbus || systemdBooted()) {
 			used = append(used, s)
 		}
 	}
-	hierarchies.used = used
-	return used, nil
+	hierarchies.used, hierarchies.all = used, all
+	return used, all, nil
 }
 
 // v1For are v1Hierarchies, with the devices and freezer hierarchies for
@@ -215,11 +221,7 @@ func v1For(devices, cpuset bool) func() ([]cgroup1.Subsystem, error) {
 		return v1Hierarchies
 	}
 	return func() ([]cgroup1.Subsystem, error) {
-		used, err := v1Hierarchies()
-		if err != nil {
-			return nil, err
-		}
-		all, err := cgroup1.Default()
+		used, all, err := v1Mounted()
 		if err != nil {
 			return nil, err
 		}
@@ -240,13 +242,13 @@ func usesCpuset(r *specs.LinuxResources) bool {
 
 var hierarchies struct {
 	sync.Mutex
-	used []cgroup1.Subsystem
+	used, all []cgroup1.Subsystem
 }
 
 // forgetHierarchies has v1Hierarchies read the mount table again.
 func forgetHierarchies() {
 	hierarchies.Lock()
-	hierarchies.used = nil
+	hierarchies.used, hierarchies.all = nil, nil
 	hierarchies.Unlock()
 }
 
