@@ -362,11 +362,15 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		how |= nsinit.CloneIntoCgroup
 		fds = append(fds, int(j.cgroupDir.Fd()))
 	}
-	var ids IDRange // the jail's, whose root gets the stdio pipes
+	// The jail's root gets the stdio pipes, and owns a user namespace
+	// the clone makes.
+	var uid, gid, has uint32
 	if r := j.jailIDs(); r != nil {
-		ids = *r
+		uid, gid = r.Root()
+		has = 1
 	}
-	if j.newUserNS() != nil {
+	userns := j.newUserNS()
+	if userns != nil {
 		how |= nsinit.CloneUserNS
 	}
 	if j.clientNet {
@@ -375,11 +379,15 @@ func (c *Client) spawn(j *Jail, sync, hold int, flags uintptr) error {
 	m := binary.NativeEndian.AppendUint32(nil, nsinit.DaemonClone)
 	m = binary.NativeEndian.AppendUint32(m, how)
 	m = binary.NativeEndian.AppendUint64(m, uint64(flags))
-	m = binary.NativeEndian.AppendUint32(m, ids.UID)
-	m = binary.NativeEndian.AppendUint32(m, ids.GID)
-	m = binary.NativeEndian.AppendUint32(m, ids.Size)
+	m = binary.NativeEndian.AppendUint32(m, uid)
+	m = binary.NativeEndian.AppendUint32(m, gid)
+	m = binary.NativeEndian.AppendUint32(m, has)
 	m = binary.NativeEndian.AppendUint32(m, 0)
 	m = append(append(m, name...), 0)
+	if userns != nil {
+		m = append(append(m, mapFile(userns.UIDs)...), 0)
+		m = append(append(m, mapFile(userns.GIDs)...), 0)
+	}
 	if _, _, err := c.conn.WriteMsgUnix(m, unix.UnixRights(fds...), nil); err != nil {
 		return fmt.Errorf("start init: client: %w", err)
 	}

@@ -95,8 +95,8 @@ func (r *Running) Params() (map[string]string, error) {
 		p["path"] = s.Root.Path
 	}
 	p["userns"] = "host"
-	if r.IDs != nil && r.IDs.Size > 0 {
-		p["userns"] = r.IDs.String() // the host ids of the jail's 0..
+	if r.IDs != nil && !r.IDs.auto() {
+		p["userns"] = r.IDs.String() // the host ids of the jail's 0.., or its maps
 	}
 	layerParams(s, p) // image, ephemeral, disk (image.go)
 	limitParams(s, p) // memoryuse, maxproc… (limits.go)

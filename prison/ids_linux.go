@@ -15,9 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IDRange is a jail's share of the host's user and group ids, for its own
-// user namespace: jail ids 0..Size-1 are host uids UID..UID+Size-1 and host
-// gids GID..GID+Size-1.
+// IDRange is a share of the host's user and group ids as prison hands
+// them out (--userns, the pool's slots): jail ids 0..Size-1 are host uids
+// UID..UID+Size-1 and host gids GID..GID+Size-1. A jail's ids are its
+// IDMap, which this is the simplest of (Map).
 type IDRange struct {
 	UID  uint32 `json:"uid"`
 	GID  uint32 `json:"gid"`
@@ -366,9 +367,9 @@ func readIDs(path string, cols ...int) ([]uint64, error) {
 	return out, err
 }
 
-// idDir indexes the id ranges of running jails, as addrDir their
-// addresses: one symlink per range and kind, "u-UID-SIZE" and
-// "g-GID-SIZE", naming the jail that holds it. A claim reads the directory
+// idDir indexes the ids of running jails, as addrDir their addresses:
+// one symlink per extent of their maps, "u-UID-SIZE" and "g-GID-SIZE"
+// (host ids), naming the jail that holds it. A claim reads the directory
 // once, rather than every jail's state.
 func idDir() string { return StateDir + "-ids" }
 
@@ -386,13 +387,13 @@ type idEntry struct {
 // idIndex is the index as one claim read it.
 type idIndex struct {
 	ents []idEntry
-	// holders: what each holder met so far holds, nil when it is not a
+	// holders: what each holder met so far maps, nil when it is not a
 	// live jail; each is read once per claim.
-	holders map[string]*IDRange
+	holders map[string]*IDMap
 }
 
 func readIDIndex() (*idIndex, error) {
-	x := &idIndex{holders: map[string]*IDRange{}}
+	x := &idIndex{holders: map[string]*IDMap{}}
 	f, err := os.Open(idDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return x, nil
@@ -439,11 +440,32 @@ func (x *idIndex) spansOf(kind byte, keep func(idEntry) bool) spans {
 	return newSpans(v)
 }
 
-// inWay returns the entries that meet r.
-func (x *idIndex) inWay(r IDRange) []idEntry {
+// linksOf are the index's links of a jail's maps, one per extent.
+func linksOf(m IDMap) []string {
+	var out []string
+	for _, s := range hostSpans(m.UIDs) {
+		out = append(out, idLink('u', uint32(s.lo), uint32(s.hi-s.lo)))
+	}
+	for _, s := range hostSpans(m.GIDs) {
+		out = append(out, idLink('g', uint32(s.lo), uint32(s.hi-s.lo)))
+	}
+	return out
+}
+
+// meets tells whether e meets an extent of m's map of its kind.
+func (e idEntry) meets(m IDMap) bool {
+	ms := m.UIDs
+	if e.kind == 'g' {
+		ms = m.GIDs
+	}
+	return slices.ContainsFunc(hostSpans(ms), e.span.meets)
+}
+
+// inWay returns the entries that meet m.
+func (x *idIndex) inWay(m IDMap) []idEntry {
 	var out []idEntry
 	for _, e := range x.ents {
-		if (e.kind == 'u' && e.meets(r.uids())) || (e.kind == 'g' && e.meets(r.gids())) {
+		if e.meets(m) {
 			out = append(out, e)
 		}
 	}
@@ -451,41 +473,42 @@ func (x *idIndex) inWay(r IDRange) []idEntry {
 }
 
 // live tells whether e is real: its holder is a live jail whose state
-// records the range. An entry is not, when a launcher was killed between
+// records the extent. An entry is not, when a launcher was killed between
 // making its links and its state, or when the name is a later jail's.
-// Returns the holder and its range.
-func (x *idIndex) live(e idEntry) (string, IDRange, bool) {
+// Returns the holder and its maps.
+func (x *idIndex) live(e idEntry) (string, IDMap, bool) {
 	holder, err := os.Readlink(filepath.Join(idDir(), e.link))
 	if err != nil || holder == "" || holder == "." || holder == ".." || strings.ContainsRune(holder, '/') {
-		return holder, IDRange{}, false
+		return holder, IDMap{}, false
 	}
-	r, ok := x.holders[holder]
+	m, ok := x.holders[holder]
 	if !ok {
 		if alive(holder) {
 			if h, err := readState(holder); err == nil {
-				r = h.IDs
+				m = h.IDs
 			}
 		}
-		x.holders[holder] = r
+		x.holders[holder] = m
 	}
-	if r == nil {
-		return holder, IDRange{}, false
+	if m == nil {
+		return holder, IDMap{}, false
 	}
-	s := r.uids()
+	ms := m.UIDs
 	if e.kind == 'g' {
-		s = r.gids()
+		ms = m.GIDs
 	}
-	return holder, *r, s == e.span
+	return holder, *m, slices.Contains(hostSpans(ms), e.span)
 }
 
-// clear removes the entries in r's way, all of which must be stale: a
-// live one is refused, naming its jail. Preconditions: the store is
-// locked.
-func (x *idIndex) clear(r IDRange) error {
-	way := x.inWay(r)
+// clear removes the entries in m's way, all of which must be stale: a
+// live one is refused, naming its jail. Two jails never share a host id:
+// each one's root could signal, trace and own the other's processes and
+// files. Preconditions: the store is locked.
+func (x *idIndex) clear(m IDMap) error {
+	way := x.inWay(m)
 	for _, e := range way {
-		if holder, hr, ok := x.live(e); ok {
-			return &ParamError{Err: fmt.Errorf("--userns %s: overlaps the ids of jail %q (%s)", r, holder, hr)}
+		if holder, hm, ok := x.live(e); ok {
+			return &ParamError{Err: fmt.Errorf("%s: overlaps the ids of jail %q (%s)", m.describe(), holder, hm)}
 		}
 	}
 	for _, e := range way {
@@ -505,7 +528,7 @@ func (x *idIndex) clear(r IDRange) error {
 // meets an entry are the entries checked (one readlink each, and one
 // state per live holder), and the first slot that only stale entries meet
 // is taken, and cleared. Preconditions: the store is locked.
-func (x *idIndex) pick(pool *idPool) (IDRange, error) {
+func (x *idIndex) pick(pool *idPool) (IDMap, error) {
 	first := func(keep func(idEntry) bool) (IDRange, bool) {
 		us, gs := x.spansOf('u', keep), x.spansOf('g', keep)
 		var got IDRange
@@ -518,7 +541,7 @@ func (x *idIndex) pick(pool *idPool) (IDRange, error) {
 		return got, found
 	}
 	if r, ok := first(func(idEntry) bool { return true }); ok {
-		return r, nil
+		return r.Map(), nil
 	}
 	r, ok := first(func(e idEntry) bool {
 		_, _, live := x.live(e)
@@ -526,19 +549,19 @@ func (x *idIndex) pick(pool *idPool) (IDRange, error) {
 	})
 	if !ok {
 		if pool.subid && pool.slots == 0 {
-			return IDRange{}, &ParamError{Err: fmt.Errorf("--userns auto: user %s's entries in %s and %s hold fewer than %d ids",
+			return IDMap{}, &ParamError{Err: fmt.Errorf("--userns auto: user %s's entries in %s and %s hold fewer than %d ids",
 				poolUser, subuidFile, subgidFile, DefaultIDRangeSize)}
 		}
-		return IDRange{}, &ParamError{Err: fmt.Errorf("--userns auto: all %d id ranges are in use", pool.slots)}
+		return IDMap{}, &ParamError{Err: fmt.Errorf("--userns auto: all %d id ranges are in use", pool.slots)}
 	}
-	return r, x.clear(r)
+	return r.Map(), x.clear(r.Map())
 }
 
-// pickIDs chooses the jail's id range: the lowest free slot of the pool
-// when IDs asks for one (Size 0), or the range IDs names if no live
-// jail's meets it. Entries in the way whose jail is gone are removed;
-// linkIDs records the choice once the state does. Nothing to do in host
-// mode (IDs nil). Preconditions: the store is locked.
+// pickIDs chooses the jail's ids: the lowest free slot of the pool when
+// IDs asks for one (no extent), or the maps IDs gives if no live jail's
+// meets them. Entries in the way whose jail is gone are removed; linkIDs
+// records the choice once the state does. Nothing to do in host mode
+// (IDs nil). Preconditions: the store is locked.
 func (s *State) pickIDs() error {
 	if s.IDs == nil {
 		return nil
@@ -547,48 +570,48 @@ func (s *State) pickIDs() error {
 	if err != nil {
 		return err
 	}
-	var r IDRange
-	if s.IDs.Size == 0 {
+	var m IDMap
+	if s.IDs.auto() {
 		pool, err := loadPool()
 		if err != nil {
 			return err
 		}
-		if r, err = x.pick(pool); err != nil {
+		if m, err = x.pick(pool); err != nil {
 			return err
 		}
 	} else {
-		r = *s.IDs
-		if err := r.check(); err != nil {
-			return &ParamError{Err: fmt.Errorf("--userns %s: %w", r, err)}
+		m = *s.IDs
+		if err := m.check(); err != nil {
+			return &ParamError{Err: fmt.Errorf("%s: %w", m.describe(), err)}
 		}
-		if err := x.clear(r); err != nil {
+		if err := x.clear(m); err != nil {
 			return err
 		}
 	}
-	s.IDs = &r
+	s.IDs = &m
 	return nil
 }
 
-// linkIDs records the jail's range in the index, once its state records
-// it too: links made before the state, by a launcher killed between the
-// two, would hold the range for a jail that no sweep ever finds.
-// Preconditions: the store is locked, and pickIDs chose the range under
+// linkIDs records the jail's maps in the index, once its state records
+// them too: links made before the state, by a launcher killed between the
+// two, would hold the ids for a jail that no sweep ever finds.
+// Preconditions: the store is locked, and pickIDs chose the maps under
 // the same lock.
 func (s *State) linkIDs() error {
-	if s.IDs == nil || s.IDs.Size == 0 {
+	if s.IDs == nil || s.IDs.auto() {
 		return nil
 	}
-	r := *s.IDs
 	if err := unix.Mkdir(idDir(), 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: idDir(), Err: err})
 	}
-	u, g := idLink('u', r.UID, r.Size), idLink('g', r.GID, r.Size)
-	if err := unix.Symlink(s.Name, u); err != nil {
-		return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: u, Err: err})
-	}
-	if err := unix.Symlink(s.Name, g); err != nil {
-		_ = unix.Unlink(u)
-		return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: g, Err: err})
+	links := linksOf(*s.IDs)
+	for i, l := range links {
+		if err := unix.Symlink(s.Name, l); err != nil {
+			for _, made := range links[:i] {
+				_ = unix.Unlink(made)
+			}
+			return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: l, Err: err})
+		}
 	}
 	return nil
 }
@@ -596,10 +619,10 @@ func (s *State) linkIDs() error {
 // releaseIDs removes the jail's links from the id index, if they are still
 // the jail's: a claim after the jail died may have taken them over.
 func (s *State) releaseIDs() {
-	if s.IDs == nil || s.IDs.Size == 0 {
+	if s.IDs == nil || s.IDs.auto() {
 		return
 	}
-	for _, p := range [2]string{idLink('u', s.IDs.UID, s.IDs.Size), idLink('g', s.IDs.GID, s.IDs.Size)} {
+	for _, p := range linksOf(*s.IDs) {
 		if holder, err := os.Readlink(p); err == nil && holder == s.Name {
 			_ = os.Remove(p)
 		}

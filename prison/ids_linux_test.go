@@ -207,7 +207,7 @@ func useStore(t *testing.T) {
 }
 
 // claimJail claims a jail as a launcher does; the test's end removes it.
-func claimJail(t *testing.T, name string, ids *IDRange) (*State, error) {
+func claimJail(t *testing.T, name string, ids *IDMap) (*State, error) {
 	t.Helper()
 	st, err := openStore()
 	if err != nil {
@@ -236,7 +236,16 @@ func idLinks(t *testing.T) map[string]string {
 	return m
 }
 
-func overlap(a, b IDRange) bool { return a.uids().meets(b.uids()) || a.gids().meets(b.gids()) }
+// overlap tells whether two jails' maps share a host id.
+func overlap(a, b IDMap) bool {
+	meets := func(x, y []span) bool {
+		return slices.ContainsFunc(x, func(s span) bool { return slices.ContainsFunc(y, s.meets) })
+	}
+	return meets(hostSpans(a.UIDs), hostSpans(b.UIDs)) || meets(hostSpans(a.GIDs), hostSpans(b.GIDs))
+}
+
+// ranged is r's map, as a claim is given it.
+func ranged(r IDRange) *IDMap { m := r.Map(); return &m }
 
 func TestIDsClaim(t *testing.T) {
 	useStore(t)
@@ -249,23 +258,23 @@ func TestIDsClaim(t *testing.T) {
 	if err != nil || host.IDs != nil || len(idLinks(t)) != 0 {
 		t.Fatalf("host mode: %v, ids %v, index %v", err, host.IDs, idLinks(t))
 	}
-	a, err := claimJail(t, "a", &IDRange{})
+	a, err := claimJail(t, "a", &IDMap{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := claimJail(t, "b", &IDRange{})
+	b, err := claimJail(t, "b", &IDMap{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *a.IDs != slot(0) || *b.IDs != slot(1) {
+	if !a.IDs.equal(slot(0).Map()) || !b.IDs.equal(slot(1).Map()) {
 		t.Errorf("auto ranges %v and %v, want the two lowest slots", a.IDs, b.IDs)
 	}
-	if rec, err := readState("b"); err != nil || rec.IDs == nil || *rec.IDs != *b.IDs {
+	if rec, err := readState("b"); err != nil || rec.IDs == nil || !rec.IDs.equal(*b.IDs) {
 		t.Errorf("state.json of b records %v (%v), want %v", rec.IDs, err, b.IDs)
 	}
 	want := map[string]string{
-		fmt.Sprintf("u-%d-65536", a.IDs.UID): "a", fmt.Sprintf("g-%d-65536", a.IDs.GID): "a",
-		fmt.Sprintf("u-%d-65536", b.IDs.UID): "b", fmt.Sprintf("g-%d-65536", b.IDs.GID): "b",
+		fmt.Sprintf("u-%d-65536", slot(0).UID): "a", fmt.Sprintf("g-%d-65536", slot(0).GID): "a",
+		fmt.Sprintf("u-%d-65536", slot(1).UID): "b", fmt.Sprintf("g-%d-65536", slot(1).GID): "b",
 	}
 	if got := idLinks(t); !mapsEqual(got, want) {
 		t.Errorf("index %v, want %v", got, want)
@@ -273,9 +282,9 @@ func TestIDsClaim(t *testing.T) {
 
 	// An explicit range that meets b's on the uid side is refused,
 	// and leaves nothing behind.
-	_, err = claimJail(t, "x", &IDRange{UID: b.IDs.UID + 10, GID: 5000000, Size: 65536})
+	_, err = claimJail(t, "x", ranged(IDRange{UID: slot(1).UID + 10, GID: 5000000, Size: 65536}))
 	var pe *ParamError
-	wantMsg := fmt.Sprintf(`--userns %d:5000000:65536: overlaps the ids of jail "b" (%s)`, b.IDs.UID+10, b.IDs)
+	wantMsg := fmt.Sprintf(`--userns %d:5000000:65536: overlaps the ids of jail "b" (%s)`, slot(1).UID+10, b.IDs)
 	if !errors.As(err, &pe) || err.Error() != wantMsg {
 		t.Errorf("overlapping claim: %v, want ParamError %q", err, wantMsg)
 	}
@@ -283,12 +292,12 @@ func TestIDsClaim(t *testing.T) {
 		t.Errorf("a refused claim left its state or links: %v", idLinks(t))
 	}
 	// One that meets no jail's is taken as given, and auto goes round it.
-	c, err := claimJail(t, "c", &IDRange{UID: slot(2).UID, GID: 5000000, Size: 10})
+	c, err := claimJail(t, "c", ranged(IDRange{UID: slot(2).UID, GID: 5000000, Size: 10}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := claimJail(t, "d", &IDRange{})
-	if err != nil || *d.IDs != slot(3) {
+	d, err := claimJail(t, "d", &IDMap{})
+	if err != nil || !d.IDs.equal(slot(3).Map()) {
 		t.Errorf("auto next to an explicit range: %v, %v; want %v", d.IDs, err, slot(3))
 	}
 
@@ -297,8 +306,8 @@ func TestIDsClaim(t *testing.T) {
 	if err := a.remove(); err != nil {
 		t.Fatal(err)
 	}
-	e, err := claimJail(t, "e", &IDRange{})
-	if err != nil || *e.IDs != aIDs {
+	e, err := claimJail(t, "e", &IDMap{})
+	if err != nil || !e.IDs.equal(aIDs) {
 		t.Errorf("after a's release: %v, %v; want %v", e.IDs, err, aIDs)
 	}
 	for _, s := range []*State{b, c, d, e} {
@@ -309,7 +318,7 @@ func TestIDsClaim(t *testing.T) {
 		}
 	}
 	// Invalid explicit ranges, as a spec might carry, are refused.
-	if _, err := claimJail(t, "y", &IDRange{UID: 0, GID: 1, Size: 1}); !errors.As(err, &pe) {
+	if _, err := claimJail(t, "y", ranged(IDRange{UID: 0, GID: 1, Size: 1})); !errors.As(err, &pe) {
 		t.Errorf("a range holding host root: %v", err)
 	}
 }
@@ -341,12 +350,12 @@ func TestIDsStaleEntries(t *testing.T) {
 	// A launcher killed between its links and its state.
 	plant("ghost", "u-700000-65536")
 	plant("ghost", "g-800000-65536")
-	s, err := claimJail(t, "s", &IDRange{})
+	s, err := claimJail(t, "s", &IDMap{})
 	if err != nil {
 		t.Fatalf("a stale entry blocks the pool: %v", err)
 	}
 	want := map[string]string{"u-700000-65536": "s", "g-800000-65536": "s"}
-	if *s.IDs != (IDRange{700000, 800000, 65536}) || !mapsEqual(idLinks(t), want) {
+	if !s.IDs.equal(IDRange{700000, 800000, 65536}.Map()) || !mapsEqual(idLinks(t), want) {
 		t.Errorf("claim over stale entries: %v, index %v", s.IDs, idLinks(t))
 	}
 
@@ -360,7 +369,7 @@ func TestIDsStaleEntries(t *testing.T) {
 	plant(live.Name, "u-300000-65536")
 	plant(live.Name, "g-300000-65536")
 	plant("ghost", "u-310000-100")
-	x, err := claimJail(t, "x", &IDRange{UID: 300000, GID: 300000, Size: 65536})
+	x, err := claimJail(t, "x", ranged(IDRange{UID: 300000, GID: 300000, Size: 65536}))
 	if err != nil {
 		t.Fatalf("stale entries block an explicit range: %v", err)
 	}
@@ -408,7 +417,7 @@ func TestIDsConcurrentClaims(t *testing.T) {
 				return
 			}
 			defer st.Close()
-			s := &State{Name: fmt.Sprintf("j%d", i), IDs: &IDRange{}}
+			s := &State{Name: fmt.Sprintf("j%d", i), IDs: &IDMap{}}
 			if errs[i] = st.claim(s); errs[i] == nil {
 				got[i] = s
 			}
@@ -441,11 +450,11 @@ func TestIDsPoolExhausted(t *testing.T) {
 	useStore(t)
 	usePoolFiles(t, "prison:700000:131072\n", "prison:700000:131072\n", "", "")
 	for _, name := range []string{"a", "b"} {
-		if _, err := claimJail(t, name, &IDRange{}); err != nil {
+		if _, err := claimJail(t, name, &IDMap{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := claimJail(t, "c", &IDRange{})
+	_, err := claimJail(t, "c", &IDMap{})
 	var pe *ParamError
 	if !errors.As(err, &pe) || err.Error() != "--userns auto: all 2 id ranges are in use" {
 		t.Errorf("third claim of two slots: %v", err)
@@ -456,7 +465,7 @@ func TestIDsPoolExhausted(t *testing.T) {
 
 	// A delegation too small for one slot says so.
 	usePoolFiles(t, "prison:700000:1000\n", "prison:700000:65536\n", "", "")
-	if _, err := claimJail(t, "d", &IDRange{}); err == nil || !strings.Contains(err.Error(), "fewer than 65536 ids") {
+	if _, err := claimJail(t, "d", &IDMap{}); err == nil || !strings.Contains(err.Error(), "fewer than 65536 ids") {
 		t.Errorf("claim from a pool of no slot: %v", err)
 	}
 }

@@ -658,7 +658,7 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 	}
 }
 
-func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDRange) error {
+func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDMap) error {
 	j.state = &State{
 		IDs:       ids,
 		Cgroup:    cg,

@@ -97,8 +97,7 @@ func (f *forkExec) spawn(j *Jail, sync, hold int, flags uintptr) error {
 		attr.Sys.UidMappings, attr.Sys.GidMappings = rootlessIDMaps(*m)
 	case j.newUserNS() != nil:
 		ids := j.newUserNS()
-		attr.Sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.UID), Size: int(ids.Size)}}
-		attr.Sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.GID), Size: int(ids.Size)}}
+		attr.Sys.UidMappings, attr.Sys.GidMappings = sysProcIDMaps(ids.UIDs), sysProcIDMaps(ids.GIDs)
 		attr.Sys.GidMappingsEnableSetgroups = true // su, login, sshd inside
 		fork = func() (pid int, err error) {
 			err = asOwner(ids, func() error { pid, err = syscall.ForkExec(exe, args, attr); return err })
@@ -202,10 +201,10 @@ func (f *forkExec) dieWithLauncher(j *Jail, sys *syscall.SysProcAttr) {
 
 func (f *forkExec) pid() (int, error) { return f.initPID, nil }
 
-// newUserNS is the range of the user namespace the init's clone makes, or
+// newUserNS is the maps of the user namespace the init's clone makes, or
 // nil: none, or a command joining a jail's.
-func (j *Jail) newUserNS() *IDRange {
-	if j.joined != nil || j.state == nil || j.state.IDs == nil || j.state.IDs.Size == 0 {
+func (j *Jail) newUserNS() *IDMap {
+	if j.joined != nil || j.state == nil || j.state.IDs == nil || j.state.IDs.auto() {
 		return nil
 	}
 	return j.state.IDs

@@ -65,8 +65,9 @@ type State struct {
 	// and its init's death does not end them: the removal kills them.
 	SharedPID bool `json:"sharedPid,omitempty"`
 	// IDs is the host ids the jail's user namespace maps; nil when the
-	// jail shares the host's ids. A Size of 0 asks claim to choose them.
-	IDs *IDRange `json:"ids,omitempty"`
+	// jail shares the host's ids. A map with no extent asks claim to
+	// choose them.
+	IDs *IDMap `json:"ids,omitempty"`
 
 	// Claim tells this jail's state from that of a jail claimed under the
 	// same name after it: random, where Dir's inode number is not (tmpfs

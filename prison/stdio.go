@@ -55,12 +55,13 @@ func (j *Jail) openStdio() ([]uintptr, error) {
 		fds[i] = f.Fd()
 	}
 	if ids := j.jailIDs(); ids != nil {
+		uid, gid := ids.Root()
 		// A pipe's inode belongs to whoever made it: to the jail's root,
 		// another user than the host's, /dev/stdout and
 		// /proc/self/fd/1 would not open. Given to the jail's root, a
 		// pipe is still only a pipe (runc does the same).
 		for _, fd := range fds {
-			if err := unix.Fchown(int(fd), int(ids.UID), int(ids.GID)); err != nil {
+			if err := unix.Fchown(int(fd), int(uid), int(gid)); err != nil {
 				j.closeAfterStart()
 				return nil, fmt.Errorf("stdio: give the pipes to the jail's root: %w", err)
 			}
@@ -151,11 +152,11 @@ func isDevNull(f *os.File) bool {
 		unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
 }
 
-// jailIDs is the jail's id range: its own, or that of the jail a command
+// jailIDs is the jail's id maps: its own, or those of the jail a command
 // joins; nil without a user namespace.
-func (j *Jail) jailIDs() *IDRange {
+func (j *Jail) jailIDs() *IDMap {
 	if j.joined != nil {
-		if r := j.joined.IDs; r != nil && r.Size > 0 {
+		if r := j.joined.IDs; r != nil && !r.auto() {
 			return r
 		}
 		return nil

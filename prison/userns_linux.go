@@ -68,7 +68,7 @@ func (c *Config) specUserNS(s *specs.Spec) error {
 		if err != nil {
 			return err
 		}
-		setMappings(s, r)
+		setMappings(s, r.Map())
 		size = r.Size
 	}
 	if s.Linux.Sysctl != nil && s.Linux.Sysctl["net.ipv4.ping_group_range"] != "" {
@@ -77,39 +77,6 @@ func (c *Config) specUserNS(s *specs.Spec) error {
 		s.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 " + strconv.FormatUint(uint64(size-1), 10)
 	}
 	return nil
-}
-
-// setMappings writes r as the spec's uid and gid mappings.
-func setMappings(s *specs.Spec, r IDRange) {
-	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: r.UID, Size: r.Size}}
-	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: r.GID, Size: r.Size}}
-}
-
-// usernsOf reads the user namespace the spec asks for: nil for none; a
-// range of Size 0 for one the store allocates.
-func usernsOf(s *specs.Spec) (*IDRange, error) {
-	has := false
-	for _, ns := range s.Linux.Namespaces {
-		has = has || ns.Type == specs.UserNamespace && ns.Path == ""
-	}
-	if !has {
-		return nil, nil
-	}
-	if s.Annotations[AnnotationUserNS] == "auto" {
-		return &IDRange{}, nil
-	}
-	u, g := s.Linux.UIDMappings, s.Linux.GIDMappings
-	switch {
-	case len(u) != 1 || len(g) != 1:
-		return nil, errors.New("spec: linux.uidMappings and gidMappings: exactly one mapping each is supported")
-	case u[0].ContainerID != 0 || g[0].ContainerID != 0:
-		return nil, errors.New("spec: linux.uidMappings and gidMappings: the mapping must start at container id 0")
-	case u[0].Size != g[0].Size:
-		return nil, errors.New("spec: linux.uidMappings and gidMappings: both must have the same size")
-	case u[0].HostID == 0 || g[0].HostID == 0 || u[0].Size == 0:
-		return nil, errors.New("spec: linux.uidMappings and gidMappings: host id 0 would make the jail's root the host's; drop the user namespace instead")
-	}
-	return &IDRange{UID: u[0].HostID, GID: g[0].HostID, Size: u[0].Size}, nil
 }
 
 // StageDir is where jails with a user namespace attach the trees they get
@@ -129,7 +96,7 @@ func makeStage(dirs []string) error {
 }
 
 // asOwner runs spawn with this thread's real and effective ids set to
-// the range's base: a user namespace is owned by its creator's effective
+// the host ids of the jail's root (IDMap.Root): a user namespace is owned by its creator's effective
 // uid, and the kernel charges what is counted per user in it (inotify
 // instances, message queue bytes, processes) to that owner in the host's
 // namespace too. Owned by root, a jail would share root's counts and
@@ -140,14 +107,15 @@ func makeStage(dirs []string) error {
 // is locked, and the Go runtime starts no thread from a locked one
 // (newm's template thread), so no other goroutine runs with them.
 // client.c's as_owner does the same for a daemon's client.
-func asOwner(r *IDRange, spawn func() error) error {
+func asOwner(m *IDMap, spawn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := setThreadIDs(r.UID, r.GID); err != nil {
+	uid, gid := m.Root()
+	if err := setThreadIDs(uid, gid); err != nil {
 		if rerr := setThreadIDs(0, 0); rerr != nil {
 			panic(fmt.Sprintf("prison: cannot restore the launcher's ids: %v", rerr))
 		}
-		return fmt.Errorf("start init: become the user namespace's owner %d: %w", r.UID, err)
+		return fmt.Errorf("start init: become the user namespace's owner %d: %w", uid, err)
 	}
 	err := spawn()
 	if rerr := setThreadIDs(0, 0); rerr != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,11 +104,36 @@ func procIDMap(t *testing.T, pid int, file string) idMap {
 // read: its init's pid and its id range.
 type usernsState struct {
 	InitPID int `json:"initPid"`
-	IDs     *struct {
-		UID  uint64 `json:"uid"`
-		GID  uint64 `json:"gid"`
-		Size uint64 `json:"size"`
-	} `json:"ids"`
+	IDs     *usernsRange
+}
+
+// usernsRange is a jail's ids as one range from 0: jail ids 0..Size-1 are
+// host uids UID.. and gids GID...
+type usernsRange struct{ UID, GID, Size uint64 }
+
+// stateIDs is the state's record of a jail's maps, as config.json spells
+// them.
+type stateIDs struct {
+	UIDs []specs.LinuxIDMapping `json:"uidMappings"`
+	GIDs []specs.LinuxIDMapping `json:"gidMappings"`
+}
+
+// UnmarshalJSON reads a state.json, whose ids of a jail of prison's own
+// are one extent each from 0, of one size; anything else is none.
+func (s *usernsState) UnmarshalJSON(b []byte) error {
+	var v struct {
+		InitPID int       `json:"initPid"`
+		IDs     *stateIDs `json:"ids"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = usernsState{InitPID: v.InitPID}
+	if m := v.IDs; m != nil && len(m.UIDs) == 1 && len(m.GIDs) == 1 && m.UIDs[0].ContainerID == 0 &&
+		m.GIDs[0].ContainerID == 0 && m.UIDs[0].Size == m.GIDs[0].Size {
+		s.IDs = &usernsRange{uint64(m.UIDs[0].HostID), uint64(m.GIDs[0].HostID), uint64(m.UIDs[0].Size)}
+	}
+	return nil
 }
 
 // usernsStateOf reads a running jail's state once it names its init: a

@@ -306,10 +306,12 @@ static int open_relays(struct relay *r[3], int jail[3])
 	return 0;
 }
 
-// The jail's ids: of the user namespace the clone makes
-// (NSINIT_CLONE_USERNS), or of the jail the init joins; count 0: none.
+// The jail's ids: its root's on the host, of the user namespace the clone
+// makes (NSINIT_CLONE_USERNS) or of the jail the init joins, and the
+// maps the clone's namespace gets; has 0: none.
 struct idmap {
-	uint32_t uid, gid, count;
+	uint32_t uid, gid, has;
+	const char *uid_map, *gid_map;
 };
 
 // chown_stdio gives the pipes the init gets as its stdio to the jail's
@@ -317,7 +319,7 @@ struct idmap {
 // not reopen as /dev/stdout inside (prison/stdio.go says the same).
 static int chown_stdio(const int jail[3], const struct idmap *ids)
 {
-	if (ids->count == 0)
+	if (ids->has == 0)
 		return 0;
 	for (int i = 0; i < 3; i++)
 		if (fchown(jail[i] >= 0 ? jail[i] : i, ids->uid, ids->gid) < 0)
@@ -424,16 +426,18 @@ static int as_owner(uint32_t uid, uint32_t gid)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
-// write_map writes "0 base count" to /proc/PID/what: the jail's ids.
-static int write_map(pid_t pid, const char *what, uint32_t base, uint32_t count)
+// write_map writes map, the jail's ids as the daemon spelled them
+// ("CONTAINER HOST SIZE" lines), to /proc/PID/what, in the one write the
+// kernel takes.
+static int write_map(pid_t pid, const char *what, const char *map)
 {
-	char path[64], line[64];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
-	int n = snprintf(line, sizeof(line), "0 %u %u\n", base, count);
+	size_t n = strlen(map);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	int r = write(fd, line, (size_t)n) == n ? 0 : -1;
+	int r = write(fd, map, n) == (ssize_t)n ? 0 : -1;
 	int err = errno;
 	close(fd);
 	errno = err;
@@ -473,8 +477,8 @@ static pid_t spawn(uint64_t flags, int cgroup, int syncfd, int lockfd, int exe, 
 		if (as_owner(0, 0) < 0)
 			_exit(NSINIT_EXIT_SETUP); // never run on as anyone but root
 		close(mapped[0]);
-		if (pid > 0 && (write_map(pid, "uid_map", ids->uid, ids->count) < 0 ||
-				write_map(pid, "gid_map", ids->gid, ids->count) < 0 ||
+		if (pid > 0 && (write_map(pid, "uid_map", ids->uid_map) < 0 ||
+				write_map(pid, "gid_map", ids->gid_map) < 0 ||
 				write(mapped[1], "m", 1) != 1)) {
 			err = errno;
 			kill(pid, SIGKILL);
@@ -553,6 +557,24 @@ static void send_netns(int s, pid_t init)
 		;
 }
 
+// read_ids reads the jail's ids out of CLONE, m of n bytes, whose last is
+// 0: every string in it ends inside it. -1: the maps a new user namespace
+// needs are missing.
+static int read_ids(const char *m, ssize_t n, struct idmap *ids)
+{
+	ids->uid = rd32(m + 16);
+	ids->gid = rd32(m + 20);
+	ids->has = rd32(m + 24);
+	if (!(rd32(m + 4) & NSINIT_CLONE_USERNS))
+		return 0;
+	const char *end = m + n, *name = m + 32;
+	ids->uid_map = name + strlen(name) + 1;
+	if (ids->uid_map >= end)
+		return -1;
+	ids->gid_map = ids->uid_map + strlen(ids->uid_map) + 1;
+	return ids->gid_map < end && ids->uid_map[0] && ids->gid_map[0] ? 0 : -1;
+}
+
 void nsinit_client(int argc, char **argv, char **envp)
 {
 	struct timespec ts;
@@ -568,8 +590,10 @@ void nsinit_client(int argc, char **argv, char **envp)
 		n = recv_msg(s, &m, fds);
 	if (n >= 4 && rd32(m) == NSINIT_DAEMON_DONE)
 		done(m, n);
+	struct idmap ids = {0, 0, 0, NULL, NULL};
 	if (n < 33 || rd32(m) != NSINIT_DAEMON_CLONE || m[n - 1] != 0 || fds[0] < 0 ||
-	    fds[1] < 0 || fds[2] < 0 || ((rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) && fds[3] < 0)) {
+	    fds[1] < 0 || fds[2] < 0 || ((rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) && fds[3] < 0) ||
+	    read_ids(m, n, &ids) < 0) {
 		// No daemon after all, or one that declines: nothing is made yet.
 		for (int i = 0; i < MAX_FDS; i++)
 			if (fds[i] >= 0)
@@ -582,7 +606,6 @@ void nsinit_client(int argc, char **argv, char **envp)
 	memcpy(&flags, m + 8, 8);
 	int join = (rd32(m + 4) & NSINIT_CLONE_JOIN) != 0;
 	int cgroup = (rd32(m + 4) & NSINIT_CLONE_INTO_CGROUP) ? fds[3] : -1;
-	struct idmap ids = {rd32(m + 16), rd32(m + 20), rd32(m + 24)};
 	uint32_t how = rd32(m + 4);
 	int userns = (how & NSINIT_CLONE_USERNS) != 0;
 	const char *name = m + 32;

@@ -142,8 +142,10 @@ enum {
 	NSINIT_CLIENT_RUN = 1,
 	// D -> C: u32 type: launch the jail in the client process instead.
 	NSINIT_DAEMON_FALLBACK = 2,
-	// D -> C: u32 type, u32 NSINIT_CLONE_*, u64 clone flags, u32 uid, u32 gid,
-	// u32 count, u32 pad, the jail's name\0; fds:
+	// D -> C: u32 type, u32 NSINIT_CLONE_*, u64 clone flags, u32 uid, u32 gid
+	// (the jail root's on the host), u32 ids (0: the jail has no ids of its
+	// own), u32 pad, the jail's name\0; with NSINIT_CLONE_USERNS, its
+	// uid_map\0 and gid_map\0 as the kernel's files take them; fds:
 	// the init's sync socket, the jail's state lock (held by the client for
 	// the jail's life; for a join, the jail's pidfd), the sealed prison
 	// binary to execute as the init.
@@ -157,10 +159,9 @@ enum {
 	NSINIT_CLONE_INTO_CGROUP = 2,
 	// CLONE's second word: the clone makes the jail's user namespace
 	// (CLONE_NEWUSER in the flags), owned by host uid "uid", whose maps
-	// the client writes (jail ids 0..count-1 are host uid.. and gid..)
-	// before the init is executed. Without it, a count that is not 0
-	// still names the ids of the jail the init joins: the stdio pipes
-	// are its root's.
+	// (uid_map, gid_map) the client writes before the init is executed.
+	// Without it, ids that are not 0 still name the root of the jail the
+	// init joins: the stdio pipes are its.
 	NSINIT_CLONE_USERNS = 4,
 	// CLONE's second word, with NSINIT_CLONE_USERNS: the clone makes no
 	// network namespace; the client makes it in the init's user
