@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -527,6 +528,55 @@ func TestOCIStdioFile(t *testing.T) {
 		t.Errorf("the log's mode: %v (%v), want 0600 as it was made", fi.Mode(), err)
 	}
 	ociGone(t, id)
+}
+
+// A terminal given as a created container's stdin is relayed by a host
+// process, which ends with the container: left reading the terminal, it
+// would take the next line typed there from the shell.
+func TestOCIStdinTerminalRelayEnds(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer tty.Close()
+	bundle := ociBundle(t, []string{"true"}, nil)
+	c := exec.Command(ociRuntime(), "--root", rt.root, "create", "--bundle", bundle, id)
+	c.Stdin = tty
+	if r := runDetached(t, c); r.code != 0 {
+		t.Fatalf("create with stdin a terminal: exit %d %q", r.code, r.stdout)
+	}
+	t.Cleanup(func() { ociGone(t, id) })
+	// The relays reading this terminal.
+	relays := func() []int {
+		var out []int
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			in, _ := os.Readlink("/proc/" + e.Name() + "/fd/0")
+			if strings.Contains(string(cmd), "__prison_relay") && in == tty.Name() {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	if len(relays()) != 1 {
+		t.Fatalf("relays of %s: %v, want one", tty.Name(), relays())
+	}
+	rt.mustRun("start", id)
+	rt.waitStatus(id, "stopped")
+	rt.mustRun("delete", id)
+	for deadline := time.Now().Add(20 * time.Second); len(relays()) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay %v of the terminal outlived the container", relays())
+		}
+	}
 }
 
 // A mount's destination is resolved in the container's root: a symlink

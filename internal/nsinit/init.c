@@ -35,6 +35,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <net/if.h>
+#include <poll.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -1198,11 +1199,24 @@ static int oci_name(const char *argv0)
 	return strcmp(base ? base + 1 : argv0, NSINIT_OCI_NAME) == 0;
 }
 
-// relay copies fd 0 to fd 1 until the end of either.
+// relay copies fd 0 to fd 1 until the end of either. The end of the
+// jail's side is watched too, not only met by the next write: a relay
+// of a terminal's input would otherwise wait on the terminal after the
+// command is gone, and take the next line typed there from the shell.
 static _Noreturn void relay(void)
 {
 	static char buf[65536];
 	for (;;) {
+		struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = 1, .events = 0}};
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(0);
+		}
+		if (p[1].revents & (POLLERR | POLLHUP))
+			_exit(0); // no reader left
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		ssize_t n = read(0, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
