@@ -149,6 +149,12 @@ func New(w Where, r *specs.LinuxResources) (*Group, error) {
 	if err := g.supports(r); err != nil {
 		return nil, err
 	}
+	// A group that holds processes is someone else's (a spec's
+	// cgroupsPath may name any): its limits would become the jail's, and
+	// the jail's end would kill its processes (Kill), as runc refuses too.
+	if n := len(w.Procs()); n > 0 && w.Unit == "" {
+		return nil, fmt.Errorf("cgroup %s: holds %d processes already: a jail's group must be its own", w.Path, n)
+	}
 	var err error
 	switch {
 	case g.unit != "":

@@ -131,6 +131,27 @@ func TestGroupLifecycle(t *testing.T) {
 	}
 }
 
+// A group that holds processes is not a jail's to take; Kill empties a
+// jail's own.
+func TestGroupInUseAndKill(t *testing.T) {
+	g := group(t, "", nil)
+	c := inGroup(t, g)
+	inGroup(t, g)
+	if _, err := New(g.Where(), nil); err == nil || !strings.Contains(err.Error(), "holds 2 processes already") {
+		t.Errorf("New on a group with processes: %v, want a refusal", err)
+	}
+	g.Where().Kill()
+	if err := c.Wait(); err == nil {
+		t.Error("a process of the group survived Kill")
+	}
+	if procs := g.Where().Procs(); len(procs) > 0 {
+		t.Errorf("after Kill: %v", procs)
+	}
+	if err := g.Delete(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGroupOnV2Tree(t *testing.T) {
 	if !isCgroup2(hybridTree) {
 		t.Skip("no v2 tree beside v1 here")
