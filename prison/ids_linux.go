@@ -388,11 +388,11 @@ type idIndex struct {
 	ents []idEntry
 	// holders: what each holder met so far holds, nil when it is not a
 	// live jail; each is read once per claim.
-	holders map[string]*IDRange
+	holders map[string][]IDRange
 }
 
 func readIDIndex() (*idIndex, error) {
-	x := &idIndex{holders: map[string]*IDRange{}}
+	x := &idIndex{holders: map[string][]IDRange{}}
 	f, err := os.Open(idDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return x, nil
@@ -459,23 +459,25 @@ func (x *idIndex) live(e idEntry) (string, IDRange, bool) {
 	if err != nil || holder == "" || holder == "." || holder == ".." || strings.ContainsRune(holder, '/') {
 		return holder, IDRange{}, false
 	}
-	r, ok := x.holders[holder]
+	rs, ok := x.holders[holder]
 	if !ok {
 		if alive(holder) {
 			if h, err := readState(holder); err == nil {
-				r = h.IDs
+				rs = h.ranges()
 			}
 		}
-		x.holders[holder] = r
+		x.holders[holder] = rs
 	}
-	if r == nil {
-		return holder, IDRange{}, false
+	for _, r := range rs {
+		s := r.uids()
+		if e.kind == 'g' {
+			s = r.gids()
+		}
+		if s == e.span {
+			return holder, r, true
+		}
 	}
-	s := r.uids()
-	if e.kind == 'g' {
-		s = r.gids()
-	}
-	return holder, *r, s == e.span
+	return holder, IDRange{}, false
 }
 
 // clear removes the entries in r's way, all of which must be stale: a
@@ -537,15 +539,29 @@ func (x *idIndex) pick(pool *idPool) (IDRange, error) {
 // pickIDs chooses the jail's id range: the lowest free slot of the pool
 // when IDs asks for one (Size 0), or the range IDs names if no live
 // jail's meets it. Entries in the way whose jail is gone are removed;
-// linkIDs records the choice once the state does. Nothing to do in host
-// mode (IDs nil). Preconditions: the store is locked.
+// linkIDs records the choice once the state does. A jail without a user
+// namespace (IDs nil) may ask for Inotify instead: it gets the first ids
+// of the lowest free slot, and the rest of the slot stays free for
+// ranges named by hand. Preconditions: the store is locked.
 func (s *State) pickIDs() error {
-	if s.IDs == nil {
+	if s.IDs == nil && (s.Inotify == nil || s.Inotify.Size != 0) {
 		return nil
 	}
 	x, err := readIDIndex()
 	if err != nil {
 		return err
+	}
+	if s.IDs == nil {
+		pool, err := loadPool()
+		if err != nil {
+			return err
+		}
+		r, err := x.pick(pool)
+		if err != nil {
+			return inotifyError(err)
+		}
+		s.Inotify = &IDRange{UID: r.UID, GID: r.GID, Size: 1}
+		return nil
 	}
 	var r IDRange
 	if s.IDs.Size == 0 {
@@ -569,26 +585,51 @@ func (s *State) pickIDs() error {
 	return nil
 }
 
+// inotifyError names what a host-mode jail asked the pool for.
+func inotifyError(err error) error {
+	var pe *ParamError
+	if errors.As(err, &pe) {
+		return &ParamError{Err: fmt.Errorf("--userns host: a host uid for the jail's inotify instances: %w",
+			errors.New(strings.TrimPrefix(pe.Err.Error(), "--userns auto: ")))}
+	}
+	return err
+}
+
+// ranges are the id ranges the jail holds in the index.
+func (s *State) ranges() []IDRange {
+	var out []IDRange
+	for _, r := range []*IDRange{s.IDs, s.Inotify} {
+		if r != nil && r.Size > 0 {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
 // linkIDs records the jail's range in the index, once its state records
 // it too: links made before the state, by a launcher killed between the
 // two, would hold the range for a jail that no sweep ever finds.
 // Preconditions: the store is locked, and pickIDs chose the range under
 // the same lock.
 func (s *State) linkIDs() error {
-	if s.IDs == nil || s.IDs.Size == 0 {
+	rs := s.ranges()
+	if len(rs) == 0 {
 		return nil
 	}
-	r := *s.IDs
 	if err := unix.Mkdir(idDir(), 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: idDir(), Err: err})
 	}
-	u, g := idLink('u', r.UID, r.Size), idLink('g', r.GID, r.Size)
-	if err := unix.Symlink(s.Name, u); err != nil {
-		return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: u, Err: err})
-	}
-	if err := unix.Symlink(s.Name, g); err != nil {
-		_ = unix.Unlink(u)
-		return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: g, Err: err})
+	var made []string
+	for _, r := range rs {
+		for _, l := range [2]string{idLink('u', r.UID, r.Size), idLink('g', r.GID, r.Size)} {
+			if err := unix.Symlink(s.Name, l); err != nil {
+				for _, m := range made {
+					_ = unix.Unlink(m)
+				}
+				return fmt.Errorf("state: %w", &os.PathError{Op: "symlink", Path: l, Err: err})
+			}
+			made = append(made, l)
+		}
 	}
 	return nil
 }
@@ -596,12 +637,11 @@ func (s *State) linkIDs() error {
 // releaseIDs removes the jail's links from the id index, if they are still
 // the jail's: a claim after the jail died may have taken them over.
 func (s *State) releaseIDs() {
-	if s.IDs == nil || s.IDs.Size == 0 {
-		return
-	}
-	for _, p := range [2]string{idLink('u', s.IDs.UID, s.IDs.Size), idLink('g', s.IDs.GID, s.IDs.Size)} {
-		if holder, err := os.Readlink(p); err == nil && holder == s.Name {
-			_ = os.Remove(p)
+	for _, r := range s.ranges() {
+		for _, p := range [2]string{idLink('u', r.UID, r.Size), idLink('g', r.GID, r.Size)} {
+			if holder, err := os.Readlink(p); err == nil && holder == s.Name {
+				_ = os.Remove(p)
+			}
 		}
 	}
 }
