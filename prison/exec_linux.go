@@ -174,6 +174,9 @@ func (j *Jail) startJoined() (err error) {
 	}
 	plan.Join = j.joinNS
 	plan.UserNS = j.joinNS&unix.CLONE_NEWUSER != 0
+	// Its inotify instances are the jail's, counted against the same
+	// host ids as those of the jail's own processes.
+	j.serveInotify(plan, j.joined.Inotify)
 	// The command, which the joining init forks after GO, runs in the
 	// jail's cgroup: the init goes there first (enterCgroup).
 	if where := j.joined.Cgroup; where != nil {

@@ -98,12 +98,18 @@ func policyKey(s *specs.LinuxSeccomp) [sha256.Size]byte {
 	return out
 }
 
-// A cached program is one flag byte (1: has a listener) and the BPF
+// A cached program is one flag byte (progListener…) and the BPF
 // instructions, 8 bytes each.
 func encodeProgram(p *seccomp.Program) []byte {
 	b := make([]byte, 1, 1+8*len(p.Filter))
 	if p.Listener {
-		b[0] = 1
+		b[0] |= progListener
+	}
+	if p.NotifiesInotify {
+		b[0] |= progInotify
+	}
+	if p.NotifiesOthers {
+		b[0] |= progOthers
 	}
 	for _, f := range p.Filter {
 		b = binary.LittleEndian.AppendUint16(b, f.Code)
@@ -113,11 +119,23 @@ func encodeProgram(p *seccomp.Program) []byte {
 	return b
 }
 
+// The flag byte's bits: the program has notify rules, among them the
+// inotify calls, or other calls. A program recorded by an older prison
+// has only the first.
+const (
+	progListener = 1 << iota
+	progInotify
+	progOthers
+)
+
 func decodeProgram(b []byte) (*seccomp.Program, bool) {
-	if len(b) < 9 || (len(b)-1)%8 != 0 || b[0] > 1 {
+	if len(b) < 9 || (len(b)-1)%8 != 0 || b[0]&^(progListener|progInotify|progOthers) != 0 {
 		return nil, false
 	}
-	p := &seccomp.Program{Listener: b[0] == 1, Filter: make([]unix.SockFilter, (len(b)-1)/8)}
+	p := &seccomp.Program{
+		Listener: b[0]&progListener != 0, NotifiesInotify: b[0]&progInotify != 0,
+		NotifiesOthers: b[0]&progOthers != 0, Filter: make([]unix.SockFilter, (len(b)-1)/8),
+	}
 	for i := range p.Filter {
 		var r [8]byte
 		copy(r[:], b[1+8*i:])

@@ -66,4 +66,17 @@ func TestCachedProgramRoundTrip(t *testing.T) {
 	if _, ok := decodeProgram([]byte{1, 2, 3}); ok {
 		t.Errorf("a truncated cache file decoded")
 	}
+	// Which calls are notified decides who serves the listener: the
+	// exec profile of a running jail carries it to prison exec.
+	p = &seccomp.Program{Listener: true, NotifiesInotify: true, Filter: p.Filter}
+	if got, ok := decodeProgram(encodeProgram(p)); !ok || !got.NotifiesInotify || got.NotifiesOthers || !got.Listener {
+		t.Errorf("round trip of an inotify program: %+v %v", got, ok)
+	}
+	p = &seccomp.Program{Listener: true, NotifiesInotify: true, NotifiesOthers: true, Filter: p.Filter}
+	if got, ok := decodeProgram(encodeProgram(p)); !ok || !got.NotifiesInotify || !got.NotifiesOthers {
+		t.Errorf("round trip of an inotify and hostname program: %+v %v", got, ok)
+	}
+	if _, ok := decodeProgram(append([]byte{8}, encodeProgram(p)[1:]...)); ok {
+		t.Errorf("an unknown flag bit decoded")
+	}
 }

@@ -389,11 +389,11 @@ type idIndex struct {
 	ents []idEntry
 	// holders: what each holder met so far maps, nil when it is not a
 	// live jail; each is read once per claim.
-	holders map[string]*IDMap
+	holders map[string][]IDMap
 }
 
 func readIDIndex() (*idIndex, error) {
-	x := &idIndex{holders: map[string]*IDMap{}}
+	x := &idIndex{holders: map[string][]IDMap{}}
 	f, err := os.Open(idDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return x, nil
@@ -481,23 +481,25 @@ func (x *idIndex) live(e idEntry) (string, IDMap, bool) {
 	if err != nil || holder == "" || holder == "." || holder == ".." || strings.ContainsRune(holder, '/') {
 		return holder, IDMap{}, false
 	}
-	m, ok := x.holders[holder]
+	maps, ok := x.holders[holder]
 	if !ok {
 		if alive(holder) {
 			if h, err := readState(holder); err == nil {
-				m = h.IDs
+				maps = h.maps()
 			}
 		}
-		x.holders[holder] = m
+		x.holders[holder] = maps
 	}
-	if m == nil {
-		return holder, IDMap{}, false
+	for _, m := range maps {
+		ms := m.UIDs
+		if e.kind == 'g' {
+			ms = m.GIDs
+		}
+		if slices.Contains(hostSpans(ms), e.span) {
+			return holder, m, true
+		}
 	}
-	ms := m.UIDs
-	if e.kind == 'g' {
-		ms = m.GIDs
-	}
-	return holder, *m, slices.Contains(hostSpans(ms), e.span)
+	return holder, IDMap{}, false
 }
 
 // clear removes the entries in m's way, all of which must be stale: a
@@ -560,15 +562,29 @@ func (x *idIndex) pick(pool *idPool) (IDMap, error) {
 // pickIDs chooses the jail's ids: the lowest free slot of the pool when
 // IDs asks for one (no extent), or the maps IDs gives if no live jail's
 // meets them. Entries in the way whose jail is gone are removed; linkIDs
-// records the choice once the state does. Nothing to do in host mode
-// (IDs nil). Preconditions: the store is locked.
+// records the choice once the state does. A jail without a user
+// namespace (IDs nil) may ask for Inotify instead: it gets the first ids
+// of the lowest free slot, and the rest of the slot stays free for maps
+// named by hand. Preconditions: the store is locked.
 func (s *State) pickIDs() error {
-	if s.IDs == nil {
+	if s.IDs == nil && (s.Inotify == nil || s.Inotify.Size != 0) {
 		return nil
 	}
 	x, err := readIDIndex()
 	if err != nil {
 		return err
+	}
+	if s.IDs == nil {
+		pool, err := loadPool()
+		if err != nil {
+			return err
+		}
+		m, err := x.pick(pool)
+		if err != nil {
+			return inotifyError(err)
+		}
+		s.Inotify = &IDRange{UID: m.UIDs[0].HostID, GID: m.GIDs[0].HostID, Size: 1}
+		return nil
 	}
 	var m IDMap
 	if s.IDs.auto() {
@@ -598,13 +614,16 @@ func (s *State) pickIDs() error {
 // Preconditions: the store is locked, and pickIDs chose the maps under
 // the same lock.
 func (s *State) linkIDs() error {
-	if s.IDs == nil || s.IDs.auto() {
+	var links []string
+	for _, m := range s.maps() {
+		links = append(links, linksOf(m)...)
+	}
+	if len(links) == 0 {
 		return nil
 	}
 	if err := unix.Mkdir(idDir(), 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("state: %w", &os.PathError{Op: "mkdir", Path: idDir(), Err: err})
 	}
-	links := linksOf(*s.IDs)
 	for i, l := range links {
 		if err := unix.Symlink(s.Name, l); err != nil {
 			for _, made := range links[:i] {
@@ -619,12 +638,34 @@ func (s *State) linkIDs() error {
 // releaseIDs removes the jail's links from the id index, if they are still
 // the jail's: a claim after the jail died may have taken them over.
 func (s *State) releaseIDs() {
-	if s.IDs == nil || s.IDs.auto() {
-		return
-	}
-	for _, p := range linksOf(*s.IDs) {
-		if holder, err := os.Readlink(p); err == nil && holder == s.Name {
-			_ = os.Remove(p)
+	for _, m := range s.maps() {
+		for _, p := range linksOf(m) {
+			if holder, err := os.Readlink(p); err == nil && holder == s.Name {
+				_ = os.Remove(p)
+			}
 		}
 	}
+}
+
+// maps are the ids the jail holds in the index: its user namespace's,
+// and the one id its inotify instances are made as (--userns host).
+func (s *State) maps() []IDMap {
+	var out []IDMap
+	if s.IDs != nil && !s.IDs.auto() {
+		out = append(out, *s.IDs)
+	}
+	if s.Inotify != nil && s.Inotify.Size > 0 {
+		out = append(out, s.Inotify.Map())
+	}
+	return out
+}
+
+// inotifyError names what a host-mode jail asked the pool for.
+func inotifyError(err error) error {
+	var pe *ParamError
+	if errors.As(err, &pe) {
+		return &ParamError{Err: fmt.Errorf("--userns host: a host uid for the jail's inotify instances: %w",
+			errors.New(strings.TrimPrefix(pe.Err.Error(), "--userns auto: ")))}
+	}
+	return err
 }

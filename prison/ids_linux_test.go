@@ -323,6 +323,53 @@ func TestIDsClaim(t *testing.T) {
 	}
 }
 
+// TestIDsInotify: a jail without a user namespace that asks for an
+// inotify owner gets the first ids of the lowest free slot, a range of
+// one in the index, which auto ranges then go round; released with the
+// jail.
+func TestIDsInotify(t *testing.T) {
+	useStore(t)
+	usePoolFiles(t, "", "", "", "")
+	slot := func(k uint32) uint32 { return defaultPoolLo + k*DefaultIDRangeSize }
+	st, err := openStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &State{Name: "h", Inotify: &IDRange{}}
+	err = st.claim(h)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.remove() })
+	if want := (IDRange{UID: slot(0), GID: slot(0), Size: 1}); h.IDs != nil || h.Inotify == nil || *h.Inotify != want {
+		t.Fatalf("host-mode jail: ids %v, inotify %v; want none and %v", h.IDs, h.Inotify, want)
+	}
+	if rec, err := readState("h"); err != nil || rec.Inotify == nil || *rec.Inotify != *h.Inotify {
+		t.Errorf("state.json of h records %v (%v), want %v", rec.Inotify, err, h.Inotify)
+	}
+	want := map[string]string{fmt.Sprintf("u-%d-1", slot(0)): "h", fmt.Sprintf("g-%d-1", slot(0)): "h"}
+	if got := idLinks(t); !mapsEqual(got, want) {
+		t.Errorf("index %v, want %v", got, want)
+	}
+	a, err := claimJail(t, "a", &IDMap{})
+	if err != nil || a.IDs.UIDs[0].HostID != slot(1) {
+		t.Errorf("auto beside a host-mode jail: %v, %v; want the slot from %d", a.IDs, err, slot(1))
+	}
+	// The entry is live: an explicit range over it is refused.
+	var pe *ParamError
+	over := IDRange{UID: slot(0), GID: slot(0), Size: 10}.Map()
+	if _, err := claimJail(t, "x", &over); !errors.As(err, &pe) {
+		t.Errorf("a range over a host-mode jail's inotify owner: %v, want refused", err)
+	}
+	if err := h.remove(); err != nil {
+		t.Fatal(err)
+	}
+	if got := idLinks(t); len(got) != 2 {
+		t.Errorf("after h's release, index %v, want a's alone", got)
+	}
+}
+
 func mapsEqual(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false

@@ -81,19 +81,22 @@ type Jail struct {
 	clientNet bool
 	parkFD    int              // where the init keeps the launcher's end (Created)
 	program   *seccomp.Program // the compiled filter, once known
-	recorded  chan error       // the state's record, written while the command runs
-	state     *State
-	sigMu     sync.Mutex // guards reaped and the spawner's handle against Signal
-	reaped    bool       // the init has been waited for
-	spawner   spawner    // how the init was started, and the handle on it
-	copies    sync.WaitGroup
-	closers   []*os.File   // the init's ends of stdio pipes and /dev/null
-	sock      *os.File     // launcher's end of the sync socket
-	initPlan  *nsinit.Plan // what the init was sent
-	initPID   int
-	layer     *layerHold // the kept layer, while Start prepares it (layer_linux.go)
-	net       *netns.Attachment
-	cgroup    *cgroup.Group // the jail's, once made or found
+	// inotify: the host ids that make the jail's inotify instances
+	// (State.Inotify), when its filter notifies the inotify calls.
+	inotify  *seccomp.Owner
+	recorded chan error // the state's record, written while the command runs
+	state    *State
+	sigMu    sync.Mutex // guards reaped and the spawner's handle against Signal
+	reaped   bool       // the init has been waited for
+	spawner  spawner    // how the init was started, and the handle on it
+	copies   sync.WaitGroup
+	closers  []*os.File   // the init's ends of stdio pipes and /dev/null
+	sock     *os.File     // launcher's end of the sync socket
+	initPlan *nsinit.Plan // what the init was sent
+	initPID  int
+	layer    *layerHold // the kept layer, while Start prepares it (layer_linux.go)
+	net      *netns.Attachment
+	cgroup   *cgroup.Group // the jail's, once made or found
 	// cgroupMade reports the making of cgroup, which runs beside the
 	// init's start (awaitCgroup).
 	cgroupMade  chan madeCgroup

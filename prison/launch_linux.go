@@ -105,7 +105,7 @@ func (j *Jail) Start() (err error) {
 	plan.Persist = j.Persist
 	plan.Lookup = j.Created
 	plan.UserNS = userns
-	if j.Persist && plan.FilterFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+	if j.Persist && j.program != nil && j.program.NotifiesOthers {
 		// Served by the launcher, which a persistent jail outlives. A
 		// user namespace of the jail's own does not change that:
 		// sethostname asks for CAP_SYS_ADMIN there, which root inside
@@ -116,6 +116,10 @@ func (j *Jail) Start() (err error) {
 	}
 	j.initPlan = plan // Wait names the init's failures with it
 	j.Timing.mark("plan")
+	// Without a user namespace, root inside is host uid 0, and its
+	// inotify instances are made as a host uid of the jail's own
+	// (seccomp.Params.HostIDs), which the claim picks.
+	inotify := ids == nil && j.rootless == nil && j.program != nil && j.program.NotifiesInotify
 
 	if err := netPlan.checkHost(); err != nil {
 		return err
@@ -128,9 +132,10 @@ func (j *Jail) Start() (err error) {
 		}
 		where = &w
 	}
-	if err := j.claim(netPlan, where, ids); err != nil {
+	if err := j.claim(netPlan, where, ids, inotify); err != nil {
 		return err
 	}
+	j.serveInotify(plan, j.state.Inotify)
 	if ids != nil {
 		// The spec that exec and restart read says which ids the jail
 		// has; an "auto" jail gets a range anew when it restarts.
@@ -349,7 +354,7 @@ func (j *Jail) awaitCommand(plan *nsinit.Plan) error {
 		listener := os.NewFile(uintptr(msg.FD), "seccomp-listener")
 		ctx, cancel := context.WithCancel(context.Background())
 		j.stopHost = func() { cancel(); listener.Close() }
-		go func() { _ = seccomp.ServeHostname(ctx, listener) }()
+		go func() { _ = seccomp.ServeNotify(ctx, listener, j.inotify) }()
 	}
 	return nil
 }
@@ -658,7 +663,20 @@ func etcFiles(s *specs.Spec) []rootfs.WriteFile {
 	}
 }
 
-func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDMap) error {
+// serveInotify says who answers the jail's inotify calls, made as ids: the
+// init, when they are all its filter notifies, or else the launcher, with
+// the rest (allow.set_hostname).
+func (j *Jail) serveInotify(plan *nsinit.Plan, ids *IDRange) {
+	if ids == nil || j.program == nil || !j.program.NotifiesInotify {
+		return
+	}
+	j.inotify = &seccomp.Owner{UID: ids.UID, GID: ids.GID}
+	if !j.program.NotifiesOthers {
+		plan.Inotify = &nsinit.IDs{UID: ids.UID, GID: ids.GID}
+	}
+}
+
+func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDMap, inotify bool) error {
 	j.state = &State{
 		IDs:       ids,
 		Cgroup:    cg,
@@ -671,6 +689,9 @@ func (j *Jail) claim(np *netPlan, cg *cgroup.Where, ids *IDMap) error {
 	}
 	if j.Client != nil {
 		j.state.Launcher = j.Client.PID
+	}
+	if inotify {
+		j.state.Inotify = &IDRange{} // chosen by the claim
 	}
 	j.state.Addrs, j.state.HostLink = np.stateFields()
 	st, err := openStore()

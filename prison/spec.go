@@ -53,6 +53,7 @@ func (c *Config) Spec() (*specs.Spec, error) {
 		sysv = "inherit" // FreeBSD's allow.sysvipc is the host's IPC
 	}
 	params.SysVIPC = sysv != "disable"
+	params.HostIDs = c.UserNS == "host"
 
 	user := &User{Home: "/root"}
 	switch {

@@ -68,6 +68,12 @@ type State struct {
 	// jail shares the host's ids. A map with no extent asks claim to
 	// choose them.
 	IDs *IDMap `json:"ids,omitempty"`
+	// Inotify is, for a jail without a user namespace whose filter
+	// notifies the inotify calls (--userns host), the host uid and gid
+	// (a range of 1) that the jail's inotify instances are made as and
+	// counted against: from the pool, so no host user and no other jail
+	// has it. A Size of 0 asks claim to choose it.
+	Inotify *IDRange `json:"inotify,omitempty"`
 
 	// Claim tells this jail's state from that of a jail claimed under the
 	// same name after it: random, where Dir's inode number is not (tmpfs

@@ -286,3 +286,41 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+// TestCompiledHostIDs: with the host's ids the compiled program notifies
+// both inotify calls, and says which calls it notifies: the inotify calls
+// alone, which the jail's init serves, or with the hostname calls, which
+// the launcher serves.
+func TestCompiledHostIDs(t *testing.T) {
+	for _, tc := range []struct {
+		p              Params
+		inotify, other bool
+	}{
+		{Params{}, false, false},
+		{Params{SetHostname: true}, false, true},
+		{Params{HostIDs: true}, true, false},
+		{Params{HostIDs: true, SetHostname: true}, true, true},
+	} {
+		prog := compileT(t, tc.p)
+		if prog.NotifiesInotify != tc.inotify || prog.NotifiesOthers != tc.other || prog.Listener != (tc.inotify || tc.other) {
+			t.Errorf("%+v: Listener %v, NotifiesInotify %v, NotifiesOthers %v; want %v, %v, %v", tc.p,
+				prog.Listener, prog.NotifiesInotify, prog.NotifiesOthers, tc.inotify || tc.other, tc.inotify, tc.other)
+		}
+		want := uint32(unix.SECCOMP_RET_ALLOW)
+		if tc.inotify {
+			want = unix.SECCOMP_RET_USER_NOTIF
+		}
+		for _, nr := range []int32{unix.SYS_INOTIFY_INIT, unix.SYS_INOTIFY_INIT1} {
+			for _, flags := range []uint64{0, unix.IN_CLOEXEC, 1 << 40} {
+				d := seccompData{nr: nr, arch: unix.AUDIT_ARCH_X86_64, args: [6]uint64{flags}}
+				if got := runBPF(t, prog.Filter, d).ret; got != want {
+					t.Errorf("%+v: syscall %d(%#x): filter says %s, want %s", tc.p, nr, flags, retText(got), retText(want))
+				}
+			}
+		}
+		d := seccompData{nr: unix.SYS_INOTIFY_ADD_WATCH, arch: unix.AUDIT_ARCH_X86_64}
+		if got := runBPF(t, prog.Filter, d).ret; got != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("%+v: inotify_add_watch: filter says %s, want ALLOW", tc.p, retText(got))
+		}
+	}
+}

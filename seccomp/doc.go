@@ -16,7 +16,7 @@
 //	prog, err := seccomp.Compile(seccomp.Policy(p))
 //	// send prog.Filter to the init; if prog.Listener, receive the
 //	// listener fd back and run:
-//	go seccomp.ServeHostname(ctx, listener)
+//	go seccomp.ServeNotify(ctx, listener, nil)
 //
 // Inside the jail, the init installs prog.Filter with seccomp(2) while it
 // still holds CAP_SYS_ADMIN and without no_new_privs (setuid programs keep

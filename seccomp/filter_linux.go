@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -47,57 +48,65 @@ func Compile(s *specs.LinuxSeccomp) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: compile: default action: %w", err)
 	}
-	full, listener, err := build(s, def, nil)
+	full, notified, err := build(s, def, nil)
 	if err != nil {
 		return nil, err
 	}
-	prog := &Program{Filter: full, Listener: listener}
+	prog := &Program{
+		Filter:          full,
+		Listener:        notified.inotify || notified.others,
+		NotifiesInotify: notified.inotify,
+		NotifiesOthers:  notified.others,
+	}
 	if c, ok := compact(s, def, full); ok {
 		prog.Filter = c
 	}
 	return prog, nil
 }
 
+// notified says which calls a program's notify rules name.
+type notified struct{ inotify, others bool }
+
 // build has libseccomp compile the section, with only the rules of the
-// syscalls that keep says to keep when keep is not nil. It reports whether
-// the program has notify rules.
-func build(s *specs.LinuxSeccomp, def libseccomp.ScmpAction, keep func(nr uint32) bool) ([]unix.SockFilter, bool, error) {
+// syscalls that keep says to keep when keep is not nil. It reports which
+// calls the program's notify rules name.
+func build(s *specs.LinuxSeccomp, def libseccomp.ScmpAction, keep func(nr uint32) bool) ([]unix.SockFilter, notified, error) {
 	f, err := libseccomp.NewFilter(def)
 	if err != nil {
-		return nil, false, fmt.Errorf("seccomp: compile: %w", err)
+		return nil, notified{}, fmt.Errorf("seccomp: compile: %w", err)
 	}
 	defer f.Release()
 
 	if err := f.SetBadArchAction(libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
-		return nil, false, fmt.Errorf("seccomp: compile: bad-arch action: %w", err)
+		return nil, notified{}, fmt.Errorf("seccomp: compile: bad-arch action: %w", err)
 	}
 	// A binary tree of syscall numbers instead of a linear list: the cost
 	// of a filter pass grows with log(rules), not with their count.
 	if err := f.SetOptimize(2); err != nil {
-		return nil, false, fmt.Errorf("seccomp: compile: binary tree optimisation (needs libseccomp >= 2.5): %w", err)
+		return nil, notified{}, fmt.Errorf("seccomp: compile: binary tree optimisation (needs libseccomp >= 2.5): %w", err)
 	}
 	for _, a := range s.Architectures {
 		arch, err := archFromSpec(a)
 		if err != nil {
-			return nil, false, fmt.Errorf("seccomp: compile: %w", err)
+			return nil, notified{}, fmt.Errorf("seccomp: compile: %w", err)
 		}
 		if err := f.AddArch(arch); err != nil {
-			return nil, false, fmt.Errorf("seccomp: compile: add arch %s: %w", a, err)
+			return nil, notified{}, fmt.Errorf("seccomp: compile: add arch %s: %w", a, err)
 		}
 	}
 
-	listener := false
+	var n notified
 	for i, r := range s.Syscalls {
 		act, err := action(r.Action, r.ErrnoRet)
 		if err != nil {
-			return nil, false, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
+			return nil, notified{}, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
 		}
 		if act == def {
 			continue
 		}
 		conds, err := conditions(r.Args)
 		if err != nil {
-			return nil, false, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
+			return nil, notified{}, fmt.Errorf("seccomp: compile: rule %d (%v): %w", i, r.Names, err)
 		}
 		for _, name := range r.Names {
 			nr, ok := syscallNumber(name)
@@ -105,17 +114,21 @@ func build(s *specs.LinuxSeccomp, def libseccomp.ScmpAction, keep func(nr uint32
 				continue
 			}
 			if err := addRule(f, nr, act, conds); err != nil {
-				return nil, false, fmt.Errorf("seccomp: compile: %s: %w", name, err)
+				return nil, notified{}, fmt.Errorf("seccomp: compile: %s: %w", name, err)
 			}
 			if act == libseccomp.ActNotify {
-				listener = true
+				if slices.Contains(inotifyCalls, name) {
+					n.inotify = true
+				} else {
+					n.others = true
+				}
 			}
 		}
 	}
 
 	raw, err := exportBPF(f)
 	if err != nil {
-		return nil, false, fmt.Errorf("seccomp: compile: export: %w", err)
+		return nil, notified{}, fmt.Errorf("seccomp: compile: export: %w", err)
 	}
 	prog := make([]unix.SockFilter, len(raw)/8)
 	for i := range prog {
@@ -127,7 +140,7 @@ func build(s *specs.LinuxSeccomp, def libseccomp.ScmpAction, keep func(nr uint32
 			K:    binary.NativeEndian.Uint32(b[4:]),
 		}
 	}
-	return prog, listener, nil
+	return prog, n, nil
 }
 
 // addRule adds one OCI rule for one syscall. conds has one entry per

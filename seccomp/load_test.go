@@ -154,7 +154,7 @@ func probeChild() int {
 
 // TestServeHostname: a child in its own UTS namespace installs the filter
 // with allow.set_hostname, hands the listener to this process over a socket
-// (as the init does to the launcher) and calls sethostname; ServeHostname
+// (as the init does to the launcher) and calls sethostname; ServeNotify
 // must set the name in the child's namespace and not in the host's.
 func TestServeHostname(t *testing.T) {
 	requireRoot(t)
@@ -196,17 +196,17 @@ func TestServeHostname(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- ServeHostname(ctx, listener) }()
+	go func() { served <- ServeNotify(ctx, listener, nil) }()
 
 	waitErr := cmd.Wait()
 	select {
 	case err := <-served:
 		// All the filter's users are gone: the listener hangs up.
 		if err != nil {
-			t.Errorf("ServeHostname: %v", err)
+			t.Errorf("ServeNotify: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Error("ServeHostname still running after the child exited")
+		t.Error("ServeNotify still running after the child exited")
 	}
 	cancel()
 	if waitErr != nil {
@@ -221,9 +221,9 @@ func TestServeHostname(t *testing.T) {
 	}
 }
 
-// TestServeHostnameStopsOnCancel: with nobody calling, cancelling ctx ends
-// ServeHostname.
-func TestServeHostnameStopsOnCancel(t *testing.T) {
+// TestServeNotifyStopsOnCancel: with nobody calling, cancelling ctx ends
+// ServeNotify.
+func TestServeNotifyStopsOnCancel(t *testing.T) {
 	r, w, err := os.Pipe() // any pollable fd stands in for a quiet listener
 	if err != nil {
 		t.Fatal(err)
@@ -232,16 +232,16 @@ func TestServeHostnameStopsOnCancel(t *testing.T) {
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeHostname(ctx, r) }()
+	go func() { done <- ServeNotify(ctx, r, nil) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("ServeHostname: %v", err)
+			t.Errorf("ServeNotify: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("ServeHostname ignored ctx")
+		t.Fatal("ServeNotify ignored ctx")
 	}
 }
 

@@ -44,7 +44,11 @@ type notifResp struct {
 // hostNameMax is __NEW_UTS_LEN: the kernel refuses longer names with EINVAL.
 const hostNameMax = 64
 
-// ServeHostname answers the jail's sethostname and setdomainname calls
+// Owner is the host uid and gid that the jail's inotify instances are made
+// as, and counted against (Params.HostIDs).
+type Owner struct{ UID, GID uint32 }
+
+// ServeNotify answers the jail's sethostname and setdomainname calls
 // (allow.set_hostname) arriving on listener, the fd that
 // seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER) returned
 // inside the jail. It runs on the host, in the launcher, which has the
@@ -66,22 +70,29 @@ const hostNameMax = 64
 // loops on sethostname thus costs the host about hostnameRate answers a
 // second, a small fraction of a core.
 //
-// ServeHostname returns nil when ctx is done or when every process using the
+// With inotify not nil, it also answers inotify_init and inotify_init1
+// (Params.HostIDs) as serve_inotify in init.c does, which serves them when
+// they are all a jail's filter notifies: it makes the instance as
+// inotify's ids, on one thread of its own for the listener's life, and
+// installs it in the caller (SECCOMP_IOCTL_NOTIF_ADDFD). Without it they
+// fail with ENOSYS.
+//
+// ServeNotify returns nil when ctx is done or when every process using the
 // filter has exited (the listener hangs up), and an error only when the
 // listener itself fails. Closing listener does not wake it; cancel ctx.
-func ServeHostname(ctx context.Context, listener *os.File) error {
+func ServeNotify(ctx context.Context, listener *os.File, inotify *Owner) error {
 	rc, err := listener.SyscallConn()
 	if err != nil {
-		return fmt.Errorf("seccomp: serve hostname: %w", err)
+		return fmt.Errorf("seccomp: serve notifications: %w", err)
 	}
 	var host unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/uts", &host); err != nil {
-		return fmt.Errorf("seccomp: serve hostname: %w", &os.PathError{Op: "stat", Path: "/proc/self/ns/uts", Err: err})
+		return fmt.Errorf("seccomp: serve notifications: %w", &os.PathError{Op: "stat", Path: "/proc/self/ns/uts", Err: err})
 	}
 	// ctx cannot interrupt poll(2); a pipe closed by ctx can.
 	cancelR, cancelW, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("seccomp: serve hostname: %w", err)
+		return fmt.Errorf("seccomp: serve notifications: %w", err)
 	}
 	defer cancelR.Close()
 	stop := context.AfterFunc(ctx, func() { cancelW.Close() })
@@ -91,6 +102,15 @@ func ServeHostname(ctx context.Context, listener *os.File) error {
 		}
 	}()
 
+	var maker *inotifyMaker
+	if inotify != nil {
+		var err error
+		cerr := rc.Control(func(fd uintptr) { maker, err = startInotifyMaker(int(fd), *inotify) })
+		if err = errors.Join(cerr, err); err != nil {
+			return fmt.Errorf("seccomp: serve notifications: inotify: %w", err)
+		}
+		defer maker.stop()
+	}
 	bucket := tokenBucket{tokens: hostnameBurst, last: time.Now()}
 	for {
 		if wait := bucket.wait(time.Now()); wait > 0 {
@@ -105,16 +125,16 @@ func ServeHostname(ctx context.Context, listener *os.File) error {
 		done, answered := false, false
 		var serr error
 		cerr := rc.Control(func(fd uintptr) {
-			done, answered, serr = serveOne(int(fd), int(cancelR.Fd()), host)
+			done, answered, serr = serveOne(int(fd), int(cancelR.Fd()), host, maker)
 		})
 		if answered {
 			bucket.spend(time.Now())
 		}
 		if cerr != nil {
-			return fmt.Errorf("seccomp: serve hostname: %w", cerr)
+			return fmt.Errorf("seccomp: serve notifications: %w", cerr)
 		}
 		if serr != nil {
-			return fmt.Errorf("seccomp: serve hostname: %w", serr)
+			return fmt.Errorf("seccomp: serve notifications: %w", serr)
 		}
 		if done {
 			return nil
@@ -122,7 +142,7 @@ func ServeHostname(ctx context.Context, listener *os.File) error {
 	}
 }
 
-// Each jail's share of the launcher's time for its names: see ServeHostname.
+// Each jail's share of the launcher's time for its names: see ServeNotify.
 const (
 	hostnameRate  = 20 // calls a second
 	hostnameBurst = 10
@@ -159,7 +179,7 @@ func (b *tokenBucket) spend(now time.Time) {
 // answered, that it tried to receive a call, which costs the jail's bucket
 // whatever became of the call: a call that its caller's signals interrupt
 // again and again must not wake the launcher for free.
-func serveOne(fd, cancel int, host unix.Stat_t) (done, answered bool, err error) {
+func serveOne(fd, cancel int, host unix.Stat_t, inotify *inotifyMaker) (done, answered bool, err error) {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(cancel), Events: unix.POLLIN}}
 	if _, err := unix.Poll(fds, -1); err != nil {
 		if errors.Is(err, unix.EINTR) {
@@ -185,15 +205,130 @@ func serveOne(fd, cancel int, host unix.Stat_t) (done, answered bool, err error)
 		}
 		return false, true, os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_RECV", err)
 	}
+	if inotify != nil && isInotifyCall(int(req.Data.Nr)) && req.Data.Arch == nativeAuditArch() {
+		return false, true, inotify.serve(fd, &req)
+	}
 	errno, ok := answer(fd, &req, host)
 	if !ok {
 		return false, true, nil
 	}
-	resp := notifResp{ID: req.ID, Error: -int32(errno)}
+	return false, true, send(fd, req.ID, errno)
+}
+
+// send answers notification id with errno (0: success, returning 0).
+func send(fd int, id uint64, errno unix.Errno) error {
+	resp := notifResp{ID: id, Error: -int32(errno)}
 	if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp)); err != nil && !errors.Is(err, unix.ENOENT) {
-		return false, true, os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_SEND", err)
+		return os.NewSyscallError("ioctl SECCOMP_IOCTL_NOTIF_SEND", err)
 	}
-	return false, true, nil
+	return nil
+}
+
+// notifAddfd is struct seccomp_notif_addfd.
+type notifAddfd struct {
+	ID         uint64
+	Flags      uint32
+	SrcFD      uint32
+	NewFD      uint32
+	NewFDFlags uint32
+}
+
+// isInotifyCall tells whether nr makes an inotify instance: inotify_init1,
+// and inotify_init where the ABI has it (x86-64; arm64 has only the
+// first).
+func isInotifyCall(nr int) bool {
+	return nr == unix.SYS_INOTIFY_INIT1 || runtime.GOARCH == "amd64" && nr == 253
+}
+
+// inotifyMaker makes the jail's inotify instances on one thread whose
+// ids are owner's alone (credentials are per thread in the kernel;
+// unix.Setresuid would change every thread's), as init.c's serve_inotify
+// does: one thread for the listener's life, not one per call, whose ids
+// would come and go with each.
+type inotifyMaker struct {
+	reqs chan inotifyReq
+}
+
+type inotifyReq struct {
+	id    uint64
+	flags uint32
+	errno chan unix.Errno
+}
+
+// startInotifyMaker starts the thread; stop ends it.
+func startInotifyMaker(fd int, owner Owner) (*inotifyMaker, error) {
+	m := &inotifyMaker{reqs: make(chan inotifyReq)}
+	ready := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine, and the
+		// runtime runs no other goroutine on it meanwhile.
+		runtime.LockOSThread()
+		for _, c := range [][4]uintptr{
+			{unix.SYS_SETGROUPS, 0, 0, 0},
+			{unix.SYS_SETRESGID, uintptr(owner.GID), uintptr(owner.GID), uintptr(owner.GID)},
+			{unix.SYS_SETRESUID, uintptr(owner.UID), uintptr(owner.UID), uintptr(owner.UID)},
+		} {
+			if _, _, e := unix.RawSyscall(c[0], c[1], c[2], c[3]); e != 0 {
+				ready <- fmt.Errorf("become %d:%d: %w", owner.UID, owner.GID, e)
+				return
+			}
+		}
+		ready <- nil
+		for r := range m.reqs {
+			r.errno <- addInotify(fd, r.id, r.flags)
+		}
+	}()
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *inotifyMaker) stop() { close(m.reqs) }
+
+// serve answers notification req, an inotify call: with the new
+// instance's number in the caller, installed and answered by one ioctl
+// (SECCOMP_ADDFD_FLAG_SEND), or with an errno: EINVAL for flags other
+// than IN_NONBLOCK and IN_CLOEXEC (the kernel reads them as an int), the
+// kernel's own (EMFILE at owner's fs.inotify.max_user_instances), or the
+// caller's (EMFILE at its RLIMIT_NOFILE).
+func (m *inotifyMaker) serve(fd int, req *notif) error {
+	var flags uint32
+	if req.Data.Nr == unix.SYS_INOTIFY_INIT1 {
+		flags = uint32(req.Data.Args[0])
+	}
+	if flags&^uint32(unix.IN_NONBLOCK|unix.IN_CLOEXEC) != 0 {
+		return send(fd, req.ID, unix.EINVAL)
+	}
+	r := inotifyReq{id: req.ID, flags: flags, errno: make(chan unix.Errno, 1)}
+	m.reqs <- r
+	if errno := <-r.errno; errno != 0 {
+		return send(fd, req.ID, errno)
+	}
+	return nil
+}
+
+// addInotify runs on the maker's thread: it makes the instance and hands
+// it over, returning 0, or the errno to answer with.
+func addInotify(fd int, id uint64, flags uint32) unix.Errno {
+	in, err := unix.InotifyInit1(int(flags&unix.IN_NONBLOCK) | unix.IN_CLOEXEC)
+	if err != nil {
+		var e unix.Errno
+		if errors.As(err, &e) {
+			return e
+		}
+		return unix.ENOMEM
+	}
+	defer unix.Close(in)
+	add := notifAddfd{ID: id, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, SrcFD: uint32(in), NewFDFlags: flags & unix.IN_CLOEXEC}
+	if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, unsafe.Pointer(&add)); err != nil {
+		var e unix.Errno
+		if errors.As(err, &e) && e != unix.ENOENT {
+			return e // the caller's, such as EMFILE
+		}
+		return 0 // the caller is gone: no one to answer
+	}
+	return 0
 }
 
 // answer performs the requested call and returns its errno (0 on success).

@@ -19,11 +19,16 @@ type SockFilter struct {
 
 // Program is a compiled filter; see the Linux documentation.
 type Program struct {
-	Filter   []SockFilter
-	Listener bool
+	Filter                          []SockFilter
+	Listener                        bool
+	NotifiesInotify, NotifiesOthers bool
 }
 
-// ServeHostname returns ErrNotSupported off Linux.
-func ServeHostname(ctx context.Context, listener *os.File) error {
-	return fmt.Errorf("seccomp: serve hostname: %w", ErrNotSupported)
+// Owner is the host uid and gid that the jail's inotify instances are made
+// as; see the Linux documentation.
+type Owner struct{ UID, GID uint32 }
+
+// ServeNotify returns ErrNotSupported off Linux.
+func ServeNotify(ctx context.Context, listener *os.File, inotify *Owner) error {
+	return fmt.Errorf("seccomp: serve notifications: %w", ErrNotSupported)
 }

@@ -15,7 +15,7 @@ import (
 type Params struct {
 	// SetHostname is allow.set_hostname: sethostname and setdomainname are
 	// answered by the launcher through seccomp user notification
-	// (ServeHostname), because root inside lacks CAP_SYS_ADMIN.
+	// (ServeNotify), because root inside lacks CAP_SYS_ADMIN.
 	SetHostname bool
 	// RawSockets is allow.raw_sockets: SOCK_RAW on AF_INET and AF_INET6, and
 	// CAP_NET_RAW. SOCK_PACKET stays refused: the kernel turns it into an
@@ -30,6 +30,13 @@ type Params struct {
 	// SysVIPC is false when sysvipc=disable: the SysV IPC calls then fail
 	// with ENOSYS, as on a kernel built without them.
 	SysVIPC bool
+	// HostIDs is --userns host: root inside is host uid 0, and what the
+	// kernel counts per user would be counted against host root. So
+	// inotify_init and inotify_init1 become notifications, which the
+	// jail's init answers with an instance it makes as a host uid of the
+	// jail's own (serve_inotify in init.c): the jail's instances are
+	// counted against that uid's fs.inotify.max_user_instances.
+	HostIDs bool
 }
 
 // Linux's numbers, spelled out because this file is pure and must give the
@@ -144,6 +151,11 @@ var sysVIPC = []string{
 	"shmat", "shmctl", "shmdt", "shmget",
 }
 
+// inotifyCalls make an inotify instance, which the kernel counts against
+// the caller's effective uid (fs.inotify.max_user_instances); watches are
+// counted against the instance's maker.
+var inotifyCalls = []string{"inotify_init", "inotify_init1"}
+
 // hostnameCalls change the UTS namespace's names; root inside may not
 // (no CAP_SYS_ADMIN) unless allow.set_hostname has the launcher do it.
 var hostnameCalls = []string{"sethostname", "setdomainname"}
@@ -247,7 +259,12 @@ func Policy(p Params) *specs.LinuxSeccomp {
 		add(specs.ActErrno, errno, names, args...)
 	}
 
-	allow(sorted(allowed))
+	if p.HostIDs {
+		allow(sorted(slices.DeleteFunc(slices.Clone(allowed), func(n string) bool { return slices.Contains(inotifyCalls, n) })))
+		add(specs.ActNotify, 0, inotifyCalls)
+	} else {
+		allow(sorted(allowed))
+	}
 	if p.SysVIPC {
 		allow(sysVIPC)
 	} else {

@@ -45,6 +45,10 @@ func TestPolicyRules(t *testing.T) {
 		{"chroot allowed", Params{}, "chroot", []string{"ALLOW"}},
 		{"hostname refused", Params{}, "sethostname", []string{"EPERM"}},
 		{"hostname served", Params{SetHostname: true}, "setdomainname", []string{"NOTIFY"}},
+		{"inotify allowed in a user namespace", Params{}, "inotify_init1", []string{"ALLOW"}},
+		{"inotify served with host ids", Params{HostIDs: true}, "inotify_init1", []string{"NOTIFY"}},
+		{"legacy inotify served with host ids", Params{HostIDs: true}, "inotify_init", []string{"NOTIFY"}},
+		{"watches stay the caller's with host ids", Params{HostIDs: true}, "inotify_add_watch", []string{"ALLOW"}},
 		{"sysvipc disabled", Params{}, "shmget", []string{"ENOSYS"}},
 		{"sysvipc allowed", Params{SysVIPC: true}, "semtimedop", []string{"ALLOW"}},
 		{"clone without namespaces", Params{}, "clone", []string{
@@ -283,5 +287,36 @@ func TestFormat(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "EPERM         getpriority  if arg0 == 7 || arg0 != 9") {
 		t.Errorf("foreign section rendered as\n%s", b.String())
+	}
+}
+
+// TestPolicyHostIDs: with the host's ids (--userns host) the inotify
+// calls are notified, and nothing else changes; the compiled program says
+// so, which is how the launcher knows that the jail's init can answer its
+// listener alone.
+func TestPolicyHostIDs(t *testing.T) {
+	for _, p := range []Params{{}, {SetHostname: true}, {SocketAF: true, RawSockets: true, SysVIPC: true}} {
+		host := p
+		host.HostIDs = true
+		a, b := Policy(p), Policy(host)
+		var diff []string
+		for _, r := range b.Syscalls {
+			if r.Action == specs.ActNotify {
+				diff = append(diff, r.Names...)
+			}
+		}
+		for _, r := range a.Syscalls {
+			if r.Action == specs.ActNotify {
+				diff = slices.DeleteFunc(diff, func(n string) bool { return slices.Contains(r.Names, n) })
+			}
+		}
+		if !slices.Equal(diff, []string{"inotify_init", "inotify_init1"}) {
+			t.Errorf("%+v: notified beyond the user namespace policy: %v, want the inotify calls", p, diff)
+		}
+		for _, name := range []string{"inotify_init", "inotify_init1"} {
+			if got := rulesFor(t, b, name); len(got) != 1 || got[0] != "NOTIFY" {
+				t.Errorf("%+v with host ids: %s %v, want one NOTIFY rule", p, name, got)
+			}
+		}
 	}
 }

@@ -192,7 +192,21 @@ func startJail(t *testing.T, name string, args ...string) *background {
 // startJailEnv is startJail with variables added to prison's environment.
 func startJailEnv(t *testing.T, env []string, name string, args ...string) *background {
 	t.Helper()
-	cmd := exec.Command(prisonBin, append([]string{"run", "--name", name}, args...)...)
+	return startPrison(t, env, name, append([]string{"run", "--name", name}, args...))
+}
+
+// startExec is startJail for a command that prison exec runs in the
+// running jail name.
+func startExec(t *testing.T, name string, args ...string) *background {
+	t.Helper()
+	return startPrison(t, nil, name, append([]string{"exec", name}, args...))
+}
+
+// startPrison runs prison with args in the background, for jail name, and
+// waits (bounded) until the jail's command printed "ready".
+func startPrison(t *testing.T, env []string, name string, args []string) *background {
+	t.Helper()
+	cmd := exec.Command(prisonBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

@@ -28,6 +28,13 @@
 //	I(child)  setsid, ctty, stdio, uid/gid, cwd, execve
 //	I(child) -> L  EXEC_FAILED(errno)           only when execve fails
 //	I -> L  EXIT(wait status)                   I is PID 1: a reaper that forwards signals
+//
+// With an NSINIT_NOTIFY record (--userns host: inotify calls are notified),
+// the filter goes in after GO instead: the command loads it, with the
+// listener, and hands the listener back; the init starts the thread that
+// answers it (serve_inotify), then loads the filter on itself, without a
+// listener, and only then drops CAP_SYS_ADMIN; STARTED comes without a
+// listener.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,15 +42,18 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <net/if.h>
-#include <poll.h>
+#include <linux/audit.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -71,6 +81,10 @@ struct plan {
 	uint32_t flags;
 	const struct sock_filter *filter;
 	uint32_t filter_len, filter_flags;
+	// notify: NSINIT_NOTIFY's host ids, which answer the filter's
+	// inotify calls.
+	int notify;
+	uint32_t notify_uid, notify_gid;
 };
 
 static int rootfd = -1;
@@ -674,6 +688,9 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 		case NSINIT_RLIMIT:
 			ok = l >= 24;
 			break;
+		case NSINIT_NOTIFY:
+			ok = l >= 8;
+			break;
 		case NSINIT_FILTER:
 			// The kernel takes at most BPF_MAXINSNS instructions, in an
 			// unsigned short: a longer program must not be truncated.
@@ -786,6 +803,11 @@ static void run_plan(char *buf, size_t len, struct plan *pl)
 			pl->filter_flags = rd32(p);
 			pl->filter_len = (l - 8) / sizeof(struct sock_filter);
 			pl->filter = (const struct sock_filter *)(p + 8);
+			break;
+		case NSINIT_NOTIFY:
+			pl->notify = 1;
+			pl->notify_uid = rd32(p);
+			pl->notify_gid = rd32(p + 4);
 			break;
 		default:
 			fail(idx, EINVAL);
@@ -1049,6 +1071,230 @@ static int await_go(void)
 	}
 }
 
+// The jail's inotify instances (--userns host, issue 9). The kernel counts
+// an instance against the effective uid that makes it
+// (fs.inotify.max_user_instances), and root inside is host uid 0 in this
+// mode: a jail would take host root's instances. So the filter notifies
+// inotify_init and inotify_init1, and a thread of the init answers them
+// with an instance it makes itself, as the host uid the launcher gave the
+// jail (NSINIT_NOTIFY), which no host user and no other jail has, and
+// installs it in the caller. The watches stay the caller's own calls,
+// checked with its permissions; the kernel counts them against the
+// instance's maker, so against that uid too.
+//
+// A thread, not a process: it takes no process slot in the jail (ps shows
+// none, and a jail without a command still ends with its last process),
+// and it shares PID 1's protection: no signal from inside the jail reaches
+// it, and PID 1 is not dumpable, so root inside (no CAP_SYS_PTRACE) can
+// neither trace it nor write its memory. It runs without the jail's filter
+// (its own inotify_init1 would be notified to itself), under one of its
+// own that allows only the calls its loop makes.
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+struct supervisor {
+	int listener;
+	uint32_t uid, gid;
+	int ready; // the write end of a pipe: one byte, 0 or the errno that stopped it
+};
+
+// confine_supervisor gives the calling thread its ids, no capabilities,
+// and a filter of its own.
+static int confine_supervisor(const struct supervisor *s)
+{
+	// Raw calls: glibc's would change every thread of the init.
+	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0 ||
+	    syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0 || set_caps(0) < 0)
+		return -1;
+	// A change of the effective uid sets the dumpable flag to
+	// fs.suid_dumpable; the init's must stay 0.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -1;
+#ifdef NATIVE_AUDIT_ARCH
+	// What serve_inotify calls, and its end (glibc's futex if a lock of
+	// its is contended); anything else fails with ENOSYS.
+	static const uint32_t calls[] = {SYS_ioctl, SYS_ppoll, SYS_inotify_init1, SYS_close, SYS_write,
+					 SYS_futex, SYS_exit, SYS_rt_sigreturn, SYS_restart_syscall};
+	enum { N = sizeof(calls) / sizeof(calls[0]) };
+	struct sock_filter f[N + 6] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	};
+	for (int i = 0; i < N; i++) // to the last instruction, ALLOW, when it matches
+		f[4 + i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, calls[i], (uint8_t)(N - i), 0);
+	f[4 + N] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+	f[5 + N] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = {.len = N + 6, .filter = f};
+	// no_new_privs is the thread's own, and the thread never executes.
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -1;
+#endif
+	return 0;
+}
+
+// answer_inotify answers one notification: with the new instance's number
+// in the caller (SECCOMP_ADDFD_FLAG_SEND installs it and answers at once),
+// or with an errno: EINVAL for flags inotify_init1 does not take (it
+// reads them as an int), the kernel's (EMFILE at the uid's
+// max_user_instances), the caller's (EMFILE at its RLIMIT_NOFILE).
+static void answer_inotify(int listener, const struct seccomp_notif *req)
+{
+	int err = 0;
+	uint32_t flags = 0;
+#ifdef NATIVE_AUDIT_ARCH
+	if (req->data.arch != NATIVE_AUDIT_ARCH)
+		err = ENOSYS;
+	else
+#endif
+	    if (req->data.nr == SYS_inotify_init1)
+		flags = (uint32_t)req->data.args[0];
+#ifdef SYS_inotify_init
+	else if (req->data.nr == SYS_inotify_init)
+		flags = 0;
+#endif
+	else
+		err = ENOSYS;
+	if (!err && (flags & ~(uint32_t)(IN_NONBLOCK | IN_CLOEXEC)))
+		err = EINVAL;
+	if (!err) {
+		int fd = inotify_init1(IN_CLOEXEC | (int)(flags & IN_NONBLOCK));
+		if (fd < 0) {
+			err = errno;
+		} else {
+			struct seccomp_notif_addfd add = {
+				.id = req->id,
+				.flags = SECCOMP_ADDFD_FLAG_SEND,
+				.srcfd = (uint32_t)fd,
+				.newfd_flags = flags & IN_CLOEXEC, // O_CLOEXEC's value
+			};
+			int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+			err = r < 0 ? errno : 0;
+			close(fd);
+			if (r >= 0 || err == ENOENT) // answered, or the caller is gone
+				return;
+		}
+	}
+	struct seccomp_notif_resp resp = {.id = req->id, .error = -err};
+	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp); // ENOENT: the caller is gone
+}
+
+// serve_inotify is the thread: it answers until every process using the
+// filter is gone (the listener hangs up), then ends.
+static void *serve_inotify(void *arg)
+{
+	struct supervisor s = *(struct supervisor *)arg;
+	prctl(PR_SET_NAME, "prison-inotify", 0, 0, 0);
+	unsigned char st = confine_supervisor(&s) < 0 ? (unsigned char)errno : 0;
+	int ready = s.ready;
+	ssize_t n;
+	while ((n = write(ready, &st, 1)) < 0 && errno == EINTR)
+		;
+	close(ready);
+	for (; st == 0;) {
+		struct pollfd p = {.fd = s.listener, .events = POLLIN};
+		if (ppoll(&p, 1, NULL, NULL) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+			break;
+		struct seccomp_notif req;
+		memset(&req, 0, sizeof(req)); // the kernel insists
+		if (ioctl(s.listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+			if (errno == EINTR || errno == ENOENT) // the caller was interrupted or died
+				continue;
+			break;
+		}
+		answer_inotify(s.listener, &req);
+	}
+	// Once nobody answers, the notified calls fail with ENOSYS.
+	close(s.listener);
+	return NULL;
+}
+
+// start_supervisor starts serve_inotify with listener, which it takes, and
+// waits until the thread has its ids and filter. Preconditions: this is
+// the init, before it loads its own filter (the thread would inherit it).
+static int start_supervisor(int listener, uint32_t uid, uint32_t gid)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		close(listener);
+		return -1;
+	}
+	static struct supervisor s;
+	s = (struct supervisor){.listener = listener, .uid = uid, .gid = gid, .ready = p[1]};
+	pthread_attr_t a;
+	pthread_t t;
+	int err = pthread_attr_init(&a);
+	if (!err)
+		err = pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (!err)
+		err = pthread_attr_setstacksize(&a, 128 << 10);
+	if (!err)
+		err = pthread_create(&t, &a, serve_inotify, &s);
+	if (err) {
+		close(p[0]);
+		close(p[1]);
+		close(listener);
+		errno = err;
+		return -1;
+	}
+	unsigned char st = EPROTO;
+	ssize_t n;
+	while ((n = read(p[0], &st, 1)) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	if (n != 1 || st) {
+		errno = n == 1 ? st : EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+// recv_listener receives the listener the command sends over sock; -1
+// when the command died first.
+static int recv_listener(int sock)
+{
+	char b;
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	int fd = -1;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+// rejoin_own_pidns has this process's children, and threads, start in
+// its own PID namespace again.
+static int rejoin_own_pidns(void)
+{
+	return setns_fd((int)syscall(SYS_pidfd_open, getpid(), 0), CLONE_NEWPID);
+}
+
+// load_filter installs the plan's filter on the calling thread; with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER it returns the listener.
+static int load_filter(const struct plan *pl, uint32_t flags)
+{
+	struct sock_fprog prog = {.len = (unsigned short)pl->filter_len, .filter = (struct sock_filter *)pl->filter};
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
 int nsinit_run_init(void)
 {
 	// Only 0-2, the sync socket and the state lock are meant for this
@@ -1118,17 +1364,20 @@ int nsinit_run_init(void)
 	// All of it before READY: while the launcher finishes the host side,
 	// not after its GO.
 	drop_bounding(pl.caps);
+	// served: this init answers the filter's notifications (NSINIT_NOTIFY),
+	// on a thread that must not inherit the filter, so the filter goes in
+	// after GO; meanwhile nothing of the jail's runs, and the init keeps
+	// CAP_SYS_ADMIN, which loading it without no_new_privs needs.
+	int served = pl.notify && pl.filter_len && (pl.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER);
 	int listener = -1;
-	if (pl.filter_len) {
-		struct sock_fprog prog = {.len = (unsigned short)pl.filter_len,
-					  .filter = (struct sock_filter *)pl.filter};
-		listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, pl.filter_flags, &prog);
+	if (pl.filter_len && !served) {
+		listener = load_filter(&pl, pl.filter_flags);
 		if (listener < 0)
 			fail(NSINIT_OP_FILTER, errno);
 		if (!(pl.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER))
 			listener = -1;
 	}
-	if (set_caps(pl.caps | SETID_CAPS) < 0)
+	if (set_caps(pl.caps | SETID_CAPS | (served ? 1ULL << CAP_SYS_ADMIN : 0)) < 0)
 		fail(NSINIT_OP_CAPS, errno);
 
 	if ((pl.flags & NSINIT_FLAG_LOOKUP) && pl.argc > 0) {
@@ -1155,6 +1404,9 @@ int nsinit_run_init(void)
 
 	// A persistent jail may start with no command (prison create).
 	pid_t cmd = 0;
+	int sp[2] = {-1, -1}; // served: the command's listener comes back on it
+	if (served && pl.argc > 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		fail(NSINIT_OP_FILTER, errno);
 	if (pl.argc > 0) {
 		cmd = fork();
 		if (cmd < 0)
@@ -1167,8 +1419,42 @@ int nsinit_run_init(void)
 			// pid): orphaned, it would live on in the jail.
 			if (joined && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 				fail(NSINIT_OP_EXEC, errno);
+			if (served) {
+				// The command's filter is the one with the listener:
+				// every process of the jail descends from it.
+				close(sp[0]);
+				int l = load_filter(&pl, pl.filter_flags);
+				if (l < 0 || nsinit_send(sp[1], "L", 1, l) < 0)
+					fail(NSINIT_OP_FILTER, errno);
+				close(l);
+				close(sp[1]);
+				if (set_caps(pl.caps | SETID_CAPS) < 0)
+					fail(NSINIT_OP_CAPS, errno);
+			}
 			exec_command(&pl);
 		}
+	}
+	if (served) {
+		if (cmd > 0) {
+			close(sp[1]);
+			int l = recv_listener(sp[0]); // -1: the command failed, and says so
+			close(sp[0]);
+			// A joining init's children are in the jail's PID
+			// namespace, its own threads must be in its own
+			// (clone(2) refuses CLONE_THREAD otherwise): back to it
+			// for the thread's sake, now that the command is forked.
+			if (l >= 0 && joined && rejoin_own_pidns() < 0) {
+				close(l);
+				fail(NSINIT_OP_NOTIFY, errno);
+			}
+			if (l >= 0 && start_supervisor(l, pl.notify_uid, pl.notify_gid) < 0)
+				fail(NSINIT_OP_NOTIFY, errno);
+		}
+		// Its own inotify calls, which it never makes, fail with ENOSYS.
+		if (load_filter(&pl, pl.filter_flags & ~(uint32_t)SECCOMP_FILTER_FLAG_NEW_LISTENER) < 0)
+			fail(NSINIT_OP_FILTER, errno);
+		if (set_caps(pl.caps | SETID_CAPS) < 0)
+			fail(NSINIT_OP_CAPS, errno);
 	}
 	// The command's alone: a pipe it was passed ends with it.
 	for (int i = 0; i < npassed; i++)

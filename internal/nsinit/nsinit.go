@@ -65,6 +65,7 @@ const (
 	OpInit     = C.NSINIT_OP_INIT
 	OpCgroupNS = C.NSINIT_OP_CGROUPNS
 	OpCgroup   = C.NSINIT_OP_CGROUP
+	OpNotify   = C.NSINIT_OP_NOTIFY
 )
 
 // ExitSetup is the init's exit status when it fails before the command runs.
@@ -134,6 +135,12 @@ type Plan struct {
 	// (SECCOMP_FILTER_FLAG_NEW_LISTENER when it has notify rules).
 	Filter      []unix.SockFilter
 	FilterFlags uint32
+	// Inotify, when not nil, has the init answer the filter's
+	// notifications itself, which must then be inotify_init and
+	// inotify_init1 alone: with instances it makes as these host ids,
+	// which the jail's instances are counted against
+	// (seccomp.Params.HostIDs). The listener then stays in the init.
+	Inotify *IDs
 	// Rlimits are set by the init, for itself and so for the command.
 	Rlimits []Rlimit
 	// NullStdio: bit n makes the command's fd n the jail's /dev/null.
@@ -143,6 +150,9 @@ type Plan struct {
 	// Lookup checks before READY that the command can be executed.
 	Lookup bool
 }
+
+// IDs are a host uid and gid.
+type IDs struct{ UID, GID uint32 }
 
 // Rlimit is one resource limit (setrlimit(2)).
 type Rlimit struct {
@@ -171,6 +181,11 @@ func (p *Plan) Step(i int) string {
 		return "make the cgroup namespace"
 	case OpCgroup:
 		return "join the jail's cgroup"
+	case OpNotify:
+		if p.Inotify != nil {
+			return fmt.Sprintf("serve inotify calls as %d:%d", p.Inotify.UID, p.Inotify.GID)
+		}
+		return "serve inotify calls"
 	}
 	if p.Join != 0 {
 		if i == 0 {
@@ -375,6 +390,9 @@ func (p *Plan) Encode() ([]byte, error) {
 			prog = binary.NativeEndian.AppendUint32(prog, f.K)
 		}
 		e.rec(C.NSINIT_FILTER, u32(p.FilterFlags), u32(0), prog)
+	}
+	if p.Inotify != nil {
+		e.rec(C.NSINIT_NOTIFY, u32(p.Inotify.UID), u32(p.Inotify.GID))
 	}
 	return e.b, nil
 }

@@ -40,6 +40,11 @@ enum {
 	NSINIT_USERNS = 14,   // -: become root of the jail's user namespace (all ids 0, no supplementary groups)
 	NSINIT_ATTACH = 15,   // u32 i, target\0: attach the i-th tree of MSG_MOUNTS (a detached mount) at target
 	NSINIT_SETNS = 16,    // u32 CLONE_NEW* type, path\0: enter the namespace at a host path (an OCI spec's linux.namespaces[].path)
+	// u32 uid, u32 gid: the init answers the filter's notifications,
+	// inotify_init and inotify_init1 only, on a thread with these host
+	// ids, which the jail's inotify instances are then counted against;
+	// the filter is loaded after GO, by the command and by the init.
+	NSINIT_NOTIFY = 17,
 	NSINIT_ARG = 20,     // arg\0 (repeated, in order)
 	NSINIT_ENV = 21,     // KEY=VALUE\0 (repeated)
 	NSINIT_CWD = 22,     // path\0
@@ -100,6 +105,7 @@ enum {
 	NSINIT_OP_INIT = -7, // the client's execveat of the init
 	NSINIT_OP_CGROUPNS = -8,
 	NSINIT_OP_CGROUP = -9,
+	NSINIT_OP_NOTIFY = -10, // start the thread that answers NSINIT_NOTIFY's calls
 };
 
 // Messages: three int32s (type, a, b), optionally with one fd.

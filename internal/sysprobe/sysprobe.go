@@ -40,6 +40,9 @@ type Params struct {
 	SocketAF    bool // allow.socket_af
 	Chflags     bool // allow.chflags
 	SysVIPC     bool // false: sysvipc=disable
+	// HostIDs (--userns host) has the jail's init answer the inotify
+	// calls (seccomp.Params.HostIDs); no probe here depends on it.
+	HostIDs bool
 }
 
 // AllParams is every combination of the five knobs, for tests that check
