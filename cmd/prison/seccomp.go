@@ -21,11 +21,12 @@ func newSeccompCmd() *cobra.Command {
 	var (
 		allow  []string
 		sysv   string
+		userns string
 		params bool
 		bpf    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "seccomp [--allow NAME]... [--sysvipc new|inherit|disable] [--params | --bpf]",
+		Use:   "seccomp [--allow NAME]... [--sysvipc new|inherit|disable] [--userns auto|host] [--params | --bpf]",
 		Short: "Show the syscall policy of a jail",
 		Long: `Show the syscall policy a jail runs under: one line per rule, the default
 action and the architectures. --params lists the allow.* parameters and the
@@ -53,6 +54,13 @@ sock_filter array) to stdout.`,
 			}
 			if asked.SysVIPC {
 				sysv = "inherit" // FreeBSD's allow.sysvipc is the host's IPC
+			}
+			switch userns {
+			case "auto":
+			case "host":
+				p.HostIDs = true // inotify's calls notified
+			default:
+				return fmt.Errorf("--userns: %q is not auto or host (a range makes the policy auto's)", userns)
 			}
 			out := cmd.OutOrStdout()
 			switch {
@@ -82,6 +90,7 @@ sock_filter array) to stdout.`,
 	fs.StringArrayVar(&allow, "allow", nil,
 		"FreeBSD allow.* parameter: raw_sockets, set_hostname, socket_af, chflags, sysvipc (repeatable)")
 	fs.StringVar(&sysv, "sysvipc", "new", "SysV IPC: new (own namespace), inherit (the host's) or disable")
+	fs.StringVar(&userns, "userns", "auto", "the jail's user namespace: auto (its own) or host (root inside is host uid 0)")
 	fs.BoolVar(&params, "params", false, "list the allow.* parameters and the capabilities root keeps")
 	fs.BoolVar(&bpf, "bpf", false, "write the compiled BPF program (binary) to stdout")
 	return cmd
