@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+
+	"prison/internal/peerconf"
 )
 
 // The OCI sections measure prison as an OCI runtime (prison-oci, runc's
@@ -164,18 +166,7 @@ func (e *Env) podmanCgroupParent() string { return "/" + e.IDPrefix + "podman" }
 // podmanEnv is the environment that points podman at its directory:
 // containers.conf, storage.conf and registries.conf there, and HOME, the
 // XDG directories and TMPDIR in it.
-func (e *Env) podmanEnv() []string {
-	d := e.podmanDir()
-	return []string{
-		"CONTAINERS_CONF=" + filepath.Join(d, "containers.conf"),
-		"CONTAINERS_STORAGE_CONF=" + filepath.Join(d, "storage.conf"),
-		"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(d, "registries.conf"),
-		"HOME=" + filepath.Join(d, "home"),
-		"XDG_CONFIG_HOME=" + filepath.Join(d, "home", ".config"),
-		"XDG_DATA_HOME=" + filepath.Join(d, "home", ".local", "share"),
-		"TMPDIR=" + filepath.Join(d, "scratch"),
-	}
-}
+func (e *Env) podmanEnv() []string { return peerconf.Podman{Dir: e.podmanDir()}.Env() }
 
 // podmanFixture is the podman section's podman: its Setup (setup) makes
 // the podman's namespace, and start starts a command there.

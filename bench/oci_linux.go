@@ -17,7 +17,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"prison/internal/mountinfo"
 	"prison/internal/ociimage"
+	"prison/internal/peerconf"
 )
 
 // The OCI sections' Setups: ocicycle and the state roots; a containerd;
@@ -199,20 +201,9 @@ func drainNS(ns string, timeout time.Duration) error {
 }
 
 // mountsIn returns the mount points at or under dir in the mount table
-// mountinfo (a /proc/…/mountinfo), but those of keep.
-func mountsIn(mountinfo []byte, dir string, keep ...string) []string {
-	var out []string
-	for line := range strings.Lines(string(mountinfo)) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if (mp == dir || strings.HasPrefix(mp, dir+"/")) && !slices.Contains(keep, mp) {
-			out = append(out, mp)
-		}
-	}
-	return out
+// mi (a /proc/…/mountinfo), but those of keep.
+func mountsIn(mi []byte, dir string, keep ...string) []string {
+	return slices.DeleteFunc(mountinfo.Under(mi, dir), func(mp string) bool { return slices.Contains(keep, mp) })
 }
 
 // cgroupLeftovers returns, for the cgroup named parent (a path from each
@@ -298,45 +289,6 @@ func verbOf(args []string) string {
 	return ""
 }
 
-// containerdConfig is the suite's containerd's config.toml: root, state,
-// sockets and the opt directory in dir; no CRI, no snapshotter but the
-// native and overlay ones, no tracing, no debug or metrics listener.
-func containerdConfig(dir, sock string) string {
-	disabled := []string{
-		"io.containerd.grpc.v1.cri",
-		"io.containerd.snapshotter.v1.aufs",
-		"io.containerd.snapshotter.v1.btrfs",
-		"io.containerd.snapshotter.v1.zfs",
-		"io.containerd.snapshotter.v1.devmapper",
-		"io.containerd.internal.v1.tracing",
-		"io.containerd.tracing.processor.v1.otlp",
-	}
-	var q []string
-	for _, p := range disabled {
-		q = append(q, strconv.Quote(p))
-	}
-	return fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = [%s]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), strings.Join(q, ", "), sock, sock+".ttrpc", filepath.Join(dir, "opt"))
-}
-
 // ctrSetup starts the containerd section's containerd, in a namespace of
 // its own (newManagerNS), and imports the image into the suite's
 // namespace. Its teardown removes what ctr left (an error), stops
@@ -359,7 +311,7 @@ func (e *Env) ctrSetup(ctx context.Context) (teardown func() error, err error) {
 		}
 	}
 	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(containerdConfig(dir, sock)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(peerconf.Containerd(dir, sock, "")), 0o600); err != nil {
 		return nil, err
 	}
 	archive, _, err := ociimage.Write(e.Root, dir, ImageRef, []string{"/bin/true"})
@@ -489,51 +441,6 @@ var podmanDefaults = []string{
 	"/var/lib/containers", "/run/containers", "/run/libpod", "/etc/containers/networks", "/dev/shm/libpod_lock",
 }
 
-// podmanConfig returns the podman's containers.conf, storage.conf and
-// registries.conf, for its directory dir and runtimes named names.
-func podmanConfig(dir string, names []string) map[string]string {
-	var json []string
-	for _, n := range append([]string{"crun", "runc"}, names...) {
-		if !slices.Contains(json, strconv.Quote(n)) {
-			json = append(json, strconv.Quote(n))
-		}
-	}
-	// podman's default nofile and nproc limits (1048576) are above this
-	// machine's hard limits, and root here lacks CAP_SYS_RESOURCE to
-	// raise them: the runtime's setrlimit would fail.
-	containers := fmt.Sprintf(`[containers]
-log_driver = "k8s-file"
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-http_proxy = false
-
-[network]
-network_backend = "cni"
-network_config_dir = %[1]q
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = %[2]q
-lock_type = "file"
-tmp_dir = %[3]q
-static_dir = %[4]q
-volume_path = %[5]q
-image_copy_tmp_dir = %[6]q
-pull_policy = "never"
-runtime_supports_json = [%[7]s]
-`, filepath.Join(dir, "net"), filepath.Join(dir, "events.log"), filepath.Join(dir, "tmp"),
-		filepath.Join(dir, "graph", "libpod"), filepath.Join(dir, "graph", "volumes"), filepath.Join(dir, "imagetmp"),
-		strings.Join(json, ", "))
-	storage := fmt.Sprintf("[storage]\ndriver = \"overlay\"\ngraphroot = %q\nrunroot = %q\n",
-		filepath.Join(dir, "graph"), filepath.Join(dir, "run"))
-	return map[string]string{
-		"containers.conf": containers,
-		"storage.conf":    storage,
-		// No registry: nothing is pulled, and a short name resolves nowhere.
-		"registries.conf": "unqualified-search-registries = []\n",
-	}
-}
-
 // setup makes the podman: its directory and configuration, its namespace
 // (newManagerNS, with /var/lib's overlay), and the image, loaded. The
 // teardown removes what podman left (an error), waits for conmon and the
@@ -554,7 +461,7 @@ func (p *podmanFixture) setup(ctx context.Context) (teardown func() error, err e
 			names = append(names, filepath.Base(bin))
 		}
 	}
-	for name, data := range podmanConfig(dir, names) {
+	for name, data := range (peerconf.Podman{Dir: dir, Runtimes: names}).Files() {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
 			return nil, err
 		}

@@ -68,39 +68,6 @@ func TestVerbOf(t *testing.T) {
 	}
 }
 
-// TestManagerConfigs checks what the containerd's and the podman's
-// configurations keep in their directory and what they turn off.
-func TestManagerConfigs(t *testing.T) {
-	c := containerdConfig("/d", "/d/c.sock")
-	for _, want := range []string{
-		`root = "/d/root"`, `state = "/d/state"`, `"io.containerd.grpc.v1.cri"`, `address = "/d/c.sock"`,
-		`address = "/d/c.sock.ttrpc"`, `path = "/d/opt"`,
-	} {
-		if !strings.Contains(c, want) {
-			t.Errorf("containerd config lacks %s:\n%s", want, c)
-		}
-	}
-	p := podmanConfig("/p", []string{"prison-oci", "crun", "runc"})
-	for file, wants := range map[string][]string{
-		"containers.conf": {
-			`runtime_supports_json = ["crun", "runc", "prison-oci"]`, `cgroup_manager = "cgroupfs"`, `events_logger = "file"`,
-			`lock_type = "file"`, `default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]`, `tmp_dir = "/p/tmp"`,
-			`static_dir = "/p/graph/libpod"`, `network_config_dir = "/p/net"`, `pull_policy = "never"`,
-		},
-		"storage.conf":    {`graphroot = "/p/graph"`, `runroot = "/p/run"`},
-		"registries.conf": {"unqualified-search-registries = []"},
-	} {
-		for _, want := range wants {
-			if !strings.Contains(p[file], want) {
-				t.Errorf("%s lacks %s:\n%s", file, want, p[file])
-			}
-		}
-	}
-	if len(p) != 3 {
-		t.Errorf("podman configuration files %d, want 3", len(p))
-	}
-}
-
 // TestFindClients checks that the container managers are looked up, not
 // installed: a missing one says which package has it.
 func TestFindClients(t *testing.T) {

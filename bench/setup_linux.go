@@ -15,6 +15,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/mountinfo"
 )
 
 // Packages maps each tool the benchmarks run to the Debian package that
@@ -327,17 +329,7 @@ func unmountUnder(dir string) []error {
 	if err != nil {
 		return []error{err}
 	}
-	var targets []string
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			targets = append(targets, mp)
-		}
-	}
+	targets := mountinfo.Under(b, dir)
 	slices.SortFunc(targets, func(a, b string) int { return len(b) - len(a) })
 	var errs []error
 	for _, t := range targets {
@@ -346,24 +338,4 @@ func unmountUnder(dir string) []error {
 		}
 	}
 	return errs
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space …).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/mountinfo"
 )
 
 const (
@@ -108,7 +110,7 @@ func readDirNames(dir string) []string {
 // directory (lowerdir=DIR/layers/sha256/HEX/root…), or a bind mount of it.
 // Each namespace is read once, through one of its processes.
 func (s *Store) mountedLayers() map[string]bool {
-	marker := []byte(mountinfoEscape(filepath.Join(s.dir, "layers", "sha256")) + "/")
+	marker := []byte(mountinfo.Escape(filepath.Join(s.dir, "layers", "sha256")) + "/")
 	used := map[string]bool{}
 	seen := map[string]bool{}
 	for _, pid := range readDirNames("/proc") {
@@ -141,11 +143,6 @@ func (s *Store) mountedLayers() map[string]bool {
 		}
 	}
 	return used
-}
-
-// mountinfoEscape escapes a path as /proc/PID/mountinfo does (proc(5)).
-func mountinfoEscape(p string) string {
-	return strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`).Replace(p)
 }
 
 // renameNoReplace renames old to new unless new exists (fs.ErrExist).

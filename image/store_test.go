@@ -5,13 +5,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,17 +16,16 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
 	"prison/image"
 	"prison/image/fetch"
+	"prison/image/imagetest"
 	"prison/internal/roottest"
 )
 
@@ -74,60 +69,14 @@ func layerOf(t *testing.T, fs ...file) v1.Layer {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	data := b.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return imagetest.Layer(t, b.Bytes())
 }
 
 // imageOf is an image of the host's platform with the given layers,
 // lowest first.
 func imageOf(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
 	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Created = v1.Time{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	cf.Config = cfg
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// newRegistry serves an empty registry on 127.0.0.1 for the test and
-// returns its host:port.
-func newRegistry(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-func push(t *testing.T, ref string, img v1.Image) string {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return imagetest.Image(t, cfg, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), layers...)
 }
 
 // openStore opens a store of its own for the test, in a sandbox directory
@@ -214,9 +163,9 @@ var runConfig = v1.Config{
 // as built; and what the configuration says to run.
 func TestPullIsARoot(t *testing.T) {
 	requireRoot(t)
-	host := newRegistry(t)
+	host := imagetest.Registry(t)
 	img := imageOf(t, runConfig, layerOf(t, twoLayers.lower...), layerOf(t, twoLayers.upper...))
-	digest := push(t, host+"/x:1", img)
+	digest := imagetest.Push(t, host+"/x:1", img)
 	s, _ := openStore(t)
 
 	var done, total []int64
@@ -295,7 +244,7 @@ func TestPullIsARoot(t *testing.T) {
 
 func TestPullOtherPlatformRefused(t *testing.T) {
 	requireRoot(t)
-	host := newRegistry(t)
+	host := imagetest.Registry(t)
 	img := imageOf(t, v1.Config{}, layerOf(t, file{name: "a", body: "a"}))
 	cf, _ := img.ConfigFile()
 	cf = cf.DeepCopy()
@@ -304,7 +253,7 @@ func TestPullOtherPlatformRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, host+"/other:1", img)
+	imagetest.Push(t, host+"/other:1", img)
 	s, sandbox := openStore(t)
 	_, err = fetch.Pull(context.Background(), s, host+"/other:1", fetch.Options{})
 	if err == nil || !strings.Contains(err.Error(), "linux/s390x") || !strings.Contains(err.Error(), image.HostPlatform()) {
@@ -317,7 +266,7 @@ func TestPullOtherPlatformRefused(t *testing.T) {
 // it: each pull fails naming the entry, and the store is left as it was.
 func TestPullHostileLayer(t *testing.T) {
 	requireRoot(t)
-	host := newRegistry(t)
+	host := imagetest.Registry(t)
 	// Unique names: should a regression let an entry out, the test
 	// finds it, and removes it.
 	evil := "prison-evil-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -332,7 +281,7 @@ func TestPullHostileLayer(t *testing.T) {
 		{[]file{{name: "shadow", typ: tar.TypeLink, link: "/etc/shadow"}}, "shadow"},
 	} {
 		ref := host + "/hostile:" + string(rune('a'+i))
-		push(t, ref, imageOf(t, v1.Config{}, layerOf(t, file{name: "ok", body: "fine"}), layerOf(t, tc.entries...)))
+		imagetest.Push(t, ref, imageOf(t, v1.Config{}, layerOf(t, file{name: "ok", body: "fine"}), layerOf(t, tc.entries...)))
 		s, sandbox := openStore(t)
 		_, err := fetch.Pull(context.Background(), s, ref, fetch.Options{})
 		var ee *image.EntryError
@@ -361,12 +310,12 @@ func TestPullHostileLayer(t *testing.T) {
 // the store empty.
 func TestLayersShared(t *testing.T) {
 	requireRoot(t)
-	host := newRegistry(t)
+	host := imagetest.Registry(t)
 	base := layerOf(t, file{name: "etc/", typ: tar.TypeDir}, file{name: "etc/os-release", body: "ID=test\n"})
 	a := imageOf(t, v1.Config{}, base, layerOf(t, file{name: "a", body: "a"}))
 	b := imageOf(t, v1.Config{}, base, layerOf(t, file{name: "b", body: "b"}))
-	push(t, host+"/a:1", a)
-	push(t, host+"/b:1", b)
+	imagetest.Push(t, host+"/a:1", a)
+	imagetest.Push(t, host+"/b:1", b)
 	s, sandbox := openStore(t)
 	ia, err := fetch.Pull(context.Background(), s, host+"/a:1", fetch.Options{})
 	if err != nil {
@@ -417,9 +366,9 @@ func TestLayersShared(t *testing.T) {
 // removed, and goes with the first store write after the unmount.
 func TestLayerInUseKept(t *testing.T) {
 	requireRoot(t)
-	host := newRegistry(t)
-	push(t, host+"/used:1", imageOf(t, v1.Config{}, layerOf(t, file{name: "f", body: "f"})))
-	push(t, host+"/other:1", imageOf(t, v1.Config{}, layerOf(t, file{name: "g", body: "g"})))
+	host := imagetest.Registry(t)
+	imagetest.Push(t, host+"/used:1", imageOf(t, v1.Config{}, layerOf(t, file{name: "f", body: "f"})))
+	imagetest.Push(t, host+"/other:1", imageOf(t, v1.Config{}, layerOf(t, file{name: "g", body: "g"})))
 	s, sandbox := openStore(t)
 	img, err := fetch.Pull(context.Background(), s, host+"/used:1", fetch.Options{})
 	if err != nil {
@@ -476,9 +425,9 @@ func TestRemoveUnknown(t *testing.T) {
 // processes' worth of Stores at once: each gets it, the store has it once.
 func TestConcurrentPulls(t *testing.T) {
 	requireRoot(t)
-	host := newRegistry(t)
+	host := imagetest.Registry(t)
 	img := imageOf(t, v1.Config{}, layerOf(t, twoLayers.lower...), layerOf(t, twoLayers.upper...))
-	digest := push(t, host+"/x:1", img)
+	digest := imagetest.Push(t, host+"/x:1", img)
 	s, _ := openStore(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)

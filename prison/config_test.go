@@ -44,22 +44,28 @@ func TestValidate(t *testing.T) {
 			c := DefaultConfig()
 			c.Args = []string{"/bin/true"}
 			tc.mod(&c)
-			err := c.Validate()
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("Validate: %v, want error containing %q", err, tc.wantErr)
-			}
-			var pe *ParamError
-			if !errors.As(err, &pe) {
-				t.Errorf("error %v is not a ParamError", err)
-			}
+			checkValidate(t, &c, tc.wantErr, strings.Contains)
 		})
 	}
+}
+
+// checkValidate runs c.Validate and fails the test unless it returns nil
+// (wantErr "") or a ParamError whose message match (strings.Contains,
+// strings.HasPrefix) finds wantErr in. It returns the error.
+func checkValidate(t *testing.T, c *Config, wantErr string, match func(msg, want string) bool) error {
+	t.Helper()
+	err := c.Validate()
+	if wantErr == "" {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return nil
+	}
+	var pe *ParamError
+	if err == nil || !match(err.Error(), wantErr) || !errors.As(err, &pe) {
+		t.Fatalf("Validate: %v, want a ParamError that says %q", err, wantErr)
+	}
+	return err
 }
 
 // TestValidateRootPrivate: a --root that other users can reach is refused,
@@ -100,16 +106,9 @@ func TestValidateRootPrivate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			c.Args, c.Root, c.SharedRoot = []string{"/bin/true"}, tc.root, tc.sharedRoot
-			err := c.Validate()
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
+			err := checkValidate(t, &c, tc.wantErr, strings.HasPrefix)
+			if err == nil {
 				return
-			}
-			var pe *ParamError
-			if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) || !errors.As(err, &pe) {
-				t.Fatalf("Validate: %v, want a ParamError starting %q", err, tc.wantErr)
 			}
 			for _, w := range []string{"chmod 0700 " + top, "--shared-root"} {
 				if !strings.Contains(err.Error(), w) {

@@ -82,17 +82,7 @@ func TestValidateImage(t *testing.T) {
 				c.Name = "j"
 			}
 			tc.mod(&c)
-			err := c.Validate()
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			var pe *ParamError
-			if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) || !errors.As(err, &pe) {
-				t.Fatalf("Validate: %v, want a ParamError starting %q", err, tc.wantErr)
-			}
+			checkValidate(t, &c, tc.wantErr, strings.HasPrefix)
 		})
 	}
 	// Looking for an image made no store, and no check made a layer.

@@ -1,8 +1,8 @@
 package rootfs
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"prison/internal/mountinfo"
 )
 
 // A jail with a user namespace of its own (Layout.IDMap) assembles its
@@ -59,7 +61,7 @@ type stager struct {
 	dir    string
 	staged map[string]string // host mount point -> its directory in the stage
 	n      int
-	mounts []mountInfo // the host's, read at the first need
+	mounts []mountinfo.Mount // the host's, read at the first need
 }
 
 // tree returns the stage path that shows the host path p idmapped, and the
@@ -90,8 +92,8 @@ func (s *stager) tree(p string) (string, []Op, error) {
 // below returns the host mounts strictly below p, in mount order: a
 // recursive bind of p from a stage, which holds one mount, needs them
 // bound one by one.
-func (s *stager) below(p string) []mountInfo {
-	var out []mountInfo
+func (s *stager) below(p string) []mountinfo.Mount {
+	var out []mountinfo.Mount
 	for _, m := range s.mounts {
 		if m.Point != p && strings.HasPrefix(m.Point, strings.TrimSuffix(p, "/")+"/") {
 			out = append(out, m)
@@ -112,8 +114,6 @@ func StageDirs(ops []Op, stage string) []string {
 	return dirs
 }
 
-type mountInfo struct{ Point, FSType string }
-
 // mountCache is the host's mount table, read once and again only after
 // the kernel says it changed: poll(2) on an open mountinfo reports
 // POLLPRI on every mount or unmount in the namespace (proc(5)). A daemon
@@ -121,12 +121,12 @@ type mountInfo struct{ Point, FSType string }
 var mountCache struct {
 	sync.Mutex
 	f      *os.File
-	mounts []mountInfo
+	mounts []mountinfo.Mount
 }
 
 // hostMounts returns the mount table of prison's mount namespace. The
 // slice is the cache's own: never appended to.
-func hostMounts() ([]mountInfo, error) {
+func hostMounts() ([]mountinfo.Mount, error) {
 	c := &mountCache
 	c.Lock()
 	defer c.Unlock()
@@ -147,58 +147,20 @@ func hostMounts() ([]mountInfo, error) {
 		return nil, fmt.Errorf("rootfs: %w", &os.PathError{Op: "open", Path: "/proc/self/mountinfo", Err: err})
 	}
 	f := os.NewFile(uintptr(fd), "/proc/self/mountinfo")
-	ms, err := readMountInfoFrom(f)
+	b, err := io.ReadAll(f)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("rootfs: %w", err)
 	}
+	ms := mountinfo.Parse(b)
 	c.f, c.mounts = f, ms
 	return ms, nil
 }
 
-// readMountInfoFrom reads the mount points and filesystem types of
-// a mountinfo file (proc(5)), in mount order.
-func readMountInfoFrom(f *os.File) ([]mountInfo, error) {
-	var out []mountInfo
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, postFields := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(postFields) < 1 {
-			continue
-		}
-		out = append(out, mountInfo{Point: unescapeOctal(fields[4]), FSType: postFields[0]})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("rootfs: %s: %w", f.Name(), err)
-	}
-	return out, nil
-}
-
-// unescapeOctal undoes mountinfo's \ooo escapes (space, tab, newline, \).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // mountOf is the mount that holds path p: the last mounted of those whose
 // mount point is p or above it.
-func mountOf(mounts []mountInfo, p string) mountInfo {
-	best := mountInfo{Point: "/"}
+func mountOf(mounts []mountinfo.Mount, p string) mountinfo.Mount {
+	best := mountinfo.Mount{Point: "/"}
 	for _, m := range mounts {
 		if m.Point == "/" || m.Point == p || strings.HasPrefix(p, m.Point+"/") {
 			if len(m.Point) >= len(best.Point) {

@@ -1,8 +1,6 @@
 package rootfs
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"prison/internal/mountinfo"
 	"prison/internal/roottest"
 )
 
@@ -126,25 +125,14 @@ func TestPlanIDMapOverlay(t *testing.T) {
 	}
 }
 
-func TestMountInfo(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "mountinfo")
+// mountOf finds the mount that holds a path in a parsed table.
+func TestMountOf(t *testing.T) {
 	const mi = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n" +
 		"23 22 0:21 / /proc rw - proc proc rw\n" +
 		"40 22 0:40 / /srv/with\\040space rw - tmpfs tmpfs rw\n" +
 		"41 22 0:41 / /usr rw - xfs /dev/vdb rw\n" +
 		"42 41 0:42 / /usr rw - tmpfs tmpfs rw\n"
-	if err := os.WriteFile(f, []byte(mi), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mf, err := os.Open(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mf.Close()
-	ms, err := readMountInfoFrom(mf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms := mountinfo.Parse([]byte(mi))
 	for _, c := range []struct{ path, point, fstype string }{
 		{"/etc/passwd", "/", "ext4"},
 		{"/srv/with space/x", "/srv/with space", "tmpfs"},

@@ -18,6 +18,9 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/mountinfo"
+	"prison/internal/peerconf"
 )
 
 // containerd drives the OCI runtime under test (ociRuntime) as Kubernetes
@@ -130,43 +133,8 @@ func startContainerd(t *testing.T, criTOML string) *containerdD {
 			t.Errorf("remove %s: %v", dir, err)
 		}
 	})
-	disabled := []string{
-		"io.containerd.snapshotter.v1.aufs",
-		"io.containerd.snapshotter.v1.btrfs",
-		"io.containerd.snapshotter.v1.zfs",
-		"io.containerd.snapshotter.v1.devmapper",
-		"io.containerd.internal.v1.tracing",
-		"io.containerd.tracing.processor.v1.otlp",
-	}
-	if criTOML == "" {
-		disabled = append(disabled, "io.containerd.grpc.v1.cri")
-	}
-	var q []string
-	for _, p := range disabled {
-		q = append(q, fmt.Sprintf("%q", p))
-	}
-	config := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = [%s]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), strings.Join(q, ", "),
-		d.sock, d.sock+".ttrpc", filepath.Join(dir, "opt"))
-	config += strings.NewReplacer("{{DIR}}", dir, "{{RUNTIME}}", d.runtime, "{{RUNCROOT}}", d.runcRoot).Replace(criTOML)
+	cri := strings.NewReplacer("{{DIR}}", dir, "{{RUNTIME}}", d.runtime, "{{RUNCROOT}}", d.runcRoot).Replace(criTOML)
+	config := peerconf.Containerd(dir, d.sock, cri)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -416,41 +384,10 @@ func shimsOf(sock string) []int {
 	return pids
 }
 
-// mountsUnder lists the mount points at or under dir.
+// mountsUnder lists the mount points at or under dir, in mount order.
 func mountsUnder(dir string) []string {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(byte(c))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mountinfo.Under(b, dir)
 }
 
 // unmountUnder detaches every mount under dir, deepest first, so that

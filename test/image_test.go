@@ -2,76 +2,35 @@ package test
 
 import (
 	"archive/tar"
-	"bytes"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"prison/image/imagetest"
 )
 
 // prison image and prison rootfs (issue 11, "roots without scripts").
 
-// testRegistry serves an empty registry on 127.0.0.1 for the test, and
-// returns its host:port; prison speaks plain HTTP to it (a loopback
-// registry), and nothing leaves the machine.
-func testRegistry(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 // busyboxImage pushes to ref a one-layer image of the suite's busybox
 // root plus /etc/marker holding marker, whose command cats it, and returns
-// its digest.
+// its digest. The registry is an imagetest.Registry: prison speaks plain
+// HTTP to it (a loopback registry), and nothing leaves the machine.
 func busyboxImage(t *testing.T, ref, marker string) string {
 	t.Helper()
 	data := tarDir(t, busyboxDir, func(tw *tar.Writer) {
 		tw.WriteHeader(&tar.Header{Name: "etc/marker", Mode: 0o644, Size: int64(len(marker)), Typeflag: tar.TypeReg})
 		tw.Write([]byte(marker))
 	})
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Created = v1.Time{Time: time.Now()}
-	cf.Config = v1.Config{Env: []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin"}, Cmd: []string{"/bin/cat", "/etc/marker"}}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	cfg := v1.Config{Env: []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin"}, Cmd: []string{"/bin/cat", "/etc/marker"}}
+	return imagetest.Push(t, ref, imagetest.Image(t, cfg, time.Now(), imagetest.Layer(t, data)))
 }
 
 // imageEnv gives the test a store of its own (PRISON_IMAGE_DIR) that the
@@ -101,7 +60,7 @@ type imageLsRow struct {
 // list it, run a jail on it, remove it.
 func TestImagePullRunRm(t *testing.T) {
 	env, _ := imageEnv(t)
-	host := testRegistry(t)
+	host := imagetest.Registry(t)
 	ref := host + "/prison-test/bb:1"
 	n := jailName(t)
 	digest := busyboxImage(t, ref, "marker "+n+"\n")
@@ -153,7 +112,7 @@ func TestImagePullRunRm(t *testing.T) {
 // the jail keeps it whole; the layer goes once the jail is gone.
 func TestImageRmWhileRunning(t *testing.T) {
 	env, _ := imageEnv(t)
-	host := testRegistry(t)
+	host := imagetest.Registry(t)
 	ref, other := host+"/prison-test/used:1", host+"/prison-test/other:1"
 	n := jailName(t)
 	busyboxImage(t, ref, "in use\n")
@@ -184,7 +143,7 @@ func TestImageRmWhileRunning(t *testing.T) {
 // runs a jail on it.
 func TestImageImport(t *testing.T) {
 	env, _ := imageEnv(t)
-	host := testRegistry(t)
+	host := imagetest.Registry(t)
 	src := host + "/prison-test/src:1"
 	busyboxImage(t, src, "imported\n")
 	srcRef, err := name.ParseReference(src)

@@ -27,6 +27,8 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"prison/internal/peerconf"
 )
 
 // Podman drives the OCI runtime under test (ociRuntime: prison, or
@@ -135,16 +137,17 @@ func newPodman(t *testing.T) *podmanEnv {
 	p.recordHost()
 	t.Cleanup(func() { p.cleanup(t) })
 
-	p.writeConfig(t, filepath.Base(rt))
-	p.env = []string{
-		"CONTAINERS_CONF=" + filepath.Join(p.dir, "containers.conf"),
-		"CONTAINERS_STORAGE_CONF=" + filepath.Join(p.dir, "storage.conf"),
-		"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(p.dir, "registries.conf"),
-		"HOME=" + filepath.Join(p.dir, "home"),
-		"XDG_CONFIG_HOME=" + filepath.Join(p.dir, "home", ".config"),
-		"XDG_DATA_HOME=" + filepath.Join(p.dir, "home", ".local", "share"),
-		"TMPDIR=" + filepath.Join(p.dir, "scratch"),
+	// The test's CNI network is podman's default.
+	conf := peerconf.Podman{
+		Dir:      p.dir,
+		Runtimes: []string{filepath.Base(rt)},
+		Network: &peerconf.CNINetwork{
+			Name: podmanNetwork, Bridge: podmanBridge, Subnet: podmanSubnet, Gateway: podmanHostIP,
+			PluginDir: "/usr/lib/cni", // where the plugins were found above
+		},
 	}
+	writePodmanConfig(t, conf)
+	p.env = conf.Env()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		// The machine's podman settings, a remote podman, storage
@@ -173,84 +176,17 @@ func newPodman(t *testing.T) *podmanEnv {
 	return p
 }
 
-// writeConfig writes podman's configuration, and the CNI network, into
-// the test's directory.
-func (p *podmanEnv) writeConfig(t *testing.T, runtimeName string) {
+// writePodmanConfig makes podman's directories in conf.Dir and writes its
+// configuration there, the CNI network's included.
+func writePodmanConfig(t *testing.T, conf peerconf.Podman) {
 	t.Helper()
-	d := p.dir
 	for _, sub := range []string{"net", "cni-ipam", "home/.config", "scratch", "imagetmp"} {
-		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(conf.Dir, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The soft and hard nofile and nproc limits podman sets by default
-	// (1048576) are above this machine's hard limits, and root here lacks
-	// CAP_SYS_RESOURCE to raise them: the runtime's setrlimit would fail.
-	// Limits below any machine's are set instead.
-	containers := fmt.Sprintf(`[containers]
-log_driver = "k8s-file"
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-http_proxy = false
-
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["/usr/lib/cni"]
-network_config_dir = %[1]q
-default_network = %[2]q
-default_subnet = %[3]q
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = %[4]q
-lock_type = "file"
-tmp_dir = %[5]q
-static_dir = %[6]q
-volume_path = %[7]q
-image_copy_tmp_dir = %[8]q
-pull_policy = "never"
-runtime_supports_json = ["crun", "runc", %[9]q]
-`, filepath.Join(d, "net"), podmanNetwork, podmanSubnet, filepath.Join(d, "events.log"),
-		filepath.Join(d, "tmp"), filepath.Join(d, "graph", "libpod"), filepath.Join(d, "graph", "volumes"),
-		filepath.Join(d, "imagetmp"), runtimeName)
-	storage := fmt.Sprintf(`[storage]
-driver = "overlay"
-graphroot = %q
-runroot = %q
-`, filepath.Join(d, "graph"), filepath.Join(d, "run"))
-	// No registry: nothing is pulled, and a short name resolves nowhere.
-	registries := "unqualified-search-registries = []\n"
-	// The default network. No firewall, portmap or tuning plugin: no
-	// iptables rule; isGateway false: no forwarding; ipMasq false: no
-	// NAT; no route but the subnet's. The address allocations are in the
-	// test's directory rather than /var/lib/cni/networks.
-	network := fmt.Sprintf(`{
-  "cniVersion": "0.4.0",
-  "name": %q,
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": %q,
-      "isGateway": false,
-      "isDefaultGateway": false,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": %q,
-        "ranges": [[{"subnet": %q, "gateway": %q}]]
-      }
-    }
-  ]
-}
-`, podmanNetwork, podmanBridge, filepath.Join(d, "cni-ipam"), podmanSubnet, podmanHostIP)
-	for name, data := range map[string]string{
-		"containers.conf":                    containers,
-		"storage.conf":                       storage,
-		"registries.conf":                    registries,
-		"net/" + podmanNetwork + ".conflist": network,
-	} {
-		if err := os.WriteFile(filepath.Join(d, name), []byte(data), 0o644); err != nil {
+	for name, data := range conf.Files() {
+		if err := os.WriteFile(filepath.Join(conf.Dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
