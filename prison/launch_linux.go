@@ -826,9 +826,18 @@ func (j *Jail) syncFD() int { return int(j.sock.Fd()) }
 func (j *Jail) recv() (nsinit.Message, error) {
 	buf := make([]byte, 64)
 	oob := make([]byte, unix.CmsgSpace(4))
+	reset := false
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(j.syncFD(), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.ECONNRESET) && !reset {
+			// The init closed its end with a message of ours unread
+			// (it failed, or exited before GO): the kernel reports
+			// that once, ahead of what the init sent before it went,
+			// its own words of why.
+			reset = true
 			continue
 		}
 		if err != nil {
