@@ -2,6 +2,7 @@ package prison
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestRecvAfterTheInitReset(t *testing.T) {
 	if err != nil || m.Type != nsinit.MsgExecFailed || m.A != int32(unix.ENOENT) {
 		t.Fatalf("recv: %+v, %v; want the init's EXEC_FAILED ENOENT", m, err)
 	}
-	if _, err := j.recv(); err != errInitGone {
+	if _, err := j.recv(); !errors.Is(err, errInitGone) {
 		t.Errorf("then: %v, want the init gone", err)
 	}
 }
