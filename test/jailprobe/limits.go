@@ -109,7 +109,7 @@ func burn(args []string) string {
 	wall := time.Since(start)
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &after)
 	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
-	return fmt.Sprintf("cores %.2f", cpu.Seconds()/wall.Seconds())
+	return fmt.Sprintf("cores %.2f cpu %.6f", cpu.Seconds()/wall.Seconds(), cpu.Seconds())
 }
 
 // fill FILE writes zeros to FILE until a write fails, and reports how many
