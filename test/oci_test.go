@@ -777,6 +777,38 @@ func TestOCIJoinPIDNamespace(t *testing.T) {
 	rt.mustRun("delete", "--force", pod)
 }
 
+// A container without a PID namespace of its own is in the host's: its
+// processes are its cgroup's, never the host's others, for ps and for
+// kill --all (which once took "the init's PID namespace" for the jail).
+func TestOCINoPIDNamespace(t *testing.T) {
+	rt := newOCIRT(t)
+	id := ociID(t)
+	bundle := ociBundle(t, []string{"sh", "-c", "sleep 1006 & exec sleep 1007"}, func(s *specs.Spec) {
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.PIDNamespace })
+	})
+	host := exec.Command("sleep", "1008")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
+	rt.mustRun("run", "-d", "--bundle", bundle, id)
+	t.Cleanup(func() { ociGone(t, id) })
+	var procs []int
+	if err := json.Unmarshal([]byte(rt.mustRun("ps", "--format", "json", id)), &procs); err != nil {
+		t.Fatal(err)
+	}
+	// Checked before the kill: a wrong list is what kill --all signals.
+	if len(procs) != 3 || slices.Contains(procs, os.Getpid()) || slices.Contains(procs, host.Process.Pid) {
+		t.Fatalf("ps of a container in the host's PID namespace: %v, want its init and its two sleeps", procs)
+	}
+	rt.mustRun("kill", "--all", id, "KILL")
+	rt.waitStatus(id, "stopped")
+	if err := host.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("kill --all of the container reached a host process: %v", err)
+	}
+	rt.mustRun("delete", id)
+}
+
 // A container that joins a mount namespace by path has its root built in
 // it, and sees what is mounted there; the host's own is refused
 // (TestOCIBadBundles).
