@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -138,6 +139,54 @@ func TestDaemonServesRun(t *testing.T) {
 	}
 }
 
+// The daemon's main thread is what its clients check before they trust
+// it, and what the daemon compares them with (its namespaces, ids and
+// capabilities in /proc/PID): serving jails, whose work takes threads
+// into a jail's network namespace or ids and leaves them there, never
+// changes it, however many jails it serves.
+func TestDaemonMainThreadStays(t *testing.T) {
+	d := startDaemon(t)
+	self := func(pid int, what string) string {
+		t.Helper()
+		if strings.HasPrefix(what, "ns/") {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/%s", pid, what))
+			return l
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, _ := strings.Cut(l, ":"); k == what {
+				return strings.Join(strings.Fields(v), " ")
+			}
+		}
+		return ""
+	}
+	pid := d.cmd.Process.Pid
+	keys := []string{"ns/net", "ns/uts", "ns/mnt", "Uid", "Gid", "CapEff"}
+	before := map[string]string{}
+	for _, k := range keys {
+		before[k] = self(pid, k)
+	}
+	for i := range 24 {
+		n := fmt.Sprintf("%s-%d", jailName(t), i)
+		args := []string{"run", "--name", n, "--ip", fmt.Sprintf("10.254.30.%d", 100+i), "true"}
+		if i%2 == 1 {
+			args = []string{"run", "--name", n, "--userns", "host", "--allow", "set_hostname", "--net", "none", "sh", "-c", "touch /tmp/f; tail -f /tmp/f & sleep 0.1; hostname x" + strconv.Itoa(i)}
+		}
+		if r := prisonEnv(t, d.env(), nil, args...); r.code != 0 {
+			t.Fatalf("jail %d: exit %d %q", i, r.code, r.stderr)
+		}
+		for _, k := range keys {
+			if now := self(pid, k); now != before[k] {
+				t.Fatalf("after %d jails the daemon's main thread shows %s %q, was %q", i+1, k, now, before[k])
+			}
+		}
+	}
+	d.stop(t)
+	if strings.Count(d.log.String(), ": served ") < 24 {
+		t.Errorf("the daemon served %d of 24 jails:\n%s", strings.Count(d.log.String(), ": served "), d.log)
+	}
+}
+
 func TestDaemonBadInput(t *testing.T) {
 	d := startDaemon(t)
 	n := jailName(t)
@@ -213,6 +262,9 @@ func TestDaemonKilledWhileJailRuns(t *testing.T) {
 	b.cmd.Wait()
 	if code := b.cmd.ProcessState.ExitCode(); code != 9 {
 		t.Errorf("exit %d after the daemon died, want the command's 9", code)
+	}
+	if !strings.Contains(b.stderr.String(), "the daemon stopped while the jail ran") {
+		t.Logf("the daemon's log:\n%s", d.log)
 	}
 	assertOneLine(t, result{stderr: b.stderr.String()}, "the daemon stopped while the jail ran")
 	// The socket the killed daemon left refuses connections: the next

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -28,6 +29,15 @@ const (
 	exitCannotExec = 126
 	exitNotFound   = 127
 )
+
+// The main thread is the process as /proc/PID/status and capget(2) see
+// it: a daemon's clients check its capabilities so before they trust it
+// (client.c, daemon_trusted), and the daemon its own so (daemonIdentity).
+// A goroutine that takes a jail's ids on its thread (asOwner, the inotify
+// maker of seccomp's notify server, which never gives them back) must
+// never run there: locked to the main goroutine from its start, the main
+// thread runs nothing else.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	// The jail's init is C (internal/nsinit) and takes over in a
